@@ -1,0 +1,217 @@
+// Offline consistency check of a namespace (`wharf fsck`). It scans every inode,
+// entry and symlink record and checks the invariants the InodeTree keeps:
+//   - every entry sits in a live directory and points to a live inode of the type it records;
+//   - every inode but the root has exactly one entry (Wharf has no hard links), and its
+//     parent pointer names that entry's directory; the root has none and parent 0;
+//   - everything is reachable from the root (so there are no cycles);
+//   - link counts: 1 for files and symlinks, 2 + subdirectories for directories;
+//   - symlinks have targets and targets have symlinks; the counters match the records.
+// `repair` fixes only what has one right answer; multiply-linked inodes and detached
+// cycles are reported and left alone.
+import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
+import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
+import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey } from './keys.js';
+import type { Db } from './Txn.js';
+
+export const FINDING_KINDS = [
+  'missing-root', 'bad-root', 'unreadable-record', 'entry-in-missing-dir', 'dangling-entry', 'entry-type-mismatch',
+  'orphan-inode', 'multiply-linked', 'wrong-parent', 'unreachable-cycle', 'wrong-nlink',
+  'symlink-without-target', 'target-without-symlink', 'bad-counter',
+] as const;
+export type FindingKind = (typeof FINDING_KINDS)[number];
+
+export interface Finding {
+  kind: FindingKind;
+  ino?: string;
+  detail: string;
+  repaired: boolean;
+}
+
+export interface FsckReport {
+  inodes: number;
+  entries: number;
+  findings: Finding[];
+  /** True when no problem is left (none found, or all repaired). */
+  clean: boolean;
+}
+
+interface InodeInfo {
+  attr: Attr;
+  refs: { parent: Ino; name: string }[];
+  subdirs: number;
+}
+
+type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+export const LOST_AND_FOUND = 'lost+found';
+
+export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<FsckReport> {
+  const repair = options.repair ?? false;
+  const findings: Finding[] = [];
+  const ops: Op[] = [];
+  const note = (kind: FindingKind, detail: string, ino?: Ino, fix?: () => void): void => {
+    const repaired = repair && fix !== undefined;
+    if (repaired) fix!();
+    findings.push({ kind, detail, repaired, ...(ino !== undefined ? { ino: ino.toString() } : {}) });
+  };
+
+  const inodes = new Map<Ino, InodeInfo>();
+  let maxIno = 0n;
+  let bytes = 0n;
+  for await (const [k, v] of db.iterator(familyRange('inode'))) {
+    const ino = parseInodeKey(k);
+    try {
+      const attr = decodeInode(ino, v);
+      inodes.set(ino, { attr, refs: [], subdirs: 0 });
+      if (attr.type === 'file') bytes += attr.size;
+    } catch (e) {
+      note('unreadable-record', (e as WharfError).message, ino);
+    }
+    if (ino > maxIno) maxIno = ino;
+  }
+
+  const root = inodes.get(ROOT_INO);
+  if (!root) {
+    note('missing-root', 'the root inode is missing; repair cannot rebuild it', ROOT_INO);
+    return { inodes: inodes.size, entries: 0, findings, clean: false };
+  }
+  if (root.attr.type !== 'directory' || root.attr.parent !== NO_INO) {
+    note('bad-root', `the root is a ${root.attr.type} with parent ${root.attr.parent}`, ROOT_INO, root.attr.type === 'directory' ? () => {
+      root.attr.parent = NO_INO;
+      ops.push(putAttr(root.attr));
+    } : undefined);
+  }
+
+  const children = new Map<Ino, Ino[]>();
+  let entries = 0;
+  for await (const [k, v] of db.iterator(familyRange('dentry'))) {
+    entries++;
+    const { parent, name } = parseDentryKey(k);
+    const where = `entry ${JSON.stringify(name)} in directory ${parent}`;
+    let dv: { ino: Ino; type: FileType };
+    try {
+      dv = decodeDentry(v);
+    } catch (e) {
+      note('unreadable-record', `${where}: ${(e as Error).message}`, parent, () => ops.push({ type: 'del', key: k }));
+      continue;
+    }
+    const dir = inodes.get(parent);
+    if (!dir || dir.attr.type !== 'directory') {
+      note('entry-in-missing-dir', `${where}: the directory does not exist`, parent, () => ops.push({ type: 'del', key: k }));
+      continue;
+    }
+    const child = inodes.get(dv.ino);
+    if (!child) {
+      note('dangling-entry', `${where} points to missing inode ${dv.ino}`, dv.ino, () => ops.push({ type: 'del', key: k }));
+      continue;
+    }
+    if (child.attr.type !== dv.type) {
+      note('entry-type-mismatch', `${where} says ${dv.type}, inode ${dv.ino} is a ${child.attr.type}`, dv.ino,
+        () => ops.push({ type: 'put', key: k, value: encodeDentry(dv.ino, child.attr.type) }));
+    }
+    child.refs.push({ parent, name });
+    if (child.attr.type === 'directory') dir.subdirs++;
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(dv.ino);
+  }
+
+  const symlinkTargets = new Set<Ino>();
+  for await (const k of db.keys(familyRange('symlink'))) {
+    const ino = parseSymlinkKey(k);
+    symlinkTargets.add(ino);
+    if (inodes.get(ino)?.attr.type !== 'symlink') {
+      note('target-without-symlink', `symlink target record for inode ${ino}, which is not a symlink`, ino, () => ops.push({ type: 'del', key: k }));
+    }
+  }
+
+  // Reachability from the root, through entries that were found valid above.
+  const reached = new Set<Ino>([ROOT_INO]);
+  const queue: Ino[] = [ROOT_INO];
+  while (queue.length > 0) {
+    const at = queue.pop()!;
+    for (const c of children.get(at) ?? []) {
+      if (reached.has(c)) continue;
+      reached.add(c);
+      if (inodes.get(c)!.attr.type === 'directory') queue.push(c);
+    }
+  }
+
+  const orphans: InodeInfo[] = [];
+  for (const [ino, info] of inodes) {
+    const a = info.attr;
+    if (ino === ROOT_INO) {
+      if (info.refs.length > 0) note('multiply-linked', `the root is named by ${info.refs.length} entries`, ino);
+    } else if (info.refs.length === 0) {
+      note('orphan-inode', `inode ${ino} (${a.type}) has no entry`, ino, () => orphans.push(info));
+    } else if (info.refs.length > 1) {
+      note('multiply-linked', `inode ${ino} is named by ${info.refs.map((r) => `${r.parent}/${r.name}`).join(', ')}`, ino);
+    } else {
+      const ref = info.refs[0]!;
+      if (a.parent !== ref.parent) {
+        note('wrong-parent', `inode ${ino} says parent ${a.parent}; its entry is in ${ref.parent}`, ino, () => {
+          a.parent = ref.parent;
+          ops.push(putAttr(a));
+        });
+      }
+      if (!reached.has(ino)) note('unreachable-cycle', `inode ${ino} is not reachable from the root (a detached cycle)`, ino);
+    }
+    const want = a.type === 'directory' ? 2 + info.subdirs : 1;
+    if (a.nlink !== want) {
+      note('wrong-nlink', `inode ${ino} has nlink ${a.nlink}; ${want} expected`, ino, () => {
+        a.nlink = want;
+        ops.push(putAttr(a));
+      });
+    }
+    if (a.type === 'symlink' && !symlinkTargets.has(ino)) note('symlink-without-target', `symlink ${ino} has no target record`, ino);
+  }
+
+  const [nextRaw, countRaw, bytesRaw] = await db.getMany([metaKey('nextIno'), metaKey('inodes'), metaKey('bytes')]);
+  // Inode numbers are never reused, so a new lost+found takes the larger of the counter and max+1.
+  let next = nextRaw && decodeU64(nextRaw) > maxIno ? decodeU64(nextRaw) : maxIno + 1n;
+  if (orphans.length > 0) {
+    attachOrphans(orphans, inodes, root.attr, ops, () => {
+      maxIno = next;
+      next += 1n;
+      return maxIno;
+    });
+  }
+  const liveInodes = BigInt(inodes.size);
+  const counters: [string, Buffer | undefined, bigint, (v: bigint | undefined) => boolean, 'nextIno' | 'inodes' | 'bytes'][] = [
+    ['next inode number', nextRaw, next, (v) => v !== undefined && v > maxIno, 'nextIno'],
+    ['inode count', countRaw, liveInodes, (v) => v === liveInodes, 'inodes'],
+    ['byte count', bytesRaw, bytes, (v) => v === bytes, 'bytes'],
+  ];
+  for (const [label, raw, want, ok, key] of counters) {
+    const have = raw ? decodeU64(raw) : undefined;
+    if (!ok(have)) note('bad-counter', `${label} is ${have ?? 'missing'}; ${want} expected`, undefined, () => ops.push({ type: 'put', key: metaKey(key), value: encodeU64(want) }));
+  }
+
+  if (repair && ops.length > 0) await db.batch(ops, { sync: true });
+  return { inodes: inodes.size, entries, findings, clean: findings.every((f) => f.repaired) };
+}
+
+function putAttr(a: Attr): Op {
+  return { type: 'put', key: inodeKey(a.ino), value: encodeInode(a) };
+}
+
+/** Links each orphan into /lost+found as "#<ino>", creating the directory if needed. */
+function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: Attr, ops: Op[], allocIno: () => Ino): void {
+  const now = nowNs();
+  let lf = [...inodes.values()].find((i) => i.refs.length === 1 && i.refs[0]!.parent === ROOT_INO && i.refs[0]!.name === LOST_AND_FOUND && i.attr.type === 'directory');
+  if (!lf) {
+    const attr: Attr = { ino: allocIno(), type: 'directory', mode: 0o700, uid: 0, gid: 0, size: 0n, nlink: 2, atimeNs: now, mtimeNs: now, ctimeNs: now, parent: ROOT_INO, version: 1n };
+    lf = { attr, refs: [{ parent: ROOT_INO, name: LOST_AND_FOUND }], subdirs: 0 };
+    inodes.set(attr.ino, lf);
+    ops.push({ type: 'put', key: dentryKey(ROOT_INO, LOST_AND_FOUND), value: encodeDentry(attr.ino, 'directory') });
+    root.nlink += 1;
+    ops.push(putAttr(root));
+  }
+  for (const o of orphans) {
+    o.attr.parent = lf.attr.ino;
+    ops.push(putAttr(o.attr));
+    ops.push({ type: 'put', key: dentryKey(lf.attr.ino, `#${o.attr.ino}`), value: encodeDentry(o.attr.ino, o.attr.type) });
+    if (o.attr.type === 'directory') lf.attr.nlink += 1;
+  }
+  ops.push(putAttr(lf.attr));
+}

@@ -1,0 +1,54 @@
+// The metadata calls a mount makes, sized to FUSE (after mountpoint-s3's Metablock).
+// Two implementations: InodeTree itself (in-process, single-machine mode) and
+// GrpcMetaClient in src/rpc. One conformance suite (test/conformance) runs on both,
+// so the mount never knows which one it has.
+import type { Attr, DirEntry, Ino, StatFs } from '../common/index.js';
+
+export interface NewInode {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface SetAttrChanges {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: bigint;
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
+}
+
+export interface DirPage {
+  entries: DirEntry[];
+  /** Pass back to get the next page; null once the directory is exhausted. */
+  cursor: Buffer | null;
+}
+
+export interface MetaClient {
+  lookup(parent: Ino, name: string): Promise<Attr>;
+  /** Resolves an absolute path; intermediate symlinks are followed, the last only if asked. */
+  resolve(path: string, options?: { followLast?: boolean }): Promise<Attr>;
+  getattr(ino: Ino): Promise<Attr>;
+  readdir(ino: Ino, cursor?: Buffer | null, limit?: number): Promise<DirPage>;
+  mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr>;
+  create(parent: Ino, name: string, init: NewInode): Promise<Attr>;
+  symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr>;
+  readlink(ino: Ino): Promise<string>;
+  unlink(parent: Ino, name: string): Promise<void>;
+  rmdir(parent: Ino, name: string): Promise<void>;
+  rename(parent: Ino, name: string, newParent: Ino, newName: string, options?: { noReplace?: boolean }): Promise<void>;
+  setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr>;
+  statfs(): Promise<StatFs>;
+  close(): Promise<void>;
+}
+
+/** Every entry of a directory, page by page. */
+export async function* readdirAll(client: MetaClient, ino: Ino, pageSize?: number): AsyncGenerator<DirEntry> {
+  let cursor: Buffer | null = null;
+  do {
+    const page: DirPage = await client.readdir(ino, cursor, pageSize);
+    yield* page.entries;
+    cursor = page.cursor;
+  } while (cursor !== null);
+}

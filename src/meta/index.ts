@@ -1,0 +1,17 @@
+// src/meta — the namespace: an inode tree in LevelDB.
+//
+// Owns: the key layout (keys.ts, documented there in one block), record codecs,
+// the write discipline, the InodeTree (which is also the in-process MetaClient),
+// and the offline checker (fsck).
+//
+// Invariants:
+//   - Every change to the namespace is one atomic LevelDB batch.
+//   - Mutations are serialised through one FIFO WriteQueue; reads never queue.
+//   - Inode numbers are bigint, big-endian in keys, allocated from a persisted
+//     counter and never reused. The root is inode 1; 0 means "none".
+//   - Each inode but the root has exactly one directory entry (no hard links)
+//     and its `parent` names that entry's directory.
+export { InodeTree, type InodeTreeOptions, type BulkItem } from './InodeTree.js';
+export { readdirAll, type MetaClient, type DirPage, type NewInode, type SetAttrChanges } from './MetaClient.js';
+export { fsck, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
+export { WriteQueue } from './WriteQueue.js';
