@@ -11,6 +11,7 @@
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
 import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey } from './keys.js';
+import { Level } from 'level';
 import type { Db } from './Txn.js';
 
 export const FINDING_KINDS = [
@@ -214,4 +215,21 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
     if (o.attr.type === 'directory') lf.attr.nlink += 1;
   }
   ops.push(putAttr(lf.attr));
+}
+
+/** Opens the data directory without creating anything, checks it, closes it. */
+export async function fsckDataDir(dir: string, options: { repair?: boolean } = {}): Promise<FsckReport> {
+  const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
+  try {
+    await db.open();
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') throw new WharfError('EBUSY', `data directory ${dir} is in use (a master is running on it); stop it before fsck`, e);
+    throw new WharfError('ENOENT', `no namespace at ${dir}: ${cause?.message ?? (e as Error).message}`, e);
+  }
+  try {
+    return await fsck(db, options);
+  } finally {
+    await db.close();
+  }
 }

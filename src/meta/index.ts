@@ -13,5 +13,6 @@
 //     and its `parent` names that entry's directory.
 export { InodeTree, type InodeTreeOptions, type BulkItem } from './InodeTree.js';
 export { readdirAll, type MetaClient, type DirPage, type NewInode, type SetAttrChanges } from './MetaClient.js';
-export { fsck, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
+export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
+export { resolveParent, mkdirp, removeTree, walkTree, type TreeNode } from './PathOps.js';

@@ -1,0 +1,113 @@
+// The master process: the namespace (InodeTree over LevelDB) served over gRPC,
+// plus an optional HTTP endpoint for Prometheus metrics and health.
+//
+// Shutdown order: stop accepting calls → let in-flight calls finish (bounded by
+// a grace period, then cancel them) → drain the write queue → close LevelDB.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
+import { InodeTree } from '../meta/index.js';
+import { wharfProto } from '../rpc/index.js';
+import { namespaceHandlers } from './NamespaceService.js';
+import { ServiceMetrics } from './ServiceMetrics.js';
+
+const log = logger('master');
+
+export interface MasterOptions {
+  dataDir: string;
+  /** host:port for gRPC; port 0 picks a free one. */
+  listen: string;
+  /** host:port for /metrics and /healthz over HTTP; off when absent. */
+  metricsListen?: string;
+  fsync?: boolean;
+}
+
+export class Master {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly tree: InodeTree,
+    private readonly server: Server,
+    readonly address: string,
+    private readonly http: HttpServer | undefined,
+    readonly metricsAddress: string | undefined,
+  ) {}
+
+  static async start(options: MasterOptions): Promise<Master> {
+    const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false });
+    const metrics = new ServiceMetrics(() => tree.writeQueueDepth);
+    const server = new Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(tree, metrics));
+    let port: number;
+    try {
+      port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      });
+    } catch (e) {
+      await tree.close();
+      throw new WharfError('EBUSY', `cannot listen on ${options.listen}: ${(e as Error).message}`, e);
+    }
+    const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
+    const address = `${host}:${port}`;
+    let http: HttpServer | undefined;
+    let metricsAddress: string | undefined;
+    if (options.metricsListen) {
+      try {
+        ({ http, address: metricsAddress } = await startHttp(options.metricsListen, metrics));
+      } catch (e) {
+        server.forceShutdown();
+        await tree.close();
+        throw new WharfError('EBUSY', `cannot listen on ${options.metricsListen} for metrics: ${(e as Error).message}`, e);
+      }
+    }
+    log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
+    return new Master(tree, server, address, http, metricsAddress);
+  }
+
+  /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopping ??= (async () => {
+      log.info({ graceMs }, 'stopping: no new calls accepted');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn('grace period over; cancelling the calls still running');
+          this.server.forceShutdown();
+          resolve();
+        }, graceMs);
+        this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+      });
+      await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+      await this.tree.close();
+      log.info('stopped; LevelDB closed');
+    })();
+    return this.stopping;
+  }
+}
+
+async function startHttp(listen: string, metrics: ServiceMetrics): Promise<{ http: HttpServer; address: string }> {
+  const http = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }); res.end(text); },
+        (e: unknown) => { res.writeHead(500); res.end(String(e)); },
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  const i = listen.lastIndexOf(':');
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(Number(listen.slice(i + 1)), listen.slice(0, i), () => resolve());
+  });
+  const addr = http.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return { http, address: `${listen.slice(0, i)}:${port}` };
+}

@@ -1,0 +1,68 @@
+// The gRPC face of the namespace: decode and check each request, call the
+// InodeTree, encode the reply. Every failure goes through toStatus (src/rpc).
+import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { WharfError, type Attr } from '../common/index.js';
+import type { InodeTree } from '../meta/index.js';
+import { attrToWire, parseIno, parseInt64, statFsToWire, toStatus, type NamespaceHandlers } from '../rpc/index.js';
+import type { ServiceMetrics } from './ServiceMetrics.js';
+
+function unary<Req, Res>(method: string, metrics: ServiceMetrics, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const done = metrics.start(method);
+    fn(call.request).then(
+      (res) => { done(undefined); callback(null, res); },
+      (e: unknown) => { const s = toStatus(e, method); done(s); callback(s, null); },
+    );
+  };
+}
+
+function entry(name: string, a: Attr) {
+  return { name, attr: attrToWire(a) };
+}
+
+function u32(v: number | undefined, what: string): number {
+  if (v === undefined || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new WharfError('EINVAL', `${what} is missing or out of range`);
+  return v;
+}
+
+export function namespaceHandlers(tree: InodeTree, metrics: ServiceMetrics): NamespaceHandlers {
+  return {
+    Ping: unary('Ping', metrics, async () => ({})),
+    Lookup: unary('Lookup', metrics, async (r) => entry(r.name, await tree.lookup(parseIno(r.parent, 'parent'), r.name))),
+    Resolve: unary('Resolve', metrics, async (r) => {
+      const a = await tree.resolve(r.path, { followLast: r.follow_last_symlink });
+      return entry(r.path.split('/').filter(Boolean).pop() ?? '/', a);
+    }),
+    GetAttr: unary('GetAttr', metrics, async (r) => ({ attr: attrToWire(await tree.getattr(parseIno(r.ino))) })),
+    ReadDir: unary('ReadDir', metrics, async (r) => {
+      const page = await tree.readdir(parseIno(r.ino), r.cursor.length > 0 ? r.cursor : null, r.limit);
+      return {
+        entries: page.entries.map((e) => entry(e.name, e.attr)),
+        next_cursor: page.cursor ?? Buffer.alloc(0),
+        eof: page.cursor === null,
+      };
+    }),
+    Mkdir: unary('Mkdir', metrics, async (r) => entry(r.name, await tree.mkdir(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
+    Create: unary('Create', metrics, async (r) => entry(r.name, await tree.create(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
+    Symlink: unary('Symlink', metrics, async (r) => entry(r.name, await tree.symlink(parseIno(r.parent, 'parent'), r.name, r.target, { uid: r.uid, gid: r.gid }))),
+    Readlink: unary('Readlink', metrics, async (r) => ({ target: await tree.readlink(parseIno(r.ino)) })),
+    Unlink: unary('Unlink', metrics, async (r) => { await tree.unlink(parseIno(r.parent, 'parent'), r.name); return {}; }),
+    Rmdir: unary('Rmdir', metrics, async (r) => { await tree.rmdir(parseIno(r.parent, 'parent'), r.name); return {}; }),
+    Rename: unary('Rename', metrics, async (r) => {
+      await tree.rename(parseIno(r.parent, 'parent'), r.name, parseIno(r.new_parent, 'new parent'), r.new_name, { noReplace: r.no_replace });
+      return {};
+    }),
+    SetAttr: unary('SetAttr', metrics, async (r) => {
+      const a = await tree.setattr(parseIno(r.ino), {
+        ...(r._mode ? { mode: u32(r.mode, 'mode') } : {}),
+        ...(r._uid ? { uid: u32(r.uid, 'uid') } : {}),
+        ...(r._gid ? { gid: u32(r.gid, 'gid') } : {}),
+        ...(r._size && r.size !== undefined ? { size: parseInt64(r.size, 'size') } : {}),
+        ...(r._atime_ns && r.atime_ns !== undefined ? { atimeNs: parseInt64(r.atime_ns, 'atime') } : {}),
+        ...(r._mtime_ns && r.mtime_ns !== undefined ? { mtimeNs: parseInt64(r.mtime_ns, 'mtime') } : {}),
+      });
+      return { attr: attrToWire(a) };
+    }),
+    StatFs: unary('StatFs', metrics, async () => statFsToWire(await tree.statfs())),
+  };
+}

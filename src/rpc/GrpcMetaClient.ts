@@ -1,0 +1,140 @@
+// MetaClient over gRPC: what a mount on another machine than the master uses.
+import { Metadata, credentials, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
+import type { DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import { attrFromWire, entryFromWire, statFsFromWire } from './convert.js';
+import type { NamespaceClient } from './gen/wharf/v1/Namespace.js';
+import type { AttrReply__Output as AttrReply } from './gen/wharf/v1/AttrReply.js';
+import type { Empty__Output as Empty } from './gen/wharf/v1/Empty.js';
+import type { Entry__Output as Entry } from './gen/wharf/v1/Entry.js';
+import type { ReadDirReply__Output as ReadDirReply } from './gen/wharf/v1/ReadDirReply.js';
+import type { ReadlinkReply__Output as ReadlinkReply } from './gen/wharf/v1/ReadlinkReply.js';
+import type { StatFsReply__Output as StatFsReply } from './gen/wharf/v1/StatFsReply.js';
+import { wharfProto } from './proto.js';
+import { fromServiceError } from './status.js';
+
+export interface GrpcMetaClientOptions {
+  /** Per-call deadline. A call that takes longer fails with ETIMEDOUT. */
+  deadlineMs?: number;
+}
+
+type Callback<T> = (err: ServiceError | null, value?: T) => void;
+
+export class GrpcMetaClient implements MetaClient {
+  private readonly stub: NamespaceClient;
+  private readonly deadlineMs: number;
+
+  constructor(readonly address: string, options: GrpcMetaClientOptions = {}) {
+    const Namespace = wharfProto().wharf.v1.Namespace;
+    this.stub = new Namespace(address, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      // Reconnect quickly after a master restart instead of backing off for minutes.
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
+    this.deadlineMs = options.deadlineMs ?? 30_000;
+  }
+
+  private call<T>(method: string, invoke: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      invoke(new Metadata(), { deadline: Date.now() + this.deadlineMs }, (err, value) => {
+        if (err) reject(fromServiceError(err, method));
+        else if (value === undefined) reject(new WharfError('EIO', `${method}: empty reply`));
+        else resolve(value);
+      });
+    });
+  }
+
+  /** An empty round trip: the floor every other call stands on. */
+  async ping(): Promise<void> {
+    await this.call<Empty>('Ping', (md, o, cb) => this.stub.Ping({}, md, o, cb));
+  }
+
+  /** Resolves once the channel is connected, or fails with ENOTCONN by `deadlineMs`. */
+  waitForReady(deadlineMs = 5_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stub.waitForReady(Date.now() + deadlineMs, (err) => {
+        if (err) reject(new WharfError('ENOTCONN', `cannot reach the master at ${this.address}: ${err.message}`, err));
+        else resolve();
+      });
+    });
+  }
+
+  async lookup(parent: Ino, name: string): Promise<Attr> {
+    const e = await this.call<Entry>('Lookup', (md, o, cb) => this.stub.Lookup({ parent: parent.toString(), name }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async resolve(path: string, options: { followLast?: boolean } = {}): Promise<Attr> {
+    const e = await this.call<Entry>('Resolve', (md, o, cb) => this.stub.Resolve({ path, follow_last_symlink: options.followLast ?? false }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async getattr(ino: Ino): Promise<Attr> {
+    const r = await this.call<AttrReply>('GetAttr', (md, o, cb) => this.stub.GetAttr({ ino: ino.toString() }, md, o, cb));
+    return attrFromWire(r.attr);
+  }
+
+  async readdir(ino: Ino, cursor?: Buffer | null, limit?: number): Promise<DirPage> {
+    const r = await this.call<ReadDirReply>('ReadDir', (md, o, cb) => this.stub.ReadDir({ ino: ino.toString(), cursor: cursor ?? Buffer.alloc(0), limit: limit ?? 0 }, md, o, cb));
+    return { entries: r.entries.map(entryFromWire), cursor: r.eof ? null : r.next_cursor };
+  }
+
+  async mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+    const e = await this.call<Entry>('Mkdir', (md, o, cb) => this.stub.Mkdir({ parent: parent.toString(), name, ...init }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async create(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+    const e = await this.call<Entry>('Create', (md, o, cb) => this.stub.Create({ parent: parent.toString(), name, ...init }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
+    const e = await this.call<Entry>('Symlink', (md, o, cb) => this.stub.Symlink({ parent: parent.toString(), name, target, ...owner }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async readlink(ino: Ino): Promise<string> {
+    const r = await this.call<ReadlinkReply>('Readlink', (md, o, cb) => this.stub.Readlink({ ino: ino.toString() }, md, o, cb));
+    return r.target;
+  }
+
+  async unlink(parent: Ino, name: string): Promise<void> {
+    await this.call<Empty>('Unlink', (md, o, cb) => this.stub.Unlink({ parent: parent.toString(), name }, md, o, cb));
+  }
+
+  async rmdir(parent: Ino, name: string): Promise<void> {
+    await this.call<Empty>('Rmdir', (md, o, cb) => this.stub.Rmdir({ parent: parent.toString(), name }, md, o, cb));
+  }
+
+  async rename(parent: Ino, name: string, newParent: Ino, newName: string, options: { noReplace?: boolean } = {}): Promise<void> {
+    await this.call<Empty>('Rename', (md, o, cb) => this.stub.Rename({
+      parent: parent.toString(), name, new_parent: newParent.toString(), new_name: newName, no_replace: options.noReplace ?? false,
+    }, md, o, cb));
+  }
+
+  async setattr(ino: Ino, c: SetAttrChanges): Promise<Attr> {
+    const r = await this.call<AttrReply>('SetAttr', (md, o, cb) => this.stub.SetAttr({
+      ino: ino.toString(),
+      ...(c.mode !== undefined ? { mode: c.mode } : {}),
+      ...(c.uid !== undefined ? { uid: c.uid } : {}),
+      ...(c.gid !== undefined ? { gid: c.gid } : {}),
+      ...(c.size !== undefined ? { size: c.size.toString() } : {}),
+      ...(c.atimeNs !== undefined ? { atime_ns: c.atimeNs.toString() } : {}),
+      ...(c.mtimeNs !== undefined ? { mtime_ns: c.mtimeNs.toString() } : {}),
+    }, md, o, cb));
+    return attrFromWire(r.attr);
+  }
+
+  async statfs(): Promise<StatFs> {
+    return statFsFromWire(await this.call<StatFsReply>('StatFs', (md, o, cb) => this.stub.StatFs({}, md, o, cb)));
+  }
+
+  async close(): Promise<void> {
+    this.stub.close();
+  }
+}
