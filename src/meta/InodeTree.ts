@@ -207,6 +207,7 @@ export class InodeTree implements MetaClient {
 
   // ---- mutations: one at a time, one batch each ---------------------------------
 
+  // Public methods are `async` so that argument checks reject rather than throw.
   private mutate<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('ENOTCONN', 'the namespace is closed'));
     return this.writes.run(async () => {
@@ -222,20 +223,20 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+  async mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
     return this.createInode('mkdir', parent, name, 'directory', init);
   }
 
-  create(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+  async create(parent: Ino, name: string, init: NewInode): Promise<Attr> {
     return this.createInode('create', parent, name, 'file', init);
   }
 
-  symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
+  async symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
     checkSymlinkTarget(target);
     return this.createInode('symlink', parent, name, 'symlink', { mode: 0o777, ...owner }, target);
   }
 
-  private createInode(op: string, parent: Ino, name: string, type: FileType, init: NewInode, target?: string): Promise<Attr> {
+  private async createInode(op: string, parent: Ino, name: string, type: FileType, init: NewInode, target?: string): Promise<Attr> {
     checkIno(parent);
     checkName(name);
     checkOwner(init);
@@ -257,7 +258,7 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  unlink(parent: Ino, name: string): Promise<void> {
+  async unlink(parent: Ino, name: string): Promise<void> {
     checkIno(parent);
     checkName(name);
     return this.mutate('unlink', async (tx) => {
@@ -273,7 +274,7 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  rmdir(parent: Ino, name: string): Promise<void> {
+  async rmdir(parent: Ino, name: string): Promise<void> {
     checkIno(parent);
     checkName(name);
     return this.mutate('rmdir', async (tx) => {
@@ -290,7 +291,7 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  rename(parent: Ino, name: string, newParent: Ino, newName: string, options: { noReplace?: boolean } = {}): Promise<void> {
+  async rename(parent: Ino, name: string, newParent: Ino, newName: string, options: { noReplace?: boolean } = {}): Promise<void> {
     checkIno(parent);
     checkIno(newParent);
     checkName(name);
@@ -336,7 +337,7 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {
+  async setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {
     checkIno(ino);
     if (changes.mode !== undefined) checkMode(changes.mode);
     checkOwner({ uid: changes.uid ?? 0, gid: changes.gid ?? 0 });
@@ -369,7 +370,7 @@ export class InodeTree implements MetaClient {
    * batches (used by bulk imports and the 1M-inode benchmark). Existing names are
    * refused with EEXIST before anything is written. Returns the new inode numbers.
    */
-  bulkInsert(parent: Ino, items: readonly BulkItem[]): Promise<Ino[]> {
+  async bulkInsert(parent: Ino, items: readonly BulkItem[]): Promise<Ino[]> {
     checkIno(parent);
     for (const it of items) {
       checkName(it.name);

@@ -1,0 +1,55 @@
+// Runs the real `wharf` binary (dist/src/cli/main.js) as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const WHARF_BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface MasterProcess {
+  child: ChildProcess;
+  address: string;
+  /** stderr collected so far (structured logs). */
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+/** Starts `wharf master` on a free port and waits for its "listening on" line. */
+export async function startMasterProcess(dataDir: string, extraArgs: string[] = []): Promise<MasterProcess> {
+  const child = spawn(process.execPath, [WHARF_BIN, 'master', '--data', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WHARF_LOG_LEVEL: process.env['WHARF_LOG_LEVEL'] ?? 'warn' },
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`master did not start in 20 s; stderr: ${err}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+?)(,|\s|$)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`master exited (${code}) before listening; stderr: ${err}`)); });
+  });
+  return { child, address, stderr: () => err, exited };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `wharf ARGS...` to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WHARF_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
