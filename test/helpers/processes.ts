@@ -7,6 +7,8 @@ export const WHARF_BIN = fileURLToPath(new URL('../../src/cli/main.js', import.m
 export interface MasterProcess {
   child: ChildProcess;
   address: string;
+  /** http://host:port/metrics when started with --metrics. */
+  metricsUrl: string | undefined;
   /** stderr collected so far (structured logs). */
   stderr: () => string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
@@ -23,16 +25,18 @@ export async function startMasterProcess(dataDir: string, extraArgs: string[] = 
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  const address = await new Promise<string>((resolve, reject) => {
+  const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`master did not start in 20 s; stderr: ${err}`)), 20_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (\S+?)(,|\s|$)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
+      const nl = out.indexOf('\n');
+      if (nl >= 0 && out.includes('listening on')) { clearTimeout(timer); resolve(out.slice(0, nl)); }
     });
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`master exited (${code}) before listening; stderr: ${err}`)); });
   });
-  return { child, address, stderr: () => err, exited };
+  const address = /listening on ([^,\s]+)/.exec(line)?.[1];
+  if (!address) throw new Error(`unexpected first line from the master: ${line}`);
+  return { child, address, metricsUrl: /metrics on (\S+)/.exec(line)?.[1], stderr: () => err, exited };
 }
 
 export interface CliResult {
