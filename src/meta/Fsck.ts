@@ -10,14 +10,14 @@
 // cycles are reported and left alone.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
-import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey } from './keys.js';
+import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
 import type { Db } from './Txn.js';
 
 export const FINDING_KINDS = [
   'missing-root', 'bad-root', 'unreadable-record', 'entry-in-missing-dir', 'dangling-entry', 'entry-type-mismatch',
   'orphan-inode', 'multiply-linked', 'wrong-parent', 'unreachable-cycle', 'wrong-nlink',
-  'symlink-without-target', 'target-without-symlink', 'bad-counter',
+  'symlink-without-target', 'target-without-symlink', 'orphan-sync-record', 'bad-counter',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -123,6 +123,18 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     symlinkTargets.add(ino);
     if (inodes.get(ino)?.attr.type !== 'symlink') {
       note('target-without-symlink', `symlink target record for inode ${ino}, which is not a symlink`, ino, () => ops.push({ type: 'del', key: k }));
+    }
+  }
+
+  // Store state and sync times belong to live inodes (and sync times to directories).
+  for (const family of ['storeState', 'syncTimes'] as const) {
+    for await (const k of db.keys(familyRange(family))) {
+      const ino = parseInoKey(k);
+      const info = inodes.get(ino);
+      if (!info || (family === 'syncTimes' && info.attr.type !== 'directory')) {
+        note('orphan-sync-record', `${family === 'storeState' ? 'store state' : 'sync times'} record for inode ${ino}, which is ${info ? 'not a directory' : 'gone'}`, ino,
+          () => ops.push({ type: 'del', key: k }));
+      }
     }
   }
 

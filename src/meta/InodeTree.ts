@@ -207,6 +207,15 @@ export class InodeTree implements MetaClient {
 
   // ---- mutations: one at a time, one batch each ---------------------------------
 
+  /**
+   * Runs `fn` as one mutation: alone in the write queue, committed as one batch.
+   * For modules that build on the tree (sync, data sources); `fn` must not await
+   * anything but `tx` reads, or it holds every writer up.
+   */
+  write<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
+    return this.mutate(what, fn);
+  }
+
   // Public methods are `async` so that argument checks reject rather than throw.
   private mutate<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('ENOTCONN', 'the namespace is closed'));
@@ -242,18 +251,15 @@ export class InodeTree implements MetaClient {
     checkOwner(init);
     checkMode(init.mode);
     return this.mutate(op, async (tx) => {
-      const dir = await tx.mustGetDir(parent);
+      await tx.mustGetDir(parent);
       if (await tx.getDentry(parent, name)) throw new WharfError('EEXIST', `${JSON.stringify(name)} already exists in directory ${parent}`);
       const now = nowNs();
-      const attr: Attr = {
-        ino: tx.allocIno(), type, mode: init.mode & 0o7777, uid: init.uid, gid: init.gid,
+      const attr = tx.addChild(parent, name, {
+        type, mode: init.mode & 0o7777, uid: init.uid, gid: init.gid,
         size: target === undefined ? 0n : BigInt(Buffer.byteLength(target, 'utf8')),
-        nlink: type === 'directory' ? 2 : 1, atimeNs: now, mtimeNs: now, ctimeNs: now, parent, version: 1n,
-      };
-      tx.putNewAttr(attr);
-      tx.putDentry(parent, name, attr.ino, type);
-      if (target !== undefined) tx.putSymlink(attr.ino, target);
-      tx.putAttr({ ...dir, nlink: dir.nlink + (type === 'directory' ? 1 : 0), mtimeNs: now, ctimeNs: now });
+        atimeNs: now, mtimeNs: now, ctimeNs: now,
+      }, target);
+      await tx.touchDir(parent, now, type === 'directory' ? 1 : 0);
       return attr;
     });
   }
@@ -262,15 +268,12 @@ export class InodeTree implements MetaClient {
     checkIno(parent);
     checkName(name);
     return this.mutate('unlink', async (tx) => {
-      const dir = await tx.mustGetDir(parent);
+      await tx.mustGetDir(parent);
       const entry = await tx.getDentry(parent, name);
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type === 'directory') throw new WharfError('EISDIR', `${JSON.stringify(name)} is a directory; use rmdir`);
-      const target = await tx.mustGetAttr(entry.ino);
-      const now = nowNs();
-      tx.delDentry(parent, name);
-      tx.delInode(target);
-      tx.putAttr({ ...dir, mtimeNs: now, ctimeNs: now });
+      tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
+      await tx.touchDir(parent, nowNs());
     });
   }
 
@@ -278,16 +281,13 @@ export class InodeTree implements MetaClient {
     checkIno(parent);
     checkName(name);
     return this.mutate('rmdir', async (tx) => {
-      const dir = await tx.mustGetDir(parent);
+      await tx.mustGetDir(parent);
       const entry = await tx.getDentry(parent, name);
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type !== 'directory') throw new WharfError('ENOTDIR', `${JSON.stringify(name)} is not a directory`);
       if (!(await tx.isEmptyDir(entry.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(name)} is not empty`);
-      const target = await tx.mustGetAttr(entry.ino);
-      const now = nowNs();
-      tx.delDentry(parent, name);
-      tx.delInode(target);
-      tx.putAttr({ ...dir, nlink: dir.nlink - 1, mtimeNs: now, ctimeNs: now });
+      tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
+      await tx.touchDir(parent, nowNs(), -1);
     });
   }
 
@@ -353,6 +353,8 @@ export class InodeTree implements MetaClient {
         if (a.type === 'symlink') throw new WharfError('EINVAL', `inode ${ino} is a symbolic link`);
         tx.addBytes(changes.size - a.size);
         next.size = changes.size;
+        // Its bytes now differ from the store's: the file is Wharf's own until it is uploaded again.
+        if (changes.size !== a.size) tx.delStoreState(ino);
         if (changes.mtimeNs === undefined) next.mtimeNs = next.ctimeNs;
       }
       if (changes.mode !== undefined) next.mode = changes.mode & 0o7777;
@@ -378,32 +380,26 @@ export class InodeTree implements MetaClient {
       if (it.type === 'symlink') checkSymlinkTarget(it.target);
     }
     return this.mutate('bulkInsert', async (tx) => {
-      const dir = await tx.mustGetDir(parent);
+      await tx.mustGetDir(parent);
       const seen = new Set<string>();
       for (const it of items) {
         if (seen.has(it.name)) throw new WharfError('EEXIST', `${JSON.stringify(it.name)} appears twice in one bulk insert`);
         seen.add(it.name);
       }
-      const existing = items.length > 0 ? await this.db.getMany(items.map((it) => dentryKey(parent, it.name))) : [];
+      const existing = await tx.getDentries(parent, items.map((it) => it.name));
       const clash = existing.findIndex((v) => v !== undefined);
       if (clash >= 0) throw new WharfError('EEXIST', `${JSON.stringify(items[clash]!.name)} already exists in directory ${parent}`);
       const now = nowNs();
-      const inos: Ino[] = [];
       let subdirs = 0;
-      for (const it of items) {
+      const inos = items.map((it) => {
         const size = it.type === 'symlink' ? BigInt(Buffer.byteLength(it.target!, 'utf8')) : it.type === 'file' ? (it.size ?? 0n) : 0n;
-        const attr: Attr = {
-          ino: tx.allocIno(), type: it.type, mode: it.mode & 0o7777, uid: it.uid ?? 0, gid: it.gid ?? 0, size,
-          nlink: it.type === 'directory' ? 2 : 1, atimeNs: it.mtimeNs ?? now, mtimeNs: it.mtimeNs ?? now, ctimeNs: now, parent, version: 1n,
-        };
-        tx.putNewAttr(attr);
-        tx.putDentry(parent, it.name, attr.ino, it.type);
-        if (it.type === 'symlink') tx.putSymlink(attr.ino, it.target!);
-        if (it.type === 'file') tx.addBytes(size);
         if (it.type === 'directory') subdirs++;
-        inos.push(attr.ino);
-      }
-      tx.putAttr({ ...dir, nlink: dir.nlink + subdirs, mtimeNs: now, ctimeNs: now });
+        return tx.addChild(parent, it.name, {
+          type: it.type, mode: it.mode & 0o7777, uid: it.uid ?? 0, gid: it.gid ?? 0, size,
+          atimeNs: it.mtimeNs ?? now, mtimeNs: it.mtimeNs ?? now, ctimeNs: now,
+        }, it.type === 'symlink' ? it.target! : undefined).ino;
+      });
+      await tx.touchDir(parent, now, subdirs);
       return inos;
     });
   }

@@ -3,8 +3,11 @@
 // inside WriteQueue.run, so the state it reads cannot change under it.
 import type { Level } from 'level';
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
-import { decodeDentry, decodeInode, encodeDentry, encodeInode, encodeU64, type DentryValue } from './codec.js';
-import { dentryKey, inodeKey, metaKey, symlinkKey } from './keys.js';
+import {
+  decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, encodeDentry, encodeInode, encodeStoreState, encodeSyncTimes, encodeU64,
+  type DentryValue, type StoreState, type SyncTimes,
+} from './codec.js';
+import { dentryKey, inodeKey, metaKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
 
 export type Db = Level<Buffer, Buffer>;
 
@@ -90,7 +93,98 @@ export class Txn {
     this.counters.inodes -= 1n;
     if (a.type === 'file') this.addBytes(-a.size);
     if (a.type === 'symlink') this.del(symlinkKey(a.ino));
+    this.del(storeStateKey(a.ino));
+    if (a.type === 'directory') this.del(syncTimesKey(a.ino));
     this.countersChanged = true;
+  }
+
+  /** Creates `name` in directory `dir` (which must be current in this transaction). */
+  addChild(dirIno: Ino, name: string, init: Omit<Attr, 'ino' | 'nlink' | 'parent' | 'version'>, target?: string): Attr {
+    const attr: Attr = { ...init, ino: this.allocIno(), nlink: init.type === 'directory' ? 2 : 1, parent: dirIno, version: 1n };
+    this.putNewAttr(attr);
+    this.putDentry(dirIno, name, attr.ino, attr.type);
+    if (target !== undefined) this.putSymlink(attr.ino, target);
+    if (attr.type === 'file') this.addBytes(attr.size);
+    return attr;
+  }
+
+  /** Removes entry `name` → `child` from `dirIno`; the child must be a file, symlink or empty directory. */
+  removeChild(dirIno: Ino, name: string, child: Attr): void {
+    this.delDentry(dirIno, name);
+    this.delInode(child);
+  }
+
+  /** Bumps a directory's times (and link count by `nlinkDelta`) after its entries changed. */
+  async touchDir(dirIno: Ino, nowNs: bigint, nlinkDelta = 0): Promise<void> {
+    const dir = await this.mustGetAttr(dirIno);
+    this.putAttr({ ...dir, nlink: dir.nlink + nlinkDelta, mtimeNs: nowNs, ctimeNs: nowNs });
+  }
+
+  async getDentries(parent: Ino, names: readonly string[]): Promise<(DentryValue | undefined)[]> {
+    const keys = names.map((n) => dentryKey(parent, n));
+    const fromDb = keys.length > 0 ? await this.db.getMany(keys) : [];
+    return keys.map((k, i) => {
+      const staged = this.ops.get(k.toString('latin1'));
+      if (staged) return staged.type === 'put' ? decodeDentry(staged.value) : undefined;
+      const raw = fromDb[i];
+      return raw === undefined ? undefined : decodeDentry(raw);
+    });
+  }
+
+  async getAttrs(inos: readonly Ino[]): Promise<(Attr | undefined)[]> {
+    const missing = inos.filter((i) => !this.attrs.has(i));
+    const raws = missing.length > 0 ? await this.db.getMany(missing.map(inodeKey)) : [];
+    const fromDb = new Map<Ino, Attr | undefined>();
+    missing.forEach((ino, i) => fromDb.set(ino, raws[i] === undefined ? undefined : decodeInode(ino, raws[i]!)));
+    return inos.map((ino) => {
+      const staged = this.attrs.get(ino);
+      if (staged !== undefined) return staged === null ? undefined : { ...staged };
+      return fromDb.get(ino);
+    });
+  }
+
+  async getStoreStates(inos: readonly Ino[]): Promise<(StoreState | undefined)[]> {
+    const keys = inos.map(storeStateKey);
+    const fromDb = keys.length > 0 ? await this.db.getMany(keys) : [];
+    return keys.map((k, i) => {
+      const staged = this.ops.get(k.toString('latin1'));
+      if (staged) return staged.type === 'put' ? decodeStoreState(staged.value) : undefined;
+      const raw = fromDb[i];
+      return raw === undefined ? undefined : decodeStoreState(raw);
+    });
+  }
+
+  async getStoreState(ino: Ino): Promise<StoreState | undefined> {
+    return (await this.getStoreStates([ino]))[0];
+  }
+
+  putStoreState(ino: Ino, s: StoreState): void {
+    this.put(storeStateKey(ino), encodeStoreState(s));
+  }
+
+  delStoreState(ino: Ino): void {
+    this.del(storeStateKey(ino));
+  }
+
+  async getSyncTimes(ino: Ino): Promise<SyncTimes | undefined> {
+    const k = syncTimesKey(ino);
+    const staged = this.ops.get(k.toString('latin1'));
+    if (staged) return staged.type === 'put' ? decodeSyncTimes(staged.value) : undefined;
+    const raw = await this.db.get(k);
+    return raw === undefined ? undefined : decodeSyncTimes(raw);
+  }
+
+  putSyncTimes(ino: Ino, t: SyncTimes): void {
+    this.put(syncTimesKey(ino), encodeSyncTimes(t));
+  }
+
+  /** A raw record outside the inode families (sources, rules, jobs), written in this batch. */
+  putRecord(key: Buffer, value: Buffer): void {
+    this.put(key, value);
+  }
+
+  delRecord(key: Buffer): void {
+    this.del(key);
   }
 
   addBytes(delta: bigint): void {

@@ -87,3 +87,45 @@ export function encodeU64(v: bigint): Buffer {
 export function decodeU64(b: Buffer): bigint {
   return b.readBigUInt64BE(0);
 }
+
+/**
+ * Store state of an inode that mirrors an under-store entry ('F' records):
+ *   u64 generation of the sync that last saw it, then the fingerprint in UTF-8.
+ * The fingerprint of a file is "size:etag:mtimeMs"; of a directory "dir" (implied by
+ * keys below it) or "marker" (an explicit "name/" object).
+ */
+export interface StoreState {
+  gen: bigint;
+  fingerprint: string;
+}
+
+export function encodeStoreState(s: StoreState): Buffer {
+  const fp = Buffer.from(s.fingerprint, 'utf8');
+  const b = Buffer.allocUnsafe(8 + fp.length);
+  b.writeBigUInt64BE(s.gen, 0);
+  fp.copy(b, 8);
+  return b;
+}
+
+export function decodeStoreState(b: Buffer): StoreState {
+  if (b.length < 8) throw new WharfError('EIO', `unreadable store state record (${b.length} bytes)`);
+  return { gen: b.readBigUInt64BE(0), fingerprint: b.subarray(8).toString('utf8') };
+}
+
+/** Sync times of a directory ('T' records): last one-level listing, last whole-subtree sync (ms). */
+export interface SyncTimes {
+  listedMs: number;
+  treeMs: number;
+}
+
+export function encodeSyncTimes(t: SyncTimes): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  b.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(t.listedMs))), 0);
+  b.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(t.treeMs))), 8);
+  return b;
+}
+
+export function decodeSyncTimes(b: Buffer): SyncTimes {
+  if (b.length !== 16) throw new WharfError('EIO', `unreadable sync times record (${b.length} bytes)`);
+  return { listedMs: Number(b.readBigUInt64BE(0)), treeMs: Number(b.readBigUInt64BE(8)) };
+}

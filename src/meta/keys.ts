@@ -10,6 +10,16 @@
 //                                   name is UTF-8; all entries of one directory are
 //                                   one contiguous range, ordered by name bytes
 //   'L' <ino:u64be>               → symlink target, UTF-8
+//   'F' <ino:u64be>               → store state of an inode that mirrors an under-store
+//                                   entry: sync generation + fingerprint (codec.ts).
+//                                   Absent: the inode exists only in Wharf (created by
+//                                   a client, not yet in the store) and no sync may delete it
+//   'T' <ino:u64be>               → sync times of a directory: last one-level listing,
+//                                   last whole-subtree sync (ms since the epoch)
+//   'S' <name>                    → data source record (JSON; src/master)
+//   'R' <source> 0x00 <rule>      → sync rule record (JSON; src/master)
+//   'J' <job:u64be>               → sync job record (JSON; src/master)
+//   'M' "nextJob"                 → u64 next sync job number
 //
 // Inode numbers are big-endian so that byte order is numeric order: a range scan
 // over 'I' walks inodes in number order, and 'D' <parent> scans exactly one directory.
@@ -21,8 +31,13 @@ const P_META = 0x4d; // 'M'
 const P_INODE = 0x49; // 'I'
 const P_DENTRY = 0x44; // 'D'
 const P_SYMLINK = 0x4c; // 'L'
+const P_STORE_STATE = 0x46; // 'F'
+const P_SYNC_TIMES = 0x54; // 'T'
+const P_SOURCE = 0x53; // 'S'
+const P_RULE = 0x52; // 'R'
+const P_JOB = 0x4a; // 'J'
 
-export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes';
+export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob';
 
 export function metaKey(name: MetaName): Buffer {
   return Buffer.concat([Buffer.of(P_META), Buffer.from(name, 'ascii')]);
@@ -35,11 +50,40 @@ export function inodeKey(ino: Ino): Buffer {
   return b;
 }
 
-export function symlinkKey(ino: Ino): Buffer {
+function inoKey(prefix: number, ino: Ino): Buffer {
   const b = Buffer.allocUnsafe(9);
-  b[0] = P_SYMLINK;
+  b[0] = prefix;
   b.writeBigUInt64BE(ino, 1);
   return b;
+}
+
+export function symlinkKey(ino: Ino): Buffer {
+  return inoKey(P_SYMLINK, ino);
+}
+
+export function storeStateKey(ino: Ino): Buffer {
+  return inoKey(P_STORE_STATE, ino);
+}
+
+export function syncTimesKey(ino: Ino): Buffer {
+  return inoKey(P_SYNC_TIMES, ino);
+}
+
+export function sourceKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(P_SOURCE), Buffer.from(name, 'utf8')]);
+}
+
+export function ruleKey(source: string, rule: string): Buffer {
+  return Buffer.concat([Buffer.of(P_RULE), Buffer.from(source, 'utf8'), Buffer.of(0), Buffer.from(rule, 'utf8')]);
+}
+
+export function ruleRange(source: string): { gte: Buffer; lt: Buffer } {
+  const p = Buffer.concat([Buffer.of(P_RULE), Buffer.from(source, 'utf8')]);
+  return { gte: Buffer.concat([p, Buffer.of(0)]), lt: Buffer.concat([p, Buffer.of(1)]) };
+}
+
+export function jobKey(id: bigint): Buffer {
+  return inoKey(P_JOB, id);
 }
 
 export function dentryKey(parent: Ino, name: string): Buffer {
@@ -73,8 +117,10 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-export function familyRange(family: 'inode' | 'dentry' | 'symlink'): { gte: Buffer; lt: Buffer } {
-  const p = family === 'inode' ? P_INODE : family === 'dentry' ? P_DENTRY : P_SYMLINK;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB } as const;
+
+export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
+  const p = FAMILY[family];
   return { gte: Buffer.of(p), lt: Buffer.of(p + 1) };
 }
 
@@ -87,6 +133,9 @@ export function parseInodeKey(key: Buffer): Ino {
   return key.readBigUInt64BE(1);
 }
 
-export function parseSymlinkKey(key: Buffer): Ino {
+/** The inode number in any 'L', 'F', 'T' or 'J' key. */
+export function parseInoKey(key: Buffer): Ino {
   return key.readBigUInt64BE(1);
 }
+
+export const parseSymlinkKey = parseInoKey;
