@@ -10,14 +10,14 @@
 // cycles are reported and left alone.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
-import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
+import { dentryKey, familyRange, nameKey, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
 import type { Db } from './Txn.js';
 
 export const FINDING_KINDS = [
   'missing-root', 'bad-root', 'unreadable-record', 'entry-in-missing-dir', 'dangling-entry', 'entry-type-mismatch',
   'orphan-inode', 'multiply-linked', 'wrong-parent', 'unreachable-cycle', 'wrong-nlink',
-  'symlink-without-target', 'target-without-symlink', 'orphan-sync-record', 'bad-counter',
+  'symlink-without-target', 'target-without-symlink', 'orphan-sync-record', 'wrong-name-record', 'bad-counter',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -126,6 +126,25 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     }
   }
 
+  // Each inode's name record repeats the name of its one entry.
+  const names = new Map<Ino, string>();
+  for await (const [k, v] of db.iterator(familyRange('name'))) {
+    const ino = parseInoKey(k);
+    if (!inodes.has(ino)) {
+      note('wrong-name-record', `name record for inode ${ino}, which is gone`, ino, () => ops.push({ type: 'del', key: k }));
+      continue;
+    }
+    names.set(ino, v.toString('utf8'));
+  }
+  for (const [ino, info] of inodes) {
+    if (ino === ROOT_INO || info.refs.length !== 1) continue;
+    const want = info.refs[0]!.name;
+    if (names.get(ino) !== want) {
+      note('wrong-name-record', `inode ${ino} has name record ${JSON.stringify(names.get(ino) ?? null)}; its entry is ${JSON.stringify(want)}`, ino,
+        () => ops.push({ type: 'put', key: nameKey(ino), value: Buffer.from(want, 'utf8') }));
+    }
+  }
+
   // Store state and sync times belong to live inodes (and sync times to directories).
   for (const family of ['storeState', 'syncTimes'] as const) {
     for await (const k of db.keys(familyRange(family))) {
@@ -217,6 +236,7 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
     lf = { attr, refs: [{ parent: ROOT_INO, name: LOST_AND_FOUND }], subdirs: 0 };
     inodes.set(attr.ino, lf);
     ops.push({ type: 'put', key: dentryKey(ROOT_INO, LOST_AND_FOUND), value: encodeDentry(attr.ino, 'directory') });
+    ops.push({ type: 'put', key: nameKey(attr.ino), value: Buffer.from(LOST_AND_FOUND, 'utf8') });
     root.nlink += 1;
     ops.push(putAttr(root));
   }
@@ -224,6 +244,7 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
     o.attr.parent = lf.attr.ino;
     ops.push(putAttr(o.attr));
     ops.push({ type: 'put', key: dentryKey(lf.attr.ino, `#${o.attr.ino}`), value: encodeDentry(o.attr.ino, o.attr.type) });
+    ops.push({ type: 'put', key: nameKey(o.attr.ino), value: Buffer.from(`#${o.attr.ino}`, 'utf8') });
     if (o.attr.type === 'directory') lf.attr.nlink += 1;
   }
   ops.push(putAttr(lf.attr));

@@ -11,7 +11,7 @@ import {
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeU64, encodeInode, encodeU64 } from './codec.js';
-import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, parseDentryKey, symlinkKey } from './keys.js';
+import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, symlinkKey } from './keys.js';
 import type { DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { WriteQueue } from './WriteQueue.js';
@@ -27,6 +27,12 @@ const STATFS_BLOCK = 4096n;
 export interface InodeTreeOptions {
   /** fsync each mutation's batch. Without it a killed process loses nothing; a power cut may lose the last writes. */
   fsync?: boolean;
+}
+
+export interface ChildRef {
+  name: string;
+  ino: Ino;
+  type: FileType;
 }
 
 export interface BulkItem {
@@ -179,6 +185,31 @@ export class InodeTree implements MetaClient {
     }
     const last = page[page.length - 1];
     return { entries, cursor: more && last ? parseDentryKey(last[0]).nameBytes : null };
+  }
+
+  /** One page of a directory's entries without attributes: for walks that re-check inside a transaction. */
+  async readdirNames(ino: Ino, after: Buffer | undefined, limit: number): Promise<{ children: ChildRef[]; next: Buffer | undefined }> {
+    const rows = await this.db.iterator({ ...dentryRange(ino, after), limit: limit + 1 }).all();
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const children = page.map(([k, v]) => {
+      const { ino: child, type } = decodeDentry(v);
+      return { name: parseDentryKey(k).name, ino: child, type };
+    });
+    return { children, next: more ? parseDentryKey(page[page.length - 1]![0]).nameBytes : undefined };
+  }
+
+  /** The names from the root down to `ino` ([] for the root), from parent pointers and name records. */
+  async pathOf(ino: Ino): Promise<string[]> {
+    const parts: string[] = [];
+    for (let at = ino; at !== ROOT_INO; ) {
+      const [rec, name] = await this.db.getMany([inodeKey(at), nameKey(at)]);
+      if (rec === undefined || name === undefined) throw new WharfError('ENOENT', `inode ${at} does not exist`);
+      parts.push(name.toString('utf8'));
+      at = decodeInode(at, rec).parent;
+      if (parts.length > 2048) throw new WharfError('EIO', 'parent chain does not reach the root; run wharf fsck');
+    }
+    return parts.reverse();
   }
 
   async readlink(ino: Ino): Promise<string> {

@@ -7,7 +7,7 @@ import {
   decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, encodeDentry, encodeInode, encodeStoreState, encodeSyncTimes, encodeU64,
   type DentryValue, type StoreState, type SyncTimes,
 } from './codec.js';
-import { dentryKey, inodeKey, metaKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
+import { dentryKey, inodeKey, metaKey, nameKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
 
 export type Db = Level<Buffer, Buffer>;
 
@@ -94,6 +94,7 @@ export class Txn {
     if (a.type === 'file') this.addBytes(-a.size);
     if (a.type === 'symlink') this.del(symlinkKey(a.ino));
     this.del(storeStateKey(a.ino));
+    this.del(nameKey(a.ino));
     if (a.type === 'directory') this.del(syncTimesKey(a.ino));
     this.countersChanged = true;
   }
@@ -193,8 +194,10 @@ export class Txn {
     this.countersChanged = true;
   }
 
+  /** Writes the entry and the inode's own name record (its reverse). */
   putDentry(parent: Ino, name: string, ino: Ino, type: FileType): void {
     this.put(dentryKey(parent, name), encodeDentry(ino, type));
+    this.put(nameKey(ino), Buffer.from(name, 'utf8'));
   }
 
   delDentry(parent: Ino, name: string): void {

@@ -10,6 +10,8 @@
 //                                   name is UTF-8; all entries of one directory are
 //                                   one contiguous range, ordered by name bytes
 //   'L' <ino:u64be>               → symlink target, UTF-8
+//   'N' <ino:u64be>               → the inode's own name (UTF-8): with the parent pointer
+//                                   in the inode record, an inode's path without a scan
 //   'F' <ino:u64be>               → store state of an inode that mirrors an under-store
 //                                   entry: sync generation + fingerprint (codec.ts).
 //                                   Absent: the inode exists only in Wharf (created by
@@ -31,6 +33,7 @@ const P_META = 0x4d; // 'M'
 const P_INODE = 0x49; // 'I'
 const P_DENTRY = 0x44; // 'D'
 const P_SYMLINK = 0x4c; // 'L'
+const P_NAME = 0x4e; // 'N'
 const P_STORE_STATE = 0x46; // 'F'
 const P_SYNC_TIMES = 0x54; // 'T'
 const P_SOURCE = 0x53; // 'S'
@@ -59,6 +62,10 @@ function inoKey(prefix: number, ino: Ino): Buffer {
 
 export function symlinkKey(ino: Ino): Buffer {
   return inoKey(P_SYMLINK, ino);
+}
+
+export function nameKey(ino: Ino): Buffer {
+  return inoKey(P_NAME, ino);
 }
 
 export function storeStateKey(ino: Ino): Buffer {
@@ -117,7 +124,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];
