@@ -10,8 +10,8 @@ import {
   checkName, checkSymlinkTarget, logger, nowNs, splitPath,
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
-import { decodeDentry, decodeInode, decodeU64, encodeInode, encodeU64 } from './codec.js';
-import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, symlinkKey } from './keys.js';
+import { decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, decodeU64, encodeInode, encodeU64, type StoreState, type SyncTimes } from './codec.js';
+import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
 import type { DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { WriteQueue } from './WriteQueue.js';
@@ -140,7 +140,11 @@ export class InodeTree implements MetaClient {
     return decodeInode(ino, attr);
   }
 
-  async resolve(path: string, options: { followLast?: boolean } = {}): Promise<Attr> {
+  /**
+   * Resolves an absolute path. `lookup` lets a layer above (on-access sync) see each
+   * step; by default it is this tree's own lookup.
+   */
+  async resolve(path: string, options: { followLast?: boolean } = {}, lookup: (parent: Ino, name: string) => Promise<Attr> = (p, n) => this.lookup(p, n)): Promise<Attr> {
     const pending = splitPath(path).reverse(); // a stack: next component on top
     let current = await this.getattr(ROOT_INO);
     let follows = 0;
@@ -151,7 +155,7 @@ export class InodeTree implements MetaClient {
         current = await this.getattr(current.parent === NO_INO ? ROOT_INO : current.parent);
         continue;
       }
-      const next = await this.lookup(current.ino, part);
+      const next = await lookup(current.ino, part);
       const isLast = pending.length === 0;
       if (next.type === 'symlink' && (!isLast || options.followLast)) {
         if (++follows > MAX_SYMLINK_FOLLOWS) throw new WharfError('ELOOP', `${path}: too many levels of symbolic links`);
@@ -210,6 +214,18 @@ export class InodeTree implements MetaClient {
       if (parts.length > 2048) throw new WharfError('EIO', 'parent chain does not reach the root; run wharf fsck');
     }
     return parts.reverse();
+  }
+
+  /** An inode's store state; undefined for inodes that exist only in Wharf. */
+  async getStoreState(ino: Ino): Promise<StoreState | undefined> {
+    const raw = await this.db.get(storeStateKey(ino));
+    return raw === undefined ? undefined : decodeStoreState(raw);
+  }
+
+  /** A directory's sync times; undefined if it was never synced. */
+  async getSyncTimes(ino: Ino): Promise<SyncTimes | undefined> {
+    const raw = await this.db.get(syncTimesKey(ino));
+    return raw === undefined ? undefined : decodeSyncTimes(raw);
   }
 
   async readlink(ino: Ino): Promise<string> {

@@ -25,12 +25,18 @@ export interface DirPage {
   cursor: Buffer | null;
 }
 
+/** Per-request freshness for directories under a data source (on-access sync). */
+export interface AccessOptions {
+  /** -1: never re-sync after the first load; 0: sync on this access; N: sync if the last sync is older than N ms. */
+  syncIntervalMs?: number;
+}
+
 export interface MetaClient {
-  lookup(parent: Ino, name: string): Promise<Attr>;
+  lookup(parent: Ino, name: string, access?: AccessOptions): Promise<Attr>;
   /** Resolves an absolute path; intermediate symlinks are followed, the last only if asked. */
-  resolve(path: string, options?: { followLast?: boolean }): Promise<Attr>;
+  resolve(path: string, options?: { followLast?: boolean } & AccessOptions): Promise<Attr>;
   getattr(ino: Ino): Promise<Attr>;
-  readdir(ino: Ino, cursor?: Buffer | null, limit?: number): Promise<DirPage>;
+  readdir(ino: Ino, cursor?: Buffer | null, limit?: number, access?: AccessOptions): Promise<DirPage>;
   mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr>;
   create(parent: Ino, name: string, init: NewInode): Promise<Attr>;
   symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr>;

@@ -179,6 +179,13 @@ export class Txn {
     this.put(syncTimesKey(ino), encodeSyncTimes(t));
   }
 
+  /** A raw record outside the inode families (sources, rules, jobs), as this transaction sees it. */
+  async getRecordRaw(key: Buffer): Promise<Buffer | undefined> {
+    const staged = this.ops.get(key.toString('latin1'));
+    if (staged) return staged.type === 'put' ? staged.value : undefined;
+    return this.db.get(key);
+  }
+
   /** A raw record outside the inode families (sources, rules, jobs), written in this batch. */
   putRecord(key: Buffer, value: Buffer): void {
     this.put(key, value);

@@ -1,0 +1,86 @@
+// The namespace as clients see it: the InodeTree with data sources folded in.
+// Directory reads under a source first bring the directory up to date with its
+// store (on-access sync), a lookup miss asks the store about that one name, and
+// changes under a read-only source are refused with EROFS. Outside every source
+// this is the InodeTree, call for call. The master serves this over gRPC; an
+// embedded master hands it to the mount as its in-process MetaClient.
+import { WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
+import type { AccessOptions, DirPage, InodeTree, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import type { SyncControl } from './SyncControl.js';
+
+export class Namespace implements MetaClient {
+  constructor(readonly tree: InodeTree, readonly sync: SyncControl) {}
+
+  async lookup(parent: Ino, name: string, access: AccessOptions = {}): Promise<Attr> {
+    await this.sync.beforeDirectoryAccess(parent, access.syncIntervalMs);
+    try {
+      return await this.tree.lookup(parent, name);
+    } catch (e) {
+      if (!(e instanceof WharfError) || e.errno !== 'ENOENT') throw e;
+      if (!(await this.sync.afterLookupMiss(parent, name))) throw e;
+      return this.tree.lookup(parent, name);
+    }
+  }
+
+  resolve(path: string, options: { followLast?: boolean } & AccessOptions = {}): Promise<Attr> {
+    return this.tree.resolve(path, options, (p, n) => this.lookup(p, n, options));
+  }
+
+  getattr(ino: Ino): Promise<Attr> {
+    return this.tree.getattr(ino);
+  }
+
+  async readdir(ino: Ino, cursor?: Buffer | null, limit?: number, access: AccessOptions = {}): Promise<DirPage> {
+    // Only the first page syncs: later pages continue the listing the client started.
+    if (!cursor || cursor.length === 0) await this.sync.beforeDirectoryAccess(ino, access.syncIntervalMs);
+    return this.tree.readdir(ino, cursor, limit);
+  }
+
+  async mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+    await this.sync.guardWrite(parent);
+    return this.tree.mkdir(parent, name, init);
+  }
+
+  async create(parent: Ino, name: string, init: NewInode): Promise<Attr> {
+    await this.sync.guardWrite(parent);
+    return this.tree.create(parent, name, init);
+  }
+
+  async symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
+    await this.sync.guardWrite(parent);
+    return this.tree.symlink(parent, name, target, owner);
+  }
+
+  readlink(ino: Ino): Promise<string> {
+    return this.tree.readlink(ino);
+  }
+
+  async unlink(parent: Ino, name: string): Promise<void> {
+    await this.sync.guardWrite(parent);
+    return this.tree.unlink(parent, name);
+  }
+
+  async rmdir(parent: Ino, name: string): Promise<void> {
+    await this.sync.guardWrite(parent);
+    return this.tree.rmdir(parent, name);
+  }
+
+  async rename(parent: Ino, name: string, newParent: Ino, newName: string, options?: { noReplace?: boolean }): Promise<void> {
+    await this.sync.guardWrite(parent);
+    if (newParent !== parent) await this.sync.guardWrite(newParent);
+    return this.tree.rename(parent, name, newParent, newName, options);
+  }
+
+  async setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {
+    await this.sync.guardWrite(ino);
+    return this.tree.setattr(ino, changes);
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.tree.statfs();
+  }
+
+  async close(): Promise<void> {
+    // The master owns the tree and the sync control and closes them.
+  }
+}

@@ -1,0 +1,271 @@
+// Sync rules (RapidFS semantics) and the timers of periodic rules.
+//
+// MANUAL rules are always `normal`; `execute` starts a job unless the rule's last
+// job is still starting, executing or terminating; `terminate` stops it.
+// PERIODIC rules move disabled → enabling → enabled → disabling → disabled; an
+// enabled rule starts a job every `intervalMinutes`, never a second one while one
+// runs, and not at all while its source is synchronizing (begin/end).
+// Disabling or deleting a rule cancels its running job.
+//
+// Discipline: rule changes are serialised per source by a FIFO (WriteQueue), so two
+// racing `execute` calls see each other: one wins, the other is refused.
+import { WharfError, checkName, logger, splitPath } from '../common/index.js';
+import { WriteQueue, ruleKey, ruleRange, type InodeTree } from '../meta/index.js';
+import {
+  DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MAX_RULES_PER_SOURCE, MIN_INTERVAL_MINUTES,
+  decodeRecord, encodeRecord, type JobRecord, type RuleRecord, type RuleType,
+} from './records.js';
+import type { SourceCatalog } from './SourceCatalog.js';
+import type { SyncJobs } from './SyncJobs.js';
+
+const log = logger('rules');
+
+export interface RuleSpec {
+  name: string;
+  type: RuleType;
+  directory?: string;
+  description?: string;
+  intervalMinutes?: number;
+  /** Manual rules: start a job at once. */
+  executeOnCreate?: boolean;
+  /** Periodic rules: enable at once (default true). */
+  enableOnCreate?: boolean;
+}
+
+export interface RuleChanges {
+  name?: string;
+  description?: string;
+  intervalMinutes?: number;
+}
+
+export class SyncRules {
+  private readonly rules = new Map<string, RuleRecord>(); // "source\0name"
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly locks = new Map<string, WriteQueue>();
+
+  /** `minuteMs` is 60,000 except in tests, which shrink time. */
+  constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly jobs: SyncJobs, private readonly minuteMs = 60_000) {}
+
+  async load(): Promise<void> {
+    for (const s of this.catalog.list()) {
+      for await (const [, v] of this.tree.db.iterator(ruleRange(s.name))) {
+        const r = decodeRecord<RuleRecord>(v);
+        // A transition that was under way when the master stopped completes now.
+        if (r.status === 'enabling') r.status = 'enabled';
+        if (r.status === 'disabling') r.status = 'disabled';
+        this.rules.set(id(r.source, r.name), r);
+        await this.persist(r);
+        if (r.status === 'enabled') this.arm(r, true);
+      }
+    }
+  }
+
+  private lock<T>(source: string, fn: () => Promise<T>): Promise<T> {
+    let q = this.locks.get(source);
+    if (!q) this.locks.set(source, (q = new WriteQueue()));
+    return q.run(fn);
+  }
+
+  list(source: string): RuleRecord[] {
+    this.catalog.get(source);
+    return [...this.rules.values()].filter((r) => r.source === source).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  get(source: string, name: string): RuleRecord {
+    const r = this.rules.get(id(source, name));
+    if (!r) throw new WharfError('ENOENT', `source ${source} has no sync rule ${JSON.stringify(name)}`);
+    return r;
+  }
+
+  async create(source: string, spec: RuleSpec): Promise<{ rule: RuleRecord; job?: JobRecord }> {
+    const src = this.catalog.get(source);
+    checkName(spec.name);
+    if (spec.type !== 'manual' && spec.type !== 'periodic') throw new WharfError('EINVAL', `rule type ${JSON.stringify(spec.type)} is not manual or periodic`);
+    const directory = '/' + splitPath(spec.directory ?? '/').join('/');
+    if (directory.split('/').includes('..')) throw new WharfError('EINVAL', `rule directory ${directory} contains '..'`);
+    const interval = checkInterval(spec.intervalMinutes ?? DEFAULT_INTERVAL_MINUTES);
+    const created = await this.lock(source, async () => {
+      if (this.rules.has(id(source, spec.name))) throw new WharfError('EEXIST', `source ${source} already has a rule ${JSON.stringify(spec.name)}`);
+      if (this.list(source).length >= MAX_RULES_PER_SOURCE) throw new WharfError('ENOSPC', `source ${source} has ${MAX_RULES_PER_SOURCE} rules, the most allowed`);
+      const r: RuleRecord = {
+        source: src.name, name: spec.name, description: spec.description ?? '', type: spec.type, directory,
+        status: spec.type === 'manual' ? 'normal' : 'disabled', intervalMinutes: interval, createdMs: Date.now(),
+      };
+      await this.persist(r);
+      this.rules.set(id(source, r.name), r);
+      return r;
+    });
+    log.info({ source, rule: created.name, type: created.type }, 'sync rule created');
+    if (created.type === 'manual' && spec.executeOnCreate) return { rule: created, job: await this.execute(source, created.name) };
+    if (created.type === 'periodic' && (spec.enableOnCreate ?? true)) return { rule: await this.enable(source, created.name) };
+    return { rule: { ...created } };
+  }
+
+  async update(source: string, name: string, c: RuleChanges): Promise<RuleRecord> {
+    if (c.name !== undefined) checkName(c.name);
+    if (c.intervalMinutes !== undefined) checkInterval(c.intervalMinutes);
+    return this.lock(source, async () => {
+      const r = { ...this.get(source, name) };
+      if (c.name !== undefined && c.name !== name) {
+        if (this.rules.has(id(source, c.name))) throw new WharfError('EEXIST', `source ${source} already has a rule ${JSON.stringify(c.name)}`);
+        if (this.jobs.active(source, name)) throw new WharfError('EBUSY', `rule ${name} has a running job; rename it when the job has ended`);
+        r.name = c.name;
+      }
+      if (c.description !== undefined) r.description = c.description;
+      if (c.intervalMinutes !== undefined) r.intervalMinutes = c.intervalMinutes;
+      await this.tree.write('rule update', async (tx) => {
+        if (r.name !== name) tx.delRecord(ruleKey(source, name));
+        tx.putRecord(ruleKey(source, r.name), encodeRecord(r));
+      });
+      this.rules.delete(id(source, name));
+      this.rules.set(id(source, r.name), r);
+      if (r.status === 'enabled') {
+        this.disarm(source, name);
+        this.arm(r, false);
+      }
+      return { ...r };
+    });
+  }
+
+  async delete(source: string, name: string): Promise<void> {
+    const active = await this.lock(source, async () => {
+      this.get(source, name);
+      this.disarm(source, name);
+      await this.tree.write('rule delete', async (tx) => tx.delRecord(ruleKey(source, name)));
+      this.rules.delete(id(source, name));
+      return this.jobs.active(source, name);
+    });
+    if (active) await this.cancel(active);
+    log.info({ source, rule: name }, 'sync rule deleted');
+  }
+
+  async execute(source: string, name: string): Promise<JobRecord> {
+    return this.lock(source, async () => {
+      const r = this.get(source, name);
+      if (r.type !== 'manual') throw new WharfError('EINVAL', `rule ${name} is periodic: it runs on its schedule (enable/disable it)`);
+      const active = this.jobs.active(source, name);
+      if (active) throw new WharfError('EBUSY', `rule ${name}'s job ${active.id} is ${active.state}; terminate it or wait`);
+      return this.startJob(r, 'manual');
+    });
+  }
+
+  async terminate(source: string, name: string): Promise<JobRecord> {
+    return this.lock(source, async () => {
+      this.get(source, name);
+      const active = this.jobs.active(source, name);
+      if (!active) throw new WharfError('EINVAL', `rule ${name} has no running job`);
+      return this.jobs.terminate(active.id);
+    });
+  }
+
+  async enable(source: string, name: string): Promise<RuleRecord> {
+    return this.lock(source, async () => {
+      const r = this.get(source, name);
+      if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${name} is manual: execute it instead`);
+      if (r.status === 'enabled') throw new WharfError('EINVAL', `rule ${name} is already enabled`);
+      if (r.status !== 'disabled') throw new WharfError('EBUSY', `rule ${name} is ${r.status}`);
+      r.status = 'enabling';
+      await this.persist(r);
+      r.status = 'enabled';
+      await this.persist(r);
+      this.arm(r, true);
+      return { ...r };
+    });
+  }
+
+  async disable(source: string, name: string): Promise<RuleRecord> {
+    const { rule, active } = await this.lock(source, async () => {
+      const r = this.get(source, name);
+      if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${name} is manual: it has no schedule to disable`);
+      if (r.status === 'disabled') throw new WharfError('EINVAL', `rule ${name} is already disabled`);
+      if (r.status !== 'enabled') throw new WharfError('EBUSY', `rule ${name} is ${r.status}`);
+      this.disarm(source, name);
+      r.status = 'disabling';
+      await this.persist(r);
+      return { rule: r, active: this.jobs.active(source, name) };
+    });
+    // The job is cancelled outside the lock: other rules of the source stay usable meanwhile.
+    if (active) await this.cancel(active);
+    return this.lock(source, async () => {
+      rule.status = 'disabled';
+      await this.persist(rule);
+      return { ...rule };
+    });
+  }
+
+  /** Cancels rules' timers and drops the rules of a removed source. */
+  forgetSource(source: string): void {
+    for (const r of this.list(source)) {
+      this.disarm(source, r.name);
+      this.rules.delete(id(source, r.name));
+    }
+  }
+
+  /** Deletes a removed source's rule records in the caller's batch. */
+  ruleKeys(source: string): Buffer[] {
+    return [...this.rules.values()].filter((r) => r.source === source).map((r) => ruleKey(source, r.name));
+  }
+
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private async startJob(r: RuleRecord, trigger: 'manual' | 'periodic'): Promise<JobRecord> {
+    const job = await this.jobs.start(r.source, { rule: r.name, trigger, directory: r.directory });
+    r.lastJobId = job.id;
+    r.lastRunMs = job.startedMs;
+    await this.persist(r);
+    return job;
+  }
+
+  private async cancel(job: JobRecord): Promise<void> {
+    await this.jobs.terminate(job.id).catch(() => undefined); // it may have ended meanwhile
+    await this.jobs.wait(job.id);
+  }
+
+  /** Schedules the next tick: now if `catchUp` and the last run is overdue, else one interval on. */
+  private arm(r: RuleRecord, catchUp: boolean): void {
+    const every = r.intervalMinutes * this.minuteMs;
+    const due = catchUp ? Math.max(0, (r.lastRunMs ?? 0) + every - Date.now()) : every;
+    const t = setTimeout(() => void this.tick(r.source, r.name), Math.min(due, 2 ** 31 - 1));
+    t.unref();
+    this.timers.set(id(r.source, r.name), t);
+  }
+
+  private disarm(source: string, name: string): void {
+    const k = id(source, name);
+    clearTimeout(this.timers.get(k));
+    this.timers.delete(k);
+  }
+
+  private async tick(source: string, name: string): Promise<void> {
+    try {
+      await this.lock(source, async () => {
+        const r = this.rules.get(id(source, name));
+        if (!r || r.status !== 'enabled') return;
+        this.arm(r, false);
+        if (this.jobs.active(source, name)) return log.info({ source, rule: name }, 'periodic tick skipped: the last job still runs');
+        if (this.catalog.get(source).mode === 'synchronizing') return log.info({ source, rule: name }, 'periodic tick skipped: the source is synchronizing');
+        await this.startJob(r, 'periodic');
+      });
+    } catch (e) {
+      log.error({ err: e, source, rule: name }, 'periodic tick failed');
+    }
+  }
+
+  private persist(r: RuleRecord): Promise<void> {
+    return this.tree.write('rule', async (tx) => tx.putRecord(ruleKey(r.source, r.name), encodeRecord(r)));
+  }
+}
+
+function id(source: string, name: string): string {
+  return `${source}\0${name}`;
+}
+
+function checkInterval(m: number): number {
+  if (!Number.isInteger(m) || m < MIN_INTERVAL_MINUTES || m > MAX_INTERVAL_MINUTES) {
+    throw new WharfError('EINVAL', `interval ${m} minutes is outside ${MIN_INTERVAL_MINUTES}..${MAX_INTERVAL_MINUTES}`);
+  }
+  return m;
+}

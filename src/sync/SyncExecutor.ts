@@ -1,0 +1,264 @@
+// Runs syncs against one mount: a full sync of a subtree (flat listing, page by
+// page, then a sweep of what the listing did not refresh) and the one-level sync
+// of a single directory that on-access sync uses.
+//
+// Why a flat listing plus generations: a flat listing is one paged stream whose
+// pages may come in any order (s3rver does not sort keys), so what is absent can
+// only be known once the whole listing is done. Every entry the listing refreshes
+// is stamped with the job's generation; the sweep afterwards removes synced entries
+// with an older generation. A listing that fails or is cancelled part-way never
+// sweeps, so nothing is deleted on the strength of a partial listing.
+//
+// Writes go through InodeTree.write, one transaction per listing page (a bounded
+// pause for client writes); the next page is fetched while the current one is applied.
+import { WharfError, logger, nowNs, type Ino } from '../common/index.js';
+import type { ChildRef, InodeTree, SyncTimes, Txn } from '../meta/index.js';
+import { keyToPath, pathToKey, type ListPage, type UnderStore } from '../ufs/index.js';
+import { SyncCounters } from './SyncCounters.js';
+import { fileFingerprint, isStale, planEntry, type Existing, type StoreEntry } from './SyncPlan.js';
+import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
+
+const log = logger('sync');
+
+/** Where a data source lives in the namespace and in its store. */
+export interface MountPoint {
+  tree: InodeTree;
+  store: UnderStore;
+  /** The store prefix the mount root maps to: '' or ending in '/'. */
+  prefix: string;
+  rootIno: Ino;
+  defaults?: SyncDefaults;
+}
+
+export interface FullSyncOptions {
+  /** Directory below the mount root to sync (path parts); [] for all of it. */
+  dir: readonly string[];
+  gen: bigint;
+  /** False during begin/end resynchronisation: removal waits for `end`. */
+  sweep: boolean;
+  signal?: AbortSignal;
+  pageSize?: number;
+  counters?: SyncCounters;
+  /** Called after each applied page (progress, "last refresh" times). */
+  onPage?: (counters: SyncCounters) => void;
+}
+
+function checkCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new WharfError('ECANCELED', 'the sync was terminated');
+}
+
+export function listPrefixOf(prefix: string, dir: readonly string[]): string {
+  return dir.length === 0 ? prefix : `${prefix}${dir.join('/')}/`;
+}
+
+export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<SyncCounters> {
+  const counters = o.counters ?? new SyncCounters();
+  const startNs = nowNs();
+  const listPrefix = listPrefixOf(m.prefix, o.dir);
+  const ctx = { startNs, complete: false };
+  const defaults = m.defaults ?? DEFAULTS;
+
+  // Make sure the job's directory exists before anything below it arrives.
+  const dirIno = await m.tree.write('sync: job directory', async (tx) => new SyncWriter(tx, m.rootIno, o.gen, ctx, defaults, counters).dir(o.dir));
+  if (dirIno === null) throw new WharfError('ENOTDIR', `/${o.dir.join('/')} is a file written through Wharf; cannot sync below it`);
+
+  const list = (token: string | undefined): Promise<ListPage> =>
+    m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
+
+  let next: Promise<ListPage> | undefined = list(undefined);
+  while (next) {
+    checkCancelled(o.signal);
+    const page: ListPage = await next;
+    // Prefetch: the store lists the next page while this one is written.
+    next = page.nextToken ? list(page.nextToken) : undefined;
+    next?.catch(() => undefined); // observed when awaited; avoid an unhandled rejection if we stop first
+    await applyPage(m, page, o.gen, ctx, defaults, counters);
+    o.onPage?.(counters);
+  }
+  checkCancelled(o.signal);
+  if (o.sweep) {
+    await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal);
+    await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, treeMs: Number(startNs / 1_000_000n) }));
+  }
+  return counters;
+}
+
+async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { startNs: bigint; complete: boolean }, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
+  const groups = new Map<string, { parts: string[]; files: { name: string; entry: StoreEntry }[] }>();
+  const markers: string[][] = [];
+  for (const obj of page.objects) {
+    counters.listed++;
+    const mapped = keyToPath(m.prefix, obj.key);
+    if (mapped.kind === 'skip') {
+      counters.skipped++;
+      counters.warn(`${JSON.stringify(obj.key)}: ${mapped.reason}`);
+      continue;
+    }
+    if (mapped.kind === 'dir-marker') {
+      if (mapped.parts.length > 0) markers.push(mapped.parts);
+      continue;
+    }
+    const dirParts = mapped.parts.slice(0, -1);
+    const k = dirParts.join('/');
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { parts: dirParts, files: [] }));
+    g.files.push({ name: mapped.parts.at(-1)!, entry: { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs } });
+  }
+  if (groups.size === 0 && markers.length === 0) return;
+  await m.tree.write('sync: page', async (tx) => {
+    const w = new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters);
+    for (const parts of markers) {
+      if ((await w.dir(parts, 'marker')) === null) counters.warn(`/${parts.join('/')}: a file written through Wharf has this name; the store's directory is not shown`);
+    }
+    for (const g of groups.values()) {
+      const dir = await w.dir(g.parts);
+      if (dir === null) {
+        counters.skipped += g.files.length;
+        counters.warn(`/${g.parts.join('/')}: a file written through Wharf has this name; ${g.files.length} key(s) below it skipped`);
+        continue;
+      }
+      await w.applyMany(dir, g.files);
+    }
+  });
+}
+
+/**
+ * Removes, below `dirIno`, every synced entry older than generation `gen` that no
+ * client touched since `startNs`. Directories go only once empty, so a client's
+ * files keep their directories. One transaction per page of one directory.
+ */
+export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal): Promise<void> {
+  let after: Buffer | undefined;
+  for (;;) {
+    checkCancelled(signal);
+    const { children, next } = await tree.readdirNames(dirIno, after, 1000);
+    for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal);
+    await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, children, (e) => isStale(e, gen, startNs), counters));
+    if (!next) return;
+    after = next;
+  }
+}
+
+/** Removes the given children of `dirIno` for which `stale` holds, re-checked inside the transaction. */
+async function removeStale(tx: Txn, dirIno: Ino, children: readonly ChildRef[], stale: (e: Existing) => boolean, counters: SyncCounters): Promise<void> {
+  if (children.length === 0) return;
+  const dvs = await tx.getDentries(dirIno, children.map((c) => c.name));
+  let removedDirs = 0;
+  let removed = 0;
+  for (const [i, c] of children.entries()) {
+    const dv = dvs[i];
+    if (!dv || dv.ino !== c.ino) continue; // changed since we looked: leave it for the next sync
+    const attr = await tx.getAttr(dv.ino);
+    if (!attr) continue;
+    const e: Existing = { attr, state: await tx.getStoreState(dv.ino) };
+    if (!stale(e)) continue;
+    if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) continue;
+    tx.removeChild(dirIno, c.name, attr);
+    if (attr.type === 'directory') removedDirs++;
+    removed++;
+  }
+  if (removed > 0) {
+    counters.deleted += removed;
+    await tx.touchDir(dirIno, nowNs(), -removedDirs);
+  }
+}
+
+async function setSyncTimes(tree: InodeTree, ino: Ino, change: (t: SyncTimes) => SyncTimes): Promise<void> {
+  await tree.write('sync: times', async (tx) => {
+    if (!(await tx.getAttr(ino))) return;
+    tx.putSyncTimes(ino, change((await tx.getSyncTimes(ino)) ?? { listedMs: 0, treeMs: 0 }));
+  });
+}
+
+/**
+ * One-level sync of a directory (on-access sync): a delimiter listing tells exactly
+ * which names the store has here, so creates, updates and deletes all happen now.
+ * Synced subdirectories that vanished from the store are removed with their synced
+ * contents; a client's files keep them alive.
+ */
+export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readonly string[], gen: bigint, signal?: AbortSignal): Promise<SyncCounters> {
+  const counters = new SyncCounters();
+  const startNs = nowNs();
+  const listPrefix = listPrefixOf(m.prefix, dir);
+  const store = new Map<string, StoreEntry>();
+  let token: string | undefined;
+  do {
+    const page: ListPage = await m.store.list(listPrefix, { delimiter: '/', ...(token ? { token } : {}), ...(signal ? { signal } : {}) });
+    for (const p of page.prefixes) {
+      const mapped = keyToPath(m.prefix, p);
+      if (mapped.kind === 'skip' || mapped.parts.length !== dir.length + 1) {
+        counters.skipped++;
+        if (mapped.kind === 'skip') counters.warn(`${JSON.stringify(p)}: ${mapped.reason}`);
+        continue;
+      }
+      store.set(mapped.parts.at(-1)!, { type: 'directory', fingerprint: 'dir', size: 0n, mtimeMs: Date.now() });
+    }
+    for (const obj of page.objects) {
+      counters.listed++;
+      const mapped = keyToPath(m.prefix, obj.key);
+      if (mapped.kind === 'skip') {
+        counters.skipped++;
+        counters.warn(`${JSON.stringify(obj.key)}: ${mapped.reason}`);
+        continue;
+      }
+      if (mapped.kind === 'dir-marker') continue; // this directory's own marker
+      const name = mapped.parts.at(-1)!;
+      if (store.get(name)?.type === 'directory') {
+        counters.skipped++;
+        counters.warn(`${JSON.stringify(obj.key)}: an object and a directory share this name; the directory wins`);
+        continue;
+      }
+      store.set(name, { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs });
+    }
+    token = page.nextToken;
+  } while (token);
+  // Objects listed before a same-named prefix on a later page: the directory still wins.
+  const ctx = { startNs, complete: true };
+  const defaults = m.defaults ?? DEFAULTS;
+  const entries = [...store].map(([name, entry]) => ({ name, entry }));
+  for (let i = 0; i < entries.length || i === 0; i += 1000) {
+    const chunk = entries.slice(i, i + 1000);
+    await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters).applyMany(dirIno, chunk));
+  }
+  // What the store no longer has: synced entries go, with their synced contents.
+  let after: Buffer | undefined;
+  const gone: ChildRef[] = [];
+  for (;;) {
+    const { children, next } = await m.tree.readdirNames(dirIno, after, 1000);
+    for (const c of children) if (!store.has(c.name)) gone.push(c);
+    if (!next) break;
+    after = next;
+  }
+  for (const c of gone) if (c.type === 'directory') await removeSyncedBelow(m.tree, c.ino, startNs, counters);
+  for (let i = 0; i < gone.length; i += 1000) {
+    await m.tree.write('sync: directory removals', async (tx) =>
+      removeStale(tx, dirIno, gone.slice(i, i + 1000), (e) => planEntry(e, undefined, ctx) === 'delete', counters));
+  }
+  await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, listedMs: Number(startNs / 1_000_000n) }));
+  log.debug({ dir: `/${dir.join('/')}`, ...counters.snapshot() }, 'directory synced');
+  return counters;
+}
+
+/**
+ * Asks the store about one name in a directory (a head for the object, a one-key
+ * listing for a directory of that name) and adds what it finds. True if found.
+ */
+export async function syncOneName(m: MountPoint, dirIno: Ino, dir: readonly string[], name: string, gen: bigint): Promise<boolean> {
+  const key = pathToKey(m.prefix, [...dir, name], false);
+  const [obj, below] = await Promise.all([m.store.head(key), m.store.list(key + '/', { maxKeys: 1 })]);
+  const isDir = below.objects.length > 0 || below.prefixes.length > 0;
+  if (!obj && !isDir) return false;
+  const entry: StoreEntry = isDir
+    ? { type: 'directory', fingerprint: 'dir', size: 0n, mtimeMs: Date.now() }
+    : { type: 'file', fingerprint: fileFingerprint(obj!.size, obj!.etag, obj!.mtimeMs), size: obj!.size, mtimeMs: obj!.mtimeMs };
+  const counters = new SyncCounters();
+  const placed = await m.tree.write('sync: one name', async (tx) =>
+    new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters).apply(dirIno, name, entry));
+  return placed !== null;
+}
+
+/** Removes every synced entry below `dirIno` (not `dirIno` itself) that no client touched since `startNs`. */
+function removeSyncedBelow(tree: InodeTree, dirIno: Ino, startNs: bigint, counters: SyncCounters): Promise<void> {
+  return sweep(tree, dirIno, (1n << 64n) - 1n, startNs, counters);
+}
+

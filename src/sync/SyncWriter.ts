@@ -1,0 +1,152 @@
+// Applies sync decisions to the namespace inside one transaction: resolving (and
+// creating) directories on the way down, and creating, updating, stamping or
+// replacing entries as SyncPlan says. Everything here runs inside InodeTree.write,
+// so the state it reads cannot change before its batch commits.
+import { WharfError, nowNs, type Attr, type Ino } from '../common/index.js';
+import type { StoreState, Txn } from '../meta/index.js';
+import { planEntry, type Existing, type PlanContext, type StoreEntry } from './SyncPlan.js';
+import type { SyncCounters } from './SyncCounters.js';
+
+export interface SyncDefaults {
+  fileMode: number;
+  dirMode: number;
+  uid: number;
+  gid: number;
+}
+
+export const DEFAULTS: SyncDefaults = { fileMode: 0o644, dirMode: 0o755, uid: 0, gid: 0 };
+
+export class SyncWriter {
+  /** Directory path (parts joined by '/') → inode, valid for this transaction only. */
+  private readonly dirs = new Map<string, Ino | null>();
+
+  constructor(
+    private readonly tx: Txn,
+    private readonly rootIno: Ino,
+    private readonly gen: bigint,
+    private readonly ctx: PlanContext,
+    private readonly defaults: SyncDefaults,
+    private readonly counters: SyncCounters,
+  ) {}
+
+  /**
+   * The directory at `parts` below the mount root, created (as a synced directory)
+   * where missing. Null when a name on the way is Wharf's own non-directory: keys
+   * below it are skipped rather than clobbering a client's file.
+   */
+  async dir(parts: readonly string[], fingerprint = 'dir'): Promise<Ino | null> {
+    const key = parts.join('/');
+    const cached = this.dirs.get(key);
+    if (cached !== undefined && fingerprint === 'dir') return cached;
+    let at = this.rootIno;
+    for (let i = 0; i < parts.length; i++) {
+      const sub = parts.slice(0, i + 1).join('/');
+      const known = this.dirs.get(sub);
+      const last = i === parts.length - 1;
+      if (known !== undefined && !(last && fingerprint !== 'dir')) {
+        if (known === null) return null;
+        at = known;
+        continue;
+      }
+      const next = await this.apply(at, parts[i]!, { type: 'directory', fingerprint: last ? fingerprint : 'dir', size: 0n, mtimeMs: Date.now() });
+      this.dirs.set(sub, next);
+      if (next === null) return null;
+      at = next;
+    }
+    return at;
+  }
+
+  /** Plans and applies one store entry under directory `parent`. Returns the inode now there (null if skipped). */
+  async apply(parent: Ino, name: string, entry: StoreEntry): Promise<Ino | null> {
+    const [dv] = await this.tx.getDentries(parent, [name]);
+    const existing = dv ? await this.existing(dv.ino) : undefined;
+    return this.applyPlanned(parent, name, entry, existing);
+  }
+
+  /** Applies many entries of one directory with batched reads. */
+  async applyMany(parent: Ino, entries: readonly { name: string; entry: StoreEntry }[]): Promise<void> {
+    const dvs = await this.tx.getDentries(parent, entries.map((e) => e.name));
+    const inos = dvs.map((d) => d?.ino).filter((i): i is Ino => i !== undefined);
+    const [attrs, states] = await Promise.all([this.tx.getAttrs(inos), this.tx.getStoreStates(inos)]);
+    const byIno = new Map<Ino, Existing>();
+    inos.forEach((ino, i) => { if (attrs[i]) byIno.set(ino, { attr: attrs[i]!, state: states[i] }); });
+    for (const [i, e] of entries.entries()) {
+      const d = dvs[i];
+      await this.applyPlanned(parent, e.name, e.entry, d ? byIno.get(d.ino) : undefined);
+    }
+  }
+
+  private async existing(ino: Ino): Promise<Existing | undefined> {
+    const attr = await this.tx.getAttr(ino);
+    return attr ? { attr, state: await this.tx.getStoreState(ino) } : undefined;
+  }
+
+  private async applyPlanned(parent: Ino, name: string, entry: StoreEntry, existing: Existing | undefined): Promise<Ino | null> {
+    const action = planEntry(existing, entry, this.ctx);
+    const c = this.counters;
+    switch (action) {
+      case 'create': {
+        const a = this.create(parent, name, entry);
+        await this.tx.touchDir(parent, nowNs(), entry.type === 'directory' ? 1 : 0);
+        c.created++;
+        return a.ino;
+      }
+      case 'update': {
+        const a = existing!.attr;
+        const mtimeNs = BigInt(entry.mtimeMs) * 1_000_000n;
+        this.tx.addBytes(entry.size - a.size);
+        this.tx.putAttr({ ...a, size: entry.size, mtimeNs, ctimeNs: nowNs() });
+        this.stamp(a.ino, existing!.state, entry.fingerprint);
+        c.updated++;
+        return a.ino;
+      }
+      case 'stamp':
+        this.stamp(existing!.attr.ino, existing!.state, entry.fingerprint);
+        if (entry.type === 'file') c.unchanged++;
+        return existing!.attr.ino;
+      case 'replace': {
+        const old = existing!.attr;
+        if (old.type === 'directory') throw new WharfError('EIO', 'sync plan replaced a directory');
+        this.tx.removeChild(parent, name, old);
+        const a = this.create(parent, name, entry);
+        await this.tx.touchDir(parent, nowNs(), entry.type === 'directory' ? 1 : 0);
+        c.updated++;
+        return a.ino;
+      }
+      case 'skip-shadowed':
+        c.skipped++;
+        this.counters.warn(`${name}: an object and a directory share this name; the directory wins`);
+        return null;
+      case 'keep-local':
+        // A directory the client made: keys below it still belong there.
+        if (existing!.attr.type === 'directory' && entry.type === 'directory') return existing!.attr.ino;
+        c.skipped++;
+        return existing!.attr.type === 'directory' ? existing!.attr.ino : null;
+      case 'keep-recent':
+        c.skipped++;
+        return existing!.attr.type === 'directory' ? existing!.attr.ino : null;
+      case 'delete':
+      case 'none':
+        return null;
+    }
+  }
+
+  private create(parent: Ino, name: string, entry: StoreEntry): Attr {
+    const now = nowNs();
+    const mtimeNs = entry.type === 'file' ? BigInt(entry.mtimeMs) * 1_000_000n : now;
+    const d = this.defaults;
+    const a = this.tx.addChild(parent, name, {
+      type: entry.type, mode: entry.type === 'directory' ? d.dirMode : d.fileMode, uid: d.uid, gid: d.gid,
+      size: entry.type === 'file' ? entry.size : 0n, atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
+    });
+    this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
+    return a;
+  }
+
+  /** Marks an entry as seen by this sync. Generations only go up (see SyncExecutor on concurrent jobs). */
+  private stamp(ino: Ino, state: StoreState | undefined, fingerprint: string): void {
+    const gen = state && state.gen > this.gen ? state.gen : this.gen;
+    if (state && state.gen === gen && state.fingerprint === fingerprint) return;
+    this.tx.putStoreState(ino, { gen, fingerprint });
+  }
+}
