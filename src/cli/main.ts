@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `wharf` command: wiring only. Each action parses its options, calls the
 // module that does the work, and prints the result.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MASTER_ADDRESS, WharfError, describeErrno, masterAddress, type Attr } from '../common/index.js';
 import { Master } from '../master/index.js';
 import { fsckDataDir, mkdirp, readdirAll, removeTree, resolveParent, walkTree, type MetaClient } from '../meta/index.js';
@@ -16,6 +16,16 @@ const program = new Command('wharf')
   .exitOverride();
 
 let jsonOutput = false;
+
+/** Option parsers: a bad value is a usage error (exit 2), never a silent default. */
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    if (!/^-?[0-9]+$/.test(text)) throw new InvalidArgumentError(`${JSON.stringify(text)} is not an integer.`);
+    const n = Number(text);
+    if (n < min || n > max) throw new InvalidArgumentError(`${n} is outside ${min}..${max}.`);
+    return n;
+  };
+}
 
 function out(text: string): void {
   process.stdout.write(text + '\n');
@@ -34,15 +44,15 @@ program
   .option('--listen <host:port>', 'gRPC address to serve', DEFAULT_MASTER_ADDRESS)
   .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
   .option('--fsync', 'fsync every metadata batch (survives power loss, slower)', false)
-  .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', '10000')
-  .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: string }) => {
+  .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', integer(0), 10_000)
+  .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number }) => {
     const master = await Master.start({ dataDir: o.data, listen: o.listen, fsync: o.fsync, ...(o.metrics ? { metricsListen: o.metrics } : {}) });
     // Scripts and tests read this line to learn the bound address (with --listen :0).
     out(`wharf master listening on ${master.address}${master.metricsAddress ? `, metrics on http://${master.metricsAddress}/metrics` : ''}`);
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => {
         out(`received ${sig}; stopping`);
-        master.stop(Number(o.grace)).then(resolve, resolve);
+        master.stop(o.grace).then(resolve, resolve);
       };
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
@@ -79,19 +89,19 @@ const fs = program
   .command('fs')
   .description('inspect and change the namespace through a master')
   .addOption(new Option('--master <host:port>', `master address (default: $WHARF_MASTER, else ${DEFAULT_MASTER_ADDRESS})`))
-  .option('--timeout <ms>', 'per-call deadline', '30000')
+  .option('--timeout <ms>', 'per-call deadline', integer(1), 30_000)
   .option('--json', 'machine-readable output', false);
 
-interface FsOptions { master?: string; timeout: string; json: boolean }
+interface FsOptions { master?: string; timeout: number; json: boolean }
 
 /** Runs `fn` with a connected client; errors become a message and an exit code. */
 function withClient<A extends unknown[]>(verb: string, fn: (c: MetaClient, ...args: A) => Promise<void>) {
   return async (...args: A): Promise<void> => {
     const o = fs.opts<FsOptions>();
     jsonOutput = o.json;
-    const client = new GrpcMetaClient(masterAddress(o.master), { deadlineMs: Number(o.timeout) });
+    const client = new GrpcMetaClient(masterAddress(o.master), { deadlineMs: o.timeout });
     try {
-      await client.waitForReady(Math.min(Number(o.timeout), 5_000));
+      await client.waitForReady(Math.min(o.timeout, 5_000));
       await fn(client, ...args);
     } catch (e) {
       printError(`${verb} ${String(args[0] ?? '')}`.trim(), e);
@@ -202,11 +212,11 @@ fs.command('mv <source> <destination>')
 
 fs.command('tree [path]')
   .description('show a subtree')
-  .option('-L, --depth <n>', 'descend at most N levels')
-  .action(withClient('tree', async (c, path: string | undefined, cmd: { depth?: string }) => {
+  .option('-L, --depth <n>', 'descend at most N levels', integer(0))
+  .action(withClient('tree', async (c, path: string | undefined, cmd: { depth?: number }) => {
     const p = path ?? '/';
     const root = await c.resolve(p, { followLast: true });
-    const node = await walkTree(c, p, root, cmd.depth === undefined ? Infinity : Number(cmd.depth));
+    const node = await walkTree(c, p, root, cmd.depth ?? Infinity);
     if (jsonOutput) json(treeJson(node));
     else out(treeText(node));
   }));

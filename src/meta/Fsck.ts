@@ -6,12 +6,15 @@
 //   - everything is reachable from the root (so there are no cycles);
 //   - link counts: 1 for files and symlinks, 2 + subdirectories for directories;
 //   - symlinks have targets and targets have symlinks; the counters match the records.
-// `repair` fixes only what has one right answer; multiply-linked inodes and detached
-// cycles are reported and left alone.
+// `repair` fixes only what has one right answer. Left alone and reported: multiply-
+// linked inodes, detached cycles, symlinks without targets, unreadable inode records
+// (their entries are kept), and a missing root.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
 import { dentryKey, familyRange, nameKey, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Db } from './Txn.js';
 
 export const FINDING_KINDS = [
@@ -57,6 +60,8 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   };
 
   const inodes = new Map<Ino, InodeInfo>();
+  /** Records that exist but cannot be decoded: never "missing", never repaired (a person decides). */
+  const unreadable = new Set<Ino>();
   let maxIno = 0n;
   let bytes = 0n;
   for await (const [k, v] of db.iterator(familyRange('inode'))) {
@@ -66,6 +71,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
       inodes.set(ino, { attr, refs: [], subdirs: 0 });
       if (attr.type === 'file') bytes += attr.size;
     } catch (e) {
+      unreadable.add(ino);
       note('unreadable-record', (e as WharfError).message, ino);
     }
     if (ino > maxIno) maxIno = ino;
@@ -101,6 +107,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
       note('entry-in-missing-dir', `${where}: the directory does not exist`, parent, () => ops.push({ type: 'del', key: k }));
       continue;
     }
+    if (unreadable.has(dv.ino)) continue; // its entry stays: the record is there, only unreadable
     const child = inodes.get(dv.ino);
     if (!child) {
       note('dangling-entry', `${where} points to missing inode ${dv.ino}`, dv.ino, () => ops.push({ type: 'del', key: k }));
@@ -121,6 +128,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   for await (const k of db.keys(familyRange('symlink'))) {
     const ino = parseSymlinkKey(k);
     symlinkTargets.add(ino);
+    if (unreadable.has(ino)) continue;
     if (inodes.get(ino)?.attr.type !== 'symlink') {
       note('target-without-symlink', `symlink target record for inode ${ino}, which is not a symlink`, ino, () => ops.push({ type: 'del', key: k }));
     }
@@ -130,6 +138,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   const names = new Map<Ino, string>();
   for await (const [k, v] of db.iterator(familyRange('name'))) {
     const ino = parseInoKey(k);
+    if (unreadable.has(ino)) continue;
     if (!inodes.has(ino)) {
       note('wrong-name-record', `name record for inode ${ino}, which is gone`, ino, () => ops.push({ type: 'del', key: k }));
       continue;
@@ -149,6 +158,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   for (const family of ['storeState', 'syncTimes'] as const) {
     for await (const k of db.keys(familyRange(family))) {
       const ino = parseInoKey(k);
+      if (unreadable.has(ino)) continue;
       const info = inodes.get(ino);
       if (!info || (family === 'syncTimes' && info.attr.type !== 'directory')) {
         note('orphan-sync-record', `${family === 'storeState' ? 'store state' : 'sync times'} record for inode ${ino}, which is ${info ? 'not a directory' : 'gone'}`, ino,
@@ -157,9 +167,11 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     }
   }
 
-  // Reachability from the root, through entries that were found valid above.
-  const reached = new Set<Ino>([ROOT_INO]);
-  const queue: Ino[] = [ROOT_INO];
+  // Reachability through entries found valid above: from the root, and from each
+  // orphan (whose subtree comes back with it), so only true cycles stay unreached.
+  const starts = [ROOT_INO, ...[...inodes].filter(([ino, i]) => ino !== ROOT_INO && i.refs.length === 0).map(([ino]) => ino)];
+  const reached = new Set<Ino>(starts);
+  const queue: Ino[] = [...starts];
   while (queue.length > 0) {
     const at = queue.pop()!;
     for (const c of children.get(at) ?? []) {
@@ -199,24 +211,31 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   }
 
   const [nextRaw, countRaw, bytesRaw] = await db.getMany([metaKey('nextIno'), metaKey('inodes'), metaKey('bytes')]);
+  const have = (raw: Buffer | undefined) => (raw ? decodeU64(raw) : undefined);
+  // The truth as found; checked before any repair changes it.
+  const nextOnDisk = have(nextRaw);
+  const live = BigInt(inodes.size + unreadable.size);
+  const findingsBefore = findings.length;
+  if (nextOnDisk === undefined || nextOnDisk <= maxIno) note('bad-counter', `next inode number is ${nextOnDisk ?? 'missing'}; above ${maxIno} expected`, undefined, () => undefined);
+  if (have(countRaw) !== live) note('bad-counter', `inode count is ${have(countRaw) ?? 'missing'}; ${live} expected`, undefined, () => undefined);
+  // A file's size is unknown while its record is unreadable: the byte count cannot be judged.
+  if (unreadable.size === 0 && have(bytesRaw) !== bytes) note('bad-counter', `byte count is ${have(bytesRaw) ?? 'missing'}; ${bytes} expected`, undefined, () => undefined);
+
   // Inode numbers are never reused, so a new lost+found takes the larger of the counter and max+1.
-  let next = nextRaw && decodeU64(nextRaw) > maxIno ? decodeU64(nextRaw) : maxIno + 1n;
+  let next = nextOnDisk !== undefined && nextOnDisk > maxIno ? nextOnDisk : maxIno + 1n;
   if (orphans.length > 0) {
     attachOrphans(orphans, inodes, root.attr, ops, () => {
-      maxIno = next;
+      const ino = next;
       next += 1n;
-      return maxIno;
+      return ino;
     });
   }
-  const liveInodes = BigInt(inodes.size);
-  const counters: [string, Buffer | undefined, bigint, (v: bigint | undefined) => boolean, 'nextIno' | 'inodes' | 'bytes'][] = [
-    ['next inode number', nextRaw, next, (v) => v !== undefined && v > maxIno, 'nextIno'],
-    ['inode count', countRaw, liveInodes, (v) => v === liveInodes, 'inodes'],
-    ['byte count', bytesRaw, bytes, (v) => v === bytes, 'bytes'],
-  ];
-  for (const [label, raw, want, ok, key] of counters) {
-    const have = raw ? decodeU64(raw) : undefined;
-    if (!ok(have)) note('bad-counter', `${label} is ${have ?? 'missing'}; ${want} expected`, undefined, () => ops.push({ type: 'put', key: metaKey(key), value: encodeU64(want) }));
+  const countersWrong = findings.length > findingsBefore;
+  if (repair && (ops.length > 0 || countersWrong)) {
+    // Whatever was repaired, the counters are rewritten to match the repaired records.
+    ops.push({ type: 'put', key: metaKey('nextIno'), value: encodeU64(next) });
+    ops.push({ type: 'put', key: metaKey('inodes'), value: encodeU64(BigInt(inodes.size + unreadable.size)) });
+    if (unreadable.size === 0) ops.push({ type: 'put', key: metaKey('bytes'), value: encodeU64(bytes) });
   }
 
   if (repair && ops.length > 0) await db.batch(ops, { sync: true });
@@ -252,6 +271,8 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
 
 /** Opens the data directory without creating anything, checks it, closes it. */
 export async function fsckDataDir(dir: string, options: { repair?: boolean } = {}): Promise<FsckReport> {
+  // LevelDB creates the directory and its LOCK even when told not to create a database: look first.
+  if (!existsSync(join(dir, 'CURRENT'))) throw new WharfError('ENOENT', `no namespace at ${dir} (no LevelDB CURRENT file there)`);
   const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
   try {
     await db.open();
