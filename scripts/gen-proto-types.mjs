@@ -9,7 +9,7 @@ rmSync(out, { recursive: true, force: true });
 execFileSync(process.execPath, [
   'node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js',
   '--longs=String', '--enums=String', '--defaults', '--oneofs', '--keepCase',
-  '--grpcLib=@grpc/grpc-js', '-I', 'proto', '-O', out, 'wharf/v1/namespace.proto',
+  '--grpcLib=@grpc/grpc-js', '-I', 'proto', '-O', out, 'wharf/v1/namespace.proto', 'wharf/v1/admin.proto',
 ], { stdio: 'inherit' });
 
 function walk(dir) {

@@ -2,14 +2,20 @@
 // plus an optional HTTP endpoint for Prometheus metrics and health.
 //
 // Shutdown order: stop accepting calls → let in-flight calls finish (bounded by
-// a grace period, then cancel them) → drain the write queue → close LevelDB.
+// a grace period, then cancel them) → stop sync jobs and timers → drain the write
+// queue → close LevelDB.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
 import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
+import { openStore, type S3StoreOptions } from '../ufs/index.js';
+import { adminHandlers } from './AdminService.js';
+import { Namespace } from './Namespace.js';
 import { namespaceHandlers } from './NamespaceService.js';
+import type { SourceRecord } from './records.js';
 import { ServiceMetrics } from './ServiceMetrics.js';
+import { SyncControl, type SyncControlOptions } from './SyncControl.js';
 
 const log = logger('master');
 
@@ -20,6 +26,17 @@ export interface MasterOptions {
   /** host:port for /metrics and /healthz over HTTP; off when absent. */
   metricsListen?: string;
   fsync?: boolean;
+  /** S3 client settings for every s3:// source (a source's endpoint and region override them). */
+  s3?: Omit<S3StoreOptions, 'bucket'>;
+  /** Timing knobs of sync (tests shrink them). */
+  sync?: Omit<SyncControlOptions, 'openStore'>;
+}
+
+/** Opens a source's store with the master's S3 settings and the source's own endpoint and region. */
+export function storeOpener(s3: Omit<S3StoreOptions, 'bucket'> = {}) {
+  return async (s: SourceRecord) => (await openStore(s.uri, {
+    s3: { ...s3, ...(s.endpoint ? { endpoint: s.endpoint, forcePathStyle: s3.forcePathStyle ?? true } : {}), ...(s.region ? { region: s.region } : {}) },
+  })).store;
 }
 
 export class Master {
@@ -27,6 +44,8 @@ export class Master {
 
   private constructor(
     readonly tree: InodeTree,
+    readonly sync: SyncControl,
+    readonly namespace: Namespace,
     private readonly server: Server,
     readonly address: string,
     private readonly http: HttpServer | undefined,
@@ -35,18 +54,28 @@ export class Master {
 
   static async start(options: MasterOptions): Promise<Master> {
     const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false });
+    let sync: SyncControl;
+    try {
+      sync = await SyncControl.open(tree, { ...options.sync, openStore: storeOpener(options.s3) });
+    } catch (e) {
+      await tree.close();
+      throw e;
+    }
+    const namespace = new Namespace(tree, sync);
     const metrics = new ServiceMetrics(() => tree.writeQueueDepth);
     const server = new Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
-    server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(tree, metrics));
+    server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics));
+    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, metrics));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
       });
     } catch (e) {
+      await sync.close();
       await tree.close();
       throw new WharfError('EBUSY', `cannot listen on ${options.listen}: ${(e as Error).message}`, e);
     }
@@ -59,12 +88,13 @@ export class Master {
         ({ http, address: metricsAddress } = await startHttp(options.metricsListen, metrics));
       } catch (e) {
         server.forceShutdown();
+        await sync.close();
         await tree.close();
         throw new WharfError('EBUSY', `cannot listen on ${options.metricsListen} for metrics: ${(e as Error).message}`, e);
       }
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
-    return new Master(tree, server, address, http, metricsAddress);
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
@@ -80,6 +110,7 @@ export class Master {
         this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
       await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+      await this.sync.close();
       await this.tree.close();
       log.info('stopped; LevelDB closed');
     })();

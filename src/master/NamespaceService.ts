@@ -1,23 +1,20 @@
 // The gRPC face of the namespace: decode and check each request, call the
 // InodeTree, encode the reply. Every failure goes through toStatus (src/rpc).
-import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { WharfError, type Attr } from '../common/index.js';
-import type { InodeTree } from '../meta/index.js';
-import { attrToWire, parseIno, parseInt64, statFsToWire, toStatus, type NamespaceHandlers } from '../rpc/index.js';
+import type { MetaClient } from '../meta/index.js';
+import { attrToWire, parseIno, parseInt64, statFsToWire, type NamespaceHandlers } from '../rpc/index.js';
+import { unary } from './unary.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
-
-function unary<Req, Res>(method: string, metrics: ServiceMetrics, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const done = metrics.start(method);
-    fn(call.request).then(
-      (res) => { done(undefined); callback(null, res); },
-      (e: unknown) => { const s = toStatus(e, method); done(s); callback(s, null); },
-    );
-  };
-}
 
 function entry(name: string, a: Attr) {
   return { name, attr: attrToWire(a) };
+}
+
+function access(present: string | undefined, v: string | undefined): { syncIntervalMs?: number } {
+  if (!present || v === undefined) return {};
+  const ms = Number(parseInt64(v, 'sync interval'));
+  if (ms < -1) throw new WharfError('EINVAL', `sync interval ${ms} ms is not -1, 0 or positive`);
+  return { syncIntervalMs: ms };
 }
 
 function u32(v: number | undefined, what: string): number {
@@ -25,17 +22,17 @@ function u32(v: number | undefined, what: string): number {
   return v;
 }
 
-export function namespaceHandlers(tree: InodeTree, metrics: ServiceMetrics): NamespaceHandlers {
+export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): NamespaceHandlers {
   return {
     Ping: unary('Ping', metrics, async () => ({})),
-    Lookup: unary('Lookup', metrics, async (r) => entry(r.name, await tree.lookup(parseIno(r.parent, 'parent'), r.name))),
+    Lookup: unary('Lookup', metrics, async (r) => entry(r.name, await tree.lookup(parseIno(r.parent, 'parent'), r.name, access(r._sync_interval_ms, r.sync_interval_ms)))),
     Resolve: unary('Resolve', metrics, async (r) => {
-      const a = await tree.resolve(r.path, { followLast: r.follow_last_symlink });
+      const a = await tree.resolve(r.path, { followLast: r.follow_last_symlink, ...access(r._sync_interval_ms, r.sync_interval_ms) });
       return entry(r.path.split('/').filter(Boolean).pop() ?? '/', a);
     }),
     GetAttr: unary('GetAttr', metrics, async (r) => ({ attr: attrToWire(await tree.getattr(parseIno(r.ino))) })),
     ReadDir: unary('ReadDir', metrics, async (r) => {
-      const page = await tree.readdir(parseIno(r.ino), r.cursor.length > 0 ? r.cursor : null, r.limit);
+      const page = await tree.readdir(parseIno(r.ino), r.cursor.length > 0 ? r.cursor : null, r.limit, access(r._sync_interval_ms, r.sync_interval_ms));
       return {
         entries: page.entries.map((e) => entry(e.name, e.attr)),
         next_cursor: page.cursor ?? Buffer.alloc(0),

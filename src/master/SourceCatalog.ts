@@ -80,21 +80,40 @@ export class SourceCatalog {
     if (parts.includes('..')) throw new WharfError('EINVAL', `mount path ${req.at} contains '..'`);
     const interval = req.syncIntervalMs ?? -1;
     if (!Number.isInteger(interval) || interval < -1) throw new WharfError('EINVAL', `sync interval ${interval} ms is not -1, 0 or a positive number of ms`);
-    const rec = await this.tree.write('source import', async (tx) => {
-      if (await tx.getRecordRaw(sourceKey(req.name))) throw new WharfError('EEXIST', `a data source named ${JSON.stringify(req.name)} exists`);
-      const rootIno = await mkdirsForMount(tx, parts);
-      for (const other of this.sources.values()) {
-        if (BigInt(other.rootIno) === rootIno) throw new WharfError('EBUSY', `${req.at} is already the mount of source ${other.name}`);
-      }
-      const s: SourceRecord = {
-        name: req.name, uri: loc.uri, at: '/' + parts.join('/'), rootIno: rootIno.toString(), readOnly: req.readOnly ?? false,
-        ...(req.endpoint ? { endpoint: req.endpoint } : {}), ...(req.region ? { region: req.region } : {}),
-        syncIntervalMs: interval, createdMs: Date.now(), mode: 'normal', gen: '0',
-      };
-      tx.putRecord(sourceKey(s.name), encodeRecord(s));
-      return s;
-    });
+    // Reach the store before recording anything: a wrong bucket, endpoint or credential fails the import now.
+    const provisional: SourceRecord = {
+      name: req.name, uri: loc.uri, at: req.at, rootIno: '0', readOnly: req.readOnly ?? false, syncIntervalMs: interval, createdMs: 0, mode: 'normal', gen: '0',
+      ...(req.endpoint ? { endpoint: req.endpoint } : {}), ...(req.region ? { region: req.region } : {}),
+    };
+    const store = await this.openStore(provisional);
+    try {
+      await store.list(loc.prefix, { maxKeys: 1 });
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e instanceof WharfError ? new WharfError(e.errno, `cannot list ${loc.uri}: ${e.message}`, e) : e;
+    }
+    let rec: SourceRecord;
+    try {
+      rec = await this.tree.write('source import', async (tx) => {
+        if (await tx.getRecordRaw(sourceKey(req.name))) throw new WharfError('EEXIST', `a data source named ${JSON.stringify(req.name)} exists`);
+        const rootIno = await mkdirsForMount(tx, parts);
+        for (const other of this.sources.values()) {
+          if (BigInt(other.rootIno) === rootIno) throw new WharfError('EBUSY', `${req.at} is already the mount of source ${other.name}`);
+        }
+        const s: SourceRecord = {
+          name: req.name, uri: loc.uri, at: '/' + parts.join('/'), rootIno: rootIno.toString(), readOnly: req.readOnly ?? false,
+          ...(req.endpoint ? { endpoint: req.endpoint } : {}), ...(req.region ? { region: req.region } : {}),
+          syncIntervalMs: interval, createdMs: Date.now(), mode: 'normal', gen: '0',
+        };
+        tx.putRecord(sourceKey(s.name), encodeRecord(s));
+        return s;
+      });
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
     this.sources.set(rec.name, rec);
+    this.stores.set(rec.name, Promise.resolve(store));
     this.roots.set(BigInt(rec.rootIno), rec.name);
     this.owner.clear();
     log.info({ source: rec.name, uri: rec.uri, at: rec.at }, 'data source imported');
@@ -104,8 +123,8 @@ export class SourceCatalog {
   /** Applies `change` to a source record and persists it (serialised with all writes). */
   async update(name: string, change: (s: SourceRecord) => SourceRecord | void, tx?: Txn): Promise<SourceRecord> {
     const apply = async (t: Txn) => {
-      const cur = this.get(name);
-      const next = change({ ...cur }) ?? cur;
+      const draft = { ...this.get(name) };
+      const next = change(draft) ?? draft;
       t.putRecord(sourceKey(name), encodeRecord(next));
       return next;
     };

@@ -1,8 +1,15 @@
-// src/master — the master process: the namespace served over gRPC, metrics and
-// health over HTTP, graceful shutdown. Later: data sources, sync and cache rules,
-// the node registry.
+// src/master — the master process: the namespace served over gRPC (wharf.v1.Namespace),
+// data sources and metadata sync (wharf.v1.Admin: the mount table, sync rules and
+// jobs, begin/end resynchronisation, on-access sync), metrics and health over HTTP,
+// graceful shutdown. Later: cache rules, the node registry.
 //
 // Invariants: one master per data directory (LevelDB's LOCK refuses a second);
 // every handler answers either a reply or a status carrying `wharf-errno`; a stop
-// finishes or cancels in-flight calls before LevelDB is closed.
-export { Master, type MasterOptions } from './Master.js';
+// finishes or cancels in-flight calls before LevelDB is closed. Source, rule and job
+// records change only inside InodeTree.write (serialised with namespace changes);
+// rule operations of one source are serialised by a per-source FIFO; jobs of one
+// source run one at a time.
+export { Master, storeOpener, type MasterOptions } from './Master.js';
+export { Namespace } from './Namespace.js';
+export { SyncControl, type SyncControlOptions, type SourceStatus, type SyncModeView } from './SyncControl.js';
+export * from './records.js';

@@ -1,7 +1,7 @@
 // MetaClient over gRPC: what a mount on another machine than the master uses.
-import { Metadata, credentials, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
 import { attrFromWire, entryFromWire, statFsFromWire } from './convert.js';
 import type { NamespaceClient } from './gen/wharf/v1/Namespace.js';
 import type { AttrReply__Output as AttrReply } from './gen/wharf/v1/AttrReply.js';
@@ -11,14 +11,12 @@ import type { ReadDirReply__Output as ReadDirReply } from './gen/wharf/v1/ReadDi
 import type { ReadlinkReply__Output as ReadlinkReply } from './gen/wharf/v1/ReadlinkReply.js';
 import type { StatFsReply__Output as StatFsReply } from './gen/wharf/v1/StatFsReply.js';
 import { wharfProto } from './proto.js';
-import { fromServiceError } from './status.js';
+import { channelOptions, invoke, type Callback } from './invoke.js';
 
 export interface GrpcMetaClientOptions {
   /** Per-call deadline. A call that takes longer fails with ETIMEDOUT. */
   deadlineMs?: number;
 }
-
-type Callback<T> = (err: ServiceError | null, value?: T) => void;
 
 export class GrpcMetaClient implements MetaClient {
   private readonly stub: NamespaceClient;
@@ -26,26 +24,12 @@ export class GrpcMetaClient implements MetaClient {
 
   constructor(readonly address: string, options: GrpcMetaClientOptions = {}) {
     const Namespace = wharfProto().wharf.v1.Namespace;
-    this.stub = new Namespace(address, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      // Reconnect quickly after a master restart instead of backing off for minutes.
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 5_000,
-    });
+    this.stub = new Namespace(address, credentials.createInsecure(), channelOptions(MAX_MESSAGE_BYTES));
     this.deadlineMs = options.deadlineMs ?? 30_000;
   }
 
-  private call<T>(method: string, invoke: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      invoke(new Metadata(), { deadline: Date.now() + this.deadlineMs }, (err, value) => {
-        if (err) reject(fromServiceError(err, method));
-        else if (value === undefined) reject(new WharfError('EIO', `${method}: empty reply`));
-        else resolve(value);
-      });
-    });
+  private call<T>(method: string, fn: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
+    return invoke(method, this.deadlineMs, fn);
   }
 
   /** An empty round trip: the floor every other call stands on. */
@@ -63,13 +47,13 @@ export class GrpcMetaClient implements MetaClient {
     });
   }
 
-  async lookup(parent: Ino, name: string): Promise<Attr> {
-    const e = await this.call<Entry>('Lookup', (md, o, cb) => this.stub.Lookup({ parent: parent.toString(), name }, md, o, cb));
+  async lookup(parent: Ino, name: string, access: AccessOptions = {}): Promise<Attr> {
+    const e = await this.call<Entry>('Lookup', (md, o, cb) => this.stub.Lookup({ parent: parent.toString(), name, ...wireAccess(access) }, md, o, cb));
     return attrFromWire(e.attr);
   }
 
-  async resolve(path: string, options: { followLast?: boolean } = {}): Promise<Attr> {
-    const e = await this.call<Entry>('Resolve', (md, o, cb) => this.stub.Resolve({ path, follow_last_symlink: options.followLast ?? false }, md, o, cb));
+  async resolve(path: string, options: { followLast?: boolean } & AccessOptions = {}): Promise<Attr> {
+    const e = await this.call<Entry>('Resolve', (md, o, cb) => this.stub.Resolve({ path, follow_last_symlink: options.followLast ?? false, ...wireAccess(options) }, md, o, cb));
     return attrFromWire(e.attr);
   }
 
@@ -78,8 +62,8 @@ export class GrpcMetaClient implements MetaClient {
     return attrFromWire(r.attr);
   }
 
-  async readdir(ino: Ino, cursor?: Buffer | null, limit?: number): Promise<DirPage> {
-    const r = await this.call<ReadDirReply>('ReadDir', (md, o, cb) => this.stub.ReadDir({ ino: ino.toString(), cursor: cursor ?? Buffer.alloc(0), limit: limit ?? 0 }, md, o, cb));
+  async readdir(ino: Ino, cursor?: Buffer | null, limit?: number, access: AccessOptions = {}): Promise<DirPage> {
+    const r = await this.call<ReadDirReply>('ReadDir', (md, o, cb) => this.stub.ReadDir({ ino: ino.toString(), cursor: cursor ?? Buffer.alloc(0), limit: limit ?? 0, ...wireAccess(access) }, md, o, cb));
     return { entries: r.entries.map(entryFromWire), cursor: r.eof ? null : r.next_cursor };
   }
 
@@ -137,4 +121,8 @@ export class GrpcMetaClient implements MetaClient {
   async close(): Promise<void> {
     this.stub.close();
   }
+}
+
+function wireAccess(a: AccessOptions): { sync_interval_ms?: string } {
+  return a.syncIntervalMs === undefined ? {} : { sync_interval_ms: String(a.syncIntervalMs) };
 }

@@ -3,7 +3,10 @@
 import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import type { ProtoGrpcType } from './gen/namespace.js';
+import type { ProtoGrpcType as NamespaceProto } from './gen/namespace.js';
+import type { ProtoGrpcType as AdminProto } from './gen/admin.js';
+
+type ProtoGrpcType = NamespaceProto & { wharf: { v1: AdminProto['wharf']['v1'] } };
 
 /** proto/ at the package root; this file sits at dist/src/rpc/ once built. */
 const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -12,7 +15,7 @@ let cached: ProtoGrpcType | undefined;
 
 export function wharfProto(): ProtoGrpcType {
   if (!cached) {
-    const def = loadSync('wharf/v1/namespace.proto', {
+    const def = loadSync(['wharf/v1/namespace.proto', 'wharf/v1/admin.proto'], {
       includeDirs: [PROTO_ROOT],
       keepCase: true,
       longs: String,

@@ -1,0 +1,104 @@
+// The gRPC face of data sources and sync (wharf.v1.Admin): decode, call
+// SyncControl, encode. Records become wire messages here and nowhere else.
+import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
+import type { Job } from '../rpc/gen/wharf/v1/Job.js';
+import type { Rule } from '../rpc/gen/wharf/v1/Rule.js';
+import type { Source } from '../rpc/gen/wharf/v1/Source.js';
+import { WharfError } from '../common/index.js';
+import { parseInt64 } from '../rpc/index.js';
+import { RULE_TYPES, type JobRecord, type RuleRecord, type RuleType, type SourceRecord } from './records.js';
+import type { ServiceMetrics } from './ServiceMetrics.js';
+import type { SyncControl } from './SyncControl.js';
+import { unary } from './unary.js';
+
+export function sourceToWire(s: SourceRecord): Source {
+  return {
+    name: s.name, uri: s.uri, at: s.at, root_ino: s.rootIno, read_only: s.readOnly, endpoint: s.endpoint ?? '', region: s.region ?? '',
+    sync_interval_ms: s.syncIntervalMs, created_ms: s.createdMs, mode: s.mode, gen: s.gen,
+    resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0,
+  };
+}
+
+export function ruleToWire(r: RuleRecord): Rule {
+  return {
+    source: r.source, name: r.name, description: r.description, type: r.type, directory: r.directory, status: r.status,
+    interval_minutes: r.intervalMinutes, created_ms: r.createdMs, last_job_id: r.lastJobId ?? '', last_run_ms: r.lastRunMs ?? 0,
+  };
+}
+
+export function jobToWire(j: JobRecord): Job {
+  const c = j.counters;
+  return {
+    id: j.id, source: j.source, rule: j.rule ?? '', trigger: j.trigger, directory: j.directory, state: j.state, gen: j.gen,
+    started_ms: j.startedMs, ended_ms: j.endedMs ?? 0, reason: j.reason ?? '', rate: j.rate ?? 0,
+    counters: {
+      listed: c.listed, created: c.created, updated: c.updated, deleted: c.deleted, unchanged: c.unchanged, skipped: c.skipped,
+      errors: c.errors, warnings: c.warnings, warning_count: c.warningCount, error_messages: c.errorMessages,
+    },
+  };
+}
+
+function ruleType(t: string): RuleType {
+  if (!(RULE_TYPES as readonly string[]).includes(t)) throw new WharfError('EINVAL', `rule type ${JSON.stringify(t)} is not manual or periodic`);
+  return t as RuleType;
+}
+
+export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): AdminHandlers {
+  const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
+  return {
+    ImportSource: u('ImportSource', async (r) => {
+      const { source, job } = await sync.importSource({
+        name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only,
+        ...(r.endpoint ? { endpoint: r.endpoint } : {}), ...(r.region ? { region: r.region } : {}),
+        ...(r._sync_interval_ms && r.sync_interval_ms !== undefined ? { syncIntervalMs: Number(parseInt64(r.sync_interval_ms, 'sync interval')) } : {}),
+      });
+      return { source: sourceToWire(source), job: jobToWire(job) };
+    }),
+    RemoveSource: u('RemoveSource', async (r) => ({ removed_entries: (await sync.removeSource(r.name, { force: r.force })).removedEntries })),
+    ListSources: u('ListSources', async () => ({ sources: sync.catalog.list().map(sourceToWire) })),
+    ShowSource: u('ShowSource', async (r) => {
+      const st = (await sync.status()).find((s) => s.source.name === r.name);
+      if (!st) throw new WharfError('ENOENT', `no data source named ${JSON.stringify(r.name)}`);
+      return {
+        source: sourceToWire(st.source), rules: st.rules.map(ruleToWire), sync_mode: st.syncMode,
+        ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
+      };
+    }),
+    CreateRule: u('CreateRule', async (r) => {
+      const { rule, job } = await sync.rules.create(r.source, {
+        name: r.name, type: ruleType(r.type), directory: r.directory || '/', description: r.description,
+        ...(r._interval_minutes ? { intervalMinutes: r.interval_minutes! } : {}),
+        executeOnCreate: r.execute_on_create,
+        ...(r._enable_on_create ? { enableOnCreate: r.enable_on_create! } : {}),
+      });
+      return { rule: ruleToWire(rule), ...(job ? { job: jobToWire(job) } : {}) };
+    }),
+    ListRules: u('ListRules', async (r) => ({ rules: sync.rules.list(r.name).map(ruleToWire) })),
+    ShowRule: u('ShowRule', async (r) => ruleToWire(sync.rules.get(r.source, r.name))),
+    UpdateRule: u('UpdateRule', async (r) => ruleToWire(await sync.rules.update(r.source, r.name, {
+      ...(r._new_name ? { name: r.new_name! } : {}),
+      ...(r._description ? { description: r.description! } : {}),
+      ...(r._interval_minutes ? { intervalMinutes: r.interval_minutes! } : {}),
+    }))),
+    DeleteRule: u('DeleteRule', async (r) => { await sync.rules.delete(r.source, r.name); return {}; }),
+    ExecuteRule: u('ExecuteRule', async (r) => jobToWire(await sync.rules.execute(r.source, r.name))),
+    TerminateRule: u('TerminateRule', async (r) => jobToWire(await sync.rules.terminate(r.source, r.name))),
+    EnableRule: u('EnableRule', async (r) => ruleToWire(await sync.rules.enable(r.source, r.name))),
+    DisableRule: u('DisableRule', async (r) => ruleToWire(await sync.rules.disable(r.source, r.name))),
+    ListJobs: u('ListJobs', async (r) => ({
+      jobs: (await sync.jobs.list({ ...(r.source ? { source: r.source } : {}), ...(r.rule ? { rule: r.rule } : {}), limit: r.limit || 50 })).map(jobToWire),
+    })),
+    ShowJob: u('ShowJob', async (r) => jobToWire(await sync.jobs.get(r.id))),
+    BeginResync: u('BeginResync', async (r) => sourceToWire(await sync.beginResync(r.name))),
+    EndResync: u('EndResync', async (r) => {
+      const res = await sync.endResync(r.name, { force: r.force });
+      return { source: sourceToWire(res.source), removed: res.removed, total: res.total };
+    }),
+    Status: u('Status', async () => ({
+      sources: (await sync.status()).map((st) => ({
+        source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire),
+        ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
+      })),
+    })),
+  };
+}

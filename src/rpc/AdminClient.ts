@@ -1,0 +1,100 @@
+// The client of wharf.v1.Admin: data sources, sync rules and jobs, begin/end,
+// status. Replies are the generated wire types (typed; ids and 64-bit counters as
+// decimal strings), which is what the CLI prints.
+import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
+import { MAX_MESSAGE_BYTES } from '../common/index.js';
+import type { AdminClient as AdminStub } from './gen/wharf/v1/Admin.js';
+import type { CreateRuleRequest } from './gen/wharf/v1/CreateRuleRequest.js';
+import type { CreateRuleReply__Output } from './gen/wharf/v1/CreateRuleReply.js';
+import type { EndResyncReply__Output } from './gen/wharf/v1/EndResyncReply.js';
+import type { ImportSourceRequest } from './gen/wharf/v1/ImportSourceRequest.js';
+import type { ImportSourceReply__Output } from './gen/wharf/v1/ImportSourceReply.js';
+import type { Job__Output } from './gen/wharf/v1/Job.js';
+import type { JobList__Output } from './gen/wharf/v1/JobList.js';
+import type { RemoveSourceReply__Output } from './gen/wharf/v1/RemoveSourceReply.js';
+import type { Rule__Output } from './gen/wharf/v1/Rule.js';
+import type { RuleList__Output } from './gen/wharf/v1/RuleList.js';
+import type { Source__Output } from './gen/wharf/v1/Source.js';
+import type { SourceDetail__Output } from './gen/wharf/v1/SourceDetail.js';
+import type { SourceList__Output } from './gen/wharf/v1/SourceList.js';
+import type { StatusReply__Output } from './gen/wharf/v1/StatusReply.js';
+import type { UpdateRuleRequest } from './gen/wharf/v1/UpdateRuleRequest.js';
+import { channelOptions, invoke, type Callback } from './invoke.js';
+import { wharfProto } from './proto.js';
+
+export type WireSource = Source__Output;
+export type WireRule = Rule__Output;
+export type WireJob = Job__Output;
+export type WireStatus = StatusReply__Output;
+export type WireSourceDetail = SourceDetail__Output;
+
+export class AdminClient {
+  private readonly stub: AdminStub;
+
+  constructor(readonly address: string, private readonly deadlineMs = 30_000) {
+    const Admin = wharfProto().wharf.v1.Admin;
+    this.stub = new Admin(address, credentials.createInsecure(), channelOptions(MAX_MESSAGE_BYTES));
+  }
+
+  private call<T>(method: string, fn: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
+    return invoke(method, this.deadlineMs, fn);
+  }
+
+  importSource(r: ImportSourceRequest): Promise<ImportSourceReply__Output> {
+    return this.call('ImportSource', (md, o, cb) => this.stub.ImportSource(r, md, o, cb));
+  }
+  removeSource(name: string, force: boolean): Promise<RemoveSourceReply__Output> {
+    return this.call('RemoveSource', (md, o, cb) => this.stub.RemoveSource({ name, force }, md, o, cb));
+  }
+  async listSources(): Promise<WireSource[]> {
+    return (await this.call<SourceList__Output>('ListSources', (md, o, cb) => this.stub.ListSources({}, md, o, cb))).sources;
+  }
+  showSource(name: string): Promise<SourceDetail__Output> {
+    return this.call('ShowSource', (md, o, cb) => this.stub.ShowSource({ name }, md, o, cb));
+  }
+  createRule(r: CreateRuleRequest): Promise<CreateRuleReply__Output> {
+    return this.call('CreateRule', (md, o, cb) => this.stub.CreateRule(r, md, o, cb));
+  }
+  async listRules(source: string): Promise<WireRule[]> {
+    return (await this.call<RuleList__Output>('ListRules', (md, o, cb) => this.stub.ListRules({ name: source }, md, o, cb))).rules;
+  }
+  showRule(source: string, name: string): Promise<WireRule> {
+    return this.call('ShowRule', (md, o, cb) => this.stub.ShowRule({ source, name }, md, o, cb));
+  }
+  updateRule(r: UpdateRuleRequest): Promise<WireRule> {
+    return this.call('UpdateRule', (md, o, cb) => this.stub.UpdateRule(r, md, o, cb));
+  }
+  async deleteRule(source: string, name: string): Promise<void> {
+    await this.call('DeleteRule', (md, o, cb) => this.stub.DeleteRule({ source, name }, md, o, cb));
+  }
+  executeRule(source: string, name: string): Promise<WireJob> {
+    return this.call('ExecuteRule', (md, o, cb) => this.stub.ExecuteRule({ source, name }, md, o, cb));
+  }
+  terminateRule(source: string, name: string): Promise<WireJob> {
+    return this.call('TerminateRule', (md, o, cb) => this.stub.TerminateRule({ source, name }, md, o, cb));
+  }
+  enableRule(source: string, name: string): Promise<WireRule> {
+    return this.call('EnableRule', (md, o, cb) => this.stub.EnableRule({ source, name }, md, o, cb));
+  }
+  disableRule(source: string, name: string): Promise<WireRule> {
+    return this.call('DisableRule', (md, o, cb) => this.stub.DisableRule({ source, name }, md, o, cb));
+  }
+  async listJobs(f: { source?: string; rule?: string; limit?: number } = {}): Promise<WireJob[]> {
+    return (await this.call<JobList__Output>('ListJobs', (md, o, cb) => this.stub.ListJobs({ source: f.source ?? '', rule: f.rule ?? '', limit: f.limit ?? 0 }, md, o, cb))).jobs;
+  }
+  showJob(id: string): Promise<WireJob> {
+    return this.call('ShowJob', (md, o, cb) => this.stub.ShowJob({ id }, md, o, cb));
+  }
+  beginResync(name: string): Promise<WireSource> {
+    return this.call('BeginResync', (md, o, cb) => this.stub.BeginResync({ name }, md, o, cb));
+  }
+  endResync(name: string, force: boolean): Promise<EndResyncReply__Output> {
+    return this.call('EndResync', (md, o, cb) => this.stub.EndResync({ name, force }, md, o, cb));
+  }
+  status(): Promise<WireStatus> {
+    return this.call('Status', (md, o, cb) => this.stub.Status({}, md, o, cb));
+  }
+  close(): void {
+    this.stub.close();
+  }
+}
