@@ -16,6 +16,7 @@ import { namespaceHandlers } from './NamespaceService.js';
 import type { SourceRecord } from './records.js';
 import { ServiceMetrics } from './ServiceMetrics.js';
 import { SyncControl, type SyncControlOptions } from './SyncControl.js';
+import type { StoreOpener } from './SourceCatalog.js';
 
 const log = logger('master');
 
@@ -30,10 +31,12 @@ export interface MasterOptions {
   s3?: Omit<S3StoreOptions, 'bucket'>;
   /** Timing knobs of sync (tests shrink them). */
   sync?: Omit<SyncControlOptions, 'openStore'>;
+  /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
+  openStore?: StoreOpener;
 }
 
 /** Opens a source's store with the master's S3 settings and the source's own endpoint and region. */
-export function storeOpener(s3: Omit<S3StoreOptions, 'bucket'> = {}) {
+export function storeOpener(s3: Omit<S3StoreOptions, 'bucket'> = {}): StoreOpener {
   return async (s: SourceRecord) => (await openStore(s.uri, {
     s3: { ...s3, ...(s.endpoint ? { endpoint: s.endpoint, forcePathStyle: s3.forcePathStyle ?? true } : {}), ...(s.region ? { region: s.region } : {}) },
   })).store;
@@ -56,7 +59,7 @@ export class Master {
     const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false });
     let sync: SyncControl;
     try {
-      sync = await SyncControl.open(tree, { ...options.sync, openStore: storeOpener(options.s3) });
+      sync = await SyncControl.open(tree, { ...options.sync, openStore: options.openStore ?? storeOpener(options.s3) });
     } catch (e) {
       await tree.close();
       throw e;

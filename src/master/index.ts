@@ -11,5 +11,6 @@
 // source run one at a time.
 export { Master, storeOpener, type MasterOptions } from './Master.js';
 export { Namespace } from './Namespace.js';
+export type { StoreOpener, ImportRequest } from './SourceCatalog.js';
 export { SyncControl, type SyncControlOptions, type SourceStatus, type SyncModeView } from './SyncControl.js';
 export * from './records.js';

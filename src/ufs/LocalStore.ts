@@ -12,13 +12,14 @@
 //   - Keys with empty, "." or ".." segments, absolute keys and segments over 255
 //     bytes are refused (EINVAL / ENAMETOOLONG); "/.wharf/" at the root is reserved.
 // Puts are atomic: the body goes to ROOT/.wharf/tmp, is fsynced, and is renamed
-// into place. User metadata lives in a sidecar tagged with the etag it belongs
+// into place (a crash may lose the rename, leaving the old version, but never
+// tears an object; open() sweeps temporary files over an hour old). User metadata lives in a sidecar tagged with the etag it belongs
 // to, so a sidecar left from an older version is ignored, never misapplied.
 // Symlinks are never followed out of the root: listing skips them, and reads and
 // writes check that the parent directory resolves inside the root.
 import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -54,7 +55,9 @@ export class LocalStore implements UnderStore {
     } catch (e) {
       throw mapFsError(e, 'open', root);
     }
-    return new LocalStore(real, options);
+    const store = new LocalStore(real, options);
+    await store.sweepTmp();
+    return store;
   }
 
   describe(): string {
@@ -213,16 +216,19 @@ export class LocalStore implements UnderStore {
     // anywhere on the way could lead outside the root (and mkdir would follow it).
     let existing = parent;
     for (;;) {
+      let real: string;
       try {
-        if ((await realpath(existing)) !== existing) throw new WharfError('EACCES', `key ${JSON.stringify(k.key)} leads through a symlink`);
-        break;
+        real = await realpath(existing);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR') throw new WharfError(create ? 'ENOTDIR' : 'ENOENT', `key ${JSON.stringify(k.key)}: a parent is an object`);
         if (code !== 'ENOENT' || existing === this.root) throw e;
         if (!create) throw new WharfError('ENOENT', `no object ${JSON.stringify(k.key)}`);
         existing = dirname(existing);
+        continue;
       }
+      if (real !== existing) throw new WharfError('EACCES', `key ${JSON.stringify(k.key)} leads through a symlink`);
+      break;
     }
     if (existing !== this.root && !existing.startsWith(this.root + sep)) throw new WharfError('EACCES', `key ${JSON.stringify(k.key)} resolves outside the root`);
     if (create && existing !== parent) {
@@ -250,6 +256,26 @@ export class LocalStore implements UnderStore {
     const etag = dirEtag(await lstat(path, { bigint: true }));
     await this.writeSidecar(k.key, etag, metadata);
     return { etag };
+  }
+
+  /** Removes temporary files a crashed put left behind (older than an hour: others may be in progress). */
+  private async sweepTmp(): Promise<void> {
+    const dir = tmpDir(this.root);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    const cutoff = Date.now() - 3_600_000;
+    for (const name of names) {
+      const path = join(dir, name);
+      try {
+        if ((await lstat(path)).mtimeMs < cutoff) await rm(path, { force: true });
+      } catch (e) {
+        this.log.warn({ path, error: (e as Error).message }, 'could not remove a stale temporary file');
+      }
+    }
   }
 
   private async tmpFile(): Promise<string> {

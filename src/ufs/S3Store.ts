@@ -150,7 +150,7 @@ export class S3Store implements UnderStore {
         const info: ObjectInfo = { key, size: BigInt(r.ContentLength ?? 0), etag: stripQuotes(r.ETag), mtimeMs: r.LastModified?.getTime() ?? 0 };
         info.metadata = lowerCaseNames(r.Metadata ?? {});
         return info;
-      }, 'ENOENT');
+      }, ['ENOENT']);
     } catch (e) {
       if (e instanceof WharfError && e.errno === 'ENOENT') return undefined;
       throw e;
@@ -167,7 +167,7 @@ export class S3Store implements UnderStore {
         if (!(r.Body instanceof Readable)) throw new WharfError('EIO', `get ${key}: the response has no readable body`);
         const body = guardStream(r.Body, (e) => mapS3Error(e, 'get', this.target(key), this.redact), opts.signal);
         return header ? fitRange(body, range!, r.ContentRange, r.ContentLength, key) : body;
-      }, 'ENOENT');
+      }, ['ENOENT', 'EINVAL']);
     } catch (e) {
       // 416: the range starts at or past the end. The contract is an empty stream.
       if (e instanceof WharfError && range !== undefined && (e.cause as { status?: number } | undefined)?.status === 416) return emptyStream();
@@ -204,15 +204,12 @@ export class S3Store implements UnderStore {
         yield* head.splice(0);
         yield* gen;
       }
-      const { etag, size } = await uploadMultipart({
+      // A wrong total is caught before CompleteMultipartUpload, so the old object stays.
+      const { etag } = await uploadMultipart({
         client: this.client, bucket: this.bucket, key, parts: all(), concurrency: this.partConcurrency,
         metadata, crc32: this.crc32Parts, signal: abortSignal, log: this.log,
+        checkTotal: (size) => checkSize(key, size, opts.size),
       });
-      if (opts.size !== undefined && size !== opts.size) {
-        // Completed but wrong: remove it rather than leave a short object behind.
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
-        checkSize(key, size, opts.size);
-      }
       return { etag };
     });
   }
@@ -222,7 +219,7 @@ export class S3Store implements UnderStore {
     try {
       await this.call('delete', key, opts.signal, async (abortSignal) => {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
-      }, 'ENOENT');
+      }, ['ENOENT']);
     } catch (e) {
       if (e instanceof WharfError && e.errno === 'ENOENT') return;
       throw e;
@@ -262,7 +259,7 @@ export class S3Store implements UnderStore {
    * failure to a WharfError. Failures other than `quiet` ones are logged once,
    * without credentials.
    */
-  private async call<T>(op: string, key: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>, quiet?: 'ENOENT'): Promise<T> {
+  private async call<T>(op: string, key: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>, quiet: string[] = []): Promise<T> {
     if (this.closed) throw new WharfError('EIO', `${op}: ${this.location} is closed`);
     throwIfAborted(signal, op);
     try {
@@ -270,7 +267,7 @@ export class S3Store implements UnderStore {
     } catch (e) {
       await this.learnSecrets();
       const err = mapS3Error(e, op, this.target(key), this.redact);
-      if (err.errno !== quiet && err.errno !== 'EINTR') this.log.warn({ op, key, errno: err.errno }, this.redact(err.message));
+      if (!quiet.includes(err.errno) && err.errno !== 'EINTR') this.log.warn({ op, key, errno: err.errno }, this.redact(err.message));
       throw err;
     }
   }

@@ -23,6 +23,8 @@ export interface MultipartJob {
   crc32: boolean;
   signal: AbortSignal | undefined;
   log: Logger;
+  /** Called with the total size before completing; throwing aborts the upload. */
+  checkTotal: (size: bigint) => void;
 }
 
 export async function uploadMultipart(job: MultipartJob): Promise<{ etag: string; size: bigint }> {
@@ -58,6 +60,7 @@ export async function uploadMultipart(job: MultipartJob): Promise<{ etag: string
     await Promise.all(inflight);
     if (failure !== undefined) throw failure;
     if (job.signal?.aborted) throw new WharfError('EINTR', `upload of ${JSON.stringify(key)}: aborted`);
+    job.checkTotal(size);
     done.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     const completed = await client.send(new CompleteMultipartUploadCommand({
       Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done },

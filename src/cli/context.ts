@@ -1,0 +1,95 @@
+// What every `wharf` command shares: the global options, output (text or --json),
+// error printing with exit codes, and connected clients.
+import { Command, InvalidArgumentError } from 'commander';
+import { WharfError, describeErrno, masterAddress } from '../common/index.js';
+import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
+import { EXIT, exitCodeOf } from './exitCodes.js';
+
+export interface GlobalOptions {
+  master?: string;
+  timeout: number;
+  json: boolean;
+}
+
+let program: Command;
+
+export function useProgram(p: Command): void {
+  program = p;
+}
+
+export function globals(): GlobalOptions {
+  return program.opts<GlobalOptions>();
+}
+
+export function out(text: string): void {
+  process.stdout.write(text + '\n');
+}
+
+/** JSON on stdout; bigints as decimal strings so 64-bit values stay exact. */
+export function json(value: unknown): void {
+  out(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+}
+
+export function printError(what: string, e: unknown): void {
+  if (e instanceof WharfError) {
+    if (globals().json) process.stderr.write(JSON.stringify({ error: { op: what, errno: e.errno, message: e.message } }) + '\n');
+    else process.stderr.write(`wharf: ${what}: ${describeErrno(e.errno)} (${e.errno}): ${e.message}\n`);
+  } else {
+    process.stderr.write(`wharf: ${what}: ${(e as Error)?.stack ?? String(e)}\n`);
+  }
+}
+
+/** Option parsers: a bad value is a usage error (exit 2), never a silent default. */
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    if (!/^-?[0-9]+$/.test(text)) throw new InvalidArgumentError(`${JSON.stringify(text)} is not an integer.`);
+    const n = Number(text);
+    if (n < min || n > max) throw new InvalidArgumentError(`${n} is outside ${min}..${max}.`);
+    return n;
+  };
+}
+
+/** Runs an action; a failure becomes a message on stderr and the exit code for its errno. */
+function guarded<A extends unknown[]>(what: (args: A) => string, fn: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      printError(what(args), e);
+      process.exitCode = e instanceof WharfError ? exitCodeOf(e.errno) : EXIT.failed;
+    }
+  };
+}
+
+/** An action with a namespace client connected to the master. */
+export function withClient<A extends unknown[]>(verb: string, fn: (c: GrpcMetaClient, ...args: A) => Promise<void>) {
+  return guarded<A>((args) => `${verb} ${String(args[0] ?? '')}`.trim(), async (...args: A) => {
+    const g = globals();
+    const client = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
+    try {
+      await client.waitForReady(Math.min(g.timeout, 5_000));
+      await fn(client, ...args);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+/** An action with an Admin client connected to the master. */
+export function withAdmin<A extends unknown[]>(verb: string, fn: (c: AdminClient, ...args: A) => Promise<void>) {
+  return guarded<A>((args) => `${verb} ${typeof args[0] === 'string' ? args[0] : ''}`.trim(), async (...args: A) => {
+    const g = globals();
+    const address = masterAddress(g.master);
+    const probe = new GrpcMetaClient(address, { deadlineMs: g.timeout });
+    const admin = new AdminClient(address, g.timeout);
+    try {
+      await probe.waitForReady(Math.min(g.timeout, 5_000));
+      await fn(admin, ...args);
+    } finally {
+      admin.close();
+      await probe.close();
+    }
+  });
+}
+
+export { guarded };

@@ -1,0 +1,67 @@
+// `wharf master` and `wharf fsck`: run a master; check its data directory offline.
+import type { Command } from 'commander';
+import { DEFAULT_MASTER_ADDRESS } from '../common/index.js';
+import { Master } from '../master/index.js';
+import { fsckDataDir } from '../meta/index.js';
+import type { ChecksumSetting } from '../ufs/index.js';
+import { globals, integer, json, out, printError } from './context.js';
+import { FSCK_EXIT } from './exitCodes.js';
+import { fsckText } from './format.js';
+
+/** S3 client settings from the environment, for every s3:// source (credentials come from the SDK's own chain). */
+export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): { requestChecksumCalculation?: ChecksumSetting; responseChecksumValidation?: ChecksumSetting; forcePathStyle?: boolean } {
+  const checksums = env['WHARF_S3_CHECKSUMS'];
+  const setting = checksums === 'WHEN_REQUIRED' || checksums === 'WHEN_SUPPORTED' ? checksums : undefined;
+  return {
+    ...(setting ? { requestChecksumCalculation: setting, responseChecksumValidation: setting } : {}),
+    ...(env['WHARF_S3_PATH_STYLE'] !== undefined ? { forcePathStyle: env['WHARF_S3_PATH_STYLE'] !== 'false' } : {}),
+  };
+}
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('master')
+    .description('run the namespace master (gRPC) on a data directory')
+    .requiredOption('--data <dir>', 'LevelDB data directory (created if missing)')
+    .option('--listen <host:port>', 'gRPC address to serve', DEFAULT_MASTER_ADDRESS)
+    .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
+    .option('--fsync', 'fsync every metadata batch (survives power loss, slower)', false)
+    .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', integer(0), 10_000)
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number }) => {
+      const master = await Master.start({
+        dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
+        ...(o.metrics ? { metricsListen: o.metrics } : {}),
+        ...(process.env['WHARF_TEST_MINUTE_MS'] ? { sync: { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } } : {}),
+      });
+      // Scripts and tests read this line to learn the bound address (with --listen :0).
+      out(`wharf master listening on ${master.address}${master.metricsAddress ? `, metrics on http://${master.metricsAddress}/metrics` : ''}`);
+      await new Promise<void>((resolve) => {
+        const onSignal = (sig: string) => {
+          out(`received ${sig}; stopping`);
+          master.stop(o.grace).then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => onSignal('SIGTERM'));
+        process.once('SIGINT', () => onSignal('SIGINT'));
+      });
+    });
+
+  program
+    .command('fsck')
+    .description('check a stopped master\'s data directory; exit 0 clean, 1 corrected, 4 problems left, 8 could not check')
+    .requiredOption('--data <dir>', 'LevelDB data directory')
+    .option('--repair', 'fix what has exactly one right answer', false)
+    .action(async (o: { data: string; repair: boolean }) => {
+      let report;
+      try {
+        report = await fsckDataDir(o.data, { repair: o.repair });
+      } catch (e) {
+        printError('fsck', e);
+        process.exitCode = FSCK_EXIT.operational;
+        return;
+      }
+      if (globals().json) json(report);
+      else out(fsckText(report));
+      const open = report.findings.some((f) => !f.repaired);
+      process.exitCode = open ? FSCK_EXIT.uncorrected : report.findings.length > 0 ? FSCK_EXIT.corrected : FSCK_EXIT.clean;
+    });
+}

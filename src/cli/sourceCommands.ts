@@ -1,0 +1,84 @@
+// `wharf source …`: import, remove, list and show data sources.
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { WharfError } from '../common/index.js';
+import { globals, integer, json, out, withAdmin } from './context.js';
+import { EXIT } from './exitCodes.js';
+import { jobSucceeded, waitForJob } from './jobProgress.js';
+import { jobText, ruleLine, sourceLine, sourceText } from './syncFormat.js';
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function registerSourceCommands(program: Command): void {
+  const source = program.command('source').description('data sources: buckets, prefixes or directories mounted into the namespace');
+
+  source.command('import <name>')
+    .description('mount a store at a path and start its initial scan (the path is usable at once)')
+    .requiredOption('--uri <uri>', 's3://bucket/prefix or file:///dir')
+    .requiredOption('--at <path>', 'where it appears in the namespace (a new or empty directory)')
+    .option('--read-only', 'refuse changes under the mount (EROFS)', false)
+    .option('--endpoint <url>', 'S3-compatible endpoint, e.g. http://127.0.0.1:9000')
+    .option('--region <region>', 'S3 region')
+    .option('--sync-interval <ms>', 'on-access sync: -1 never after the first load, 0 every access, N when older than N ms', integer(-1))
+    .option('--wait', 'wait for the initial scan, with progress', false)
+    .action(withAdmin('source import', async (admin, name: string, o: { uri: string; at: string; readOnly: boolean; endpoint?: string; region?: string; syncInterval?: number; wait: boolean }) => {
+      const r = await admin.importSource({
+        name, uri: o.uri, at: o.at, read_only: o.readOnly, endpoint: o.endpoint ?? '', region: o.region ?? '',
+        ...(o.syncInterval !== undefined ? { sync_interval_ms: String(o.syncInterval) } : {}),
+      });
+      const job = o.wait && r.job ? await waitForJob(admin, r.job.id) : r.job;
+      if (globals().json) json({ source: r.source, job });
+      else {
+        out(`imported ${name}: ${r.source!.uri} at ${r.source!.at}; initial scan is job ${r.job!.id}`);
+        if (o.wait && job) out(jobText(job));
+      }
+      if (o.wait && job && !jobSucceeded(job)) process.exitCode = EXIT.failed;
+    }));
+
+  source.command('remove <name>')
+    .description('drop the source\'s namespace subtree and its mount (the store is never touched)')
+    .option('--force', 'even while a sync job runs (it is terminated)', false)
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action(withAdmin('source remove', async (admin, name: string, o: { force: boolean; yes: boolean }) => {
+      if (!o.yes) {
+        if (!process.stdin.isTTY) throw new WharfError('EINVAL', 'refusing to remove without --yes: there is no terminal to ask for confirmation');
+        const s = await admin.showSource(name);
+        if (!(await confirm(`Remove source ${name} and its namespace at ${s.source!.at}? The store is not touched.`))) {
+          out('not removed');
+          return;
+        }
+      }
+      const r = await admin.removeSource(name, o.force);
+      if (globals().json) json({ source: name, removedEntries: r.removed_entries });
+      else out(`removed ${name} (${r.removed_entries} namespace entries)`);
+    }));
+
+  source.command('list')
+    .description('every data source')
+    .action(withAdmin('source list', async (admin) => {
+      const list = await admin.listSources();
+      if (globals().json) json(list);
+      else if (list.length === 0) out('no data sources');
+      else for (const s of list) out(sourceLine(s));
+    }));
+
+  source.command('show <name>')
+    .description('one source: store, mount, mode, rules, jobs')
+    .action(withAdmin('source show', async (admin, name: string) => {
+      const d = await admin.showSource(name);
+      if (globals().json) return json(d);
+      out(sourceText(d.source!));
+      out(`Sync mode:     ${d.sync_mode}`);
+      out(`Rules:         ${d.rules.length === 0 ? 'none' : ''}`);
+      for (const r of d.rules) out(`  ${ruleLine(r)}`);
+      if (d.running_job) out(`Running job:\n${jobText(d.running_job)}`);
+      else if (d.last_job) out(`Last job:\n${jobText(d.last_job)}`);
+    }));
+}

@@ -1,0 +1,88 @@
+// How the CLI prints sources, rules, jobs and status.
+import type { WireJob, WireRule, WireSource, WireStatus } from '../rpc/index.js';
+
+export function when(ms: string | number): string {
+  const n = Number(ms);
+  return n > 0 ? new Date(n).toISOString().replace('T', ' ').slice(0, 19) : '-';
+}
+
+function intervalText(ms: string | number): string {
+  const n = Number(ms);
+  return n < 0 ? 'never after first load' : n === 0 ? 'every access' : `${n} ms`;
+}
+
+export function sourceLine(s: WireSource): string {
+  return `${s.name.padEnd(16)} ${s.at.padEnd(24)} ${s.uri}${s.read_only ? ' (read-only)' : ''}  mode=${s.mode}`;
+}
+
+export function sourceText(s: WireSource): string {
+  return [
+    `Source:        ${s.name}`,
+    `Store:         ${s.uri}${s.endpoint ? ` via ${s.endpoint}` : ''}${s.region ? ` (${s.region})` : ''}`,
+    `Mounted at:    ${s.at} (inode ${s.root_ino})${s.read_only ? ', read-only' : ''}`,
+    `On access:     sync ${intervalText(s.sync_interval_ms)}`,
+    `Mode:          ${s.mode}${Number(s.resync_started_ms) > 0 ? ` since ${when(s.resync_started_ms)}` : ''}`,
+    `Generation:    ${s.gen}`,
+    `Last success:  ${when(s.last_success_ms)}`,
+  ].join('\n');
+}
+
+export function ruleLine(r: WireRule): string {
+  const sched = r.type === 'periodic' ? `every ${r.interval_minutes} min` : '';
+  return `${r.name.padEnd(16)} ${r.type.padEnd(9)} ${r.status.padEnd(10)} ${r.directory.padEnd(20)} ${sched}${r.last_job_id ? `  last job ${r.last_job_id}` : ''}`;
+}
+
+export function ruleText(r: WireRule): string {
+  return [
+    `Rule:          ${r.name} (source ${r.source})`,
+    `Type:          ${r.type}${r.type === 'periodic' ? `, every ${r.interval_minutes} minutes` : ''}`,
+    `Status:        ${r.status}`,
+    `Directory:     ${r.directory}`,
+    `Description:   ${r.description || '-'}`,
+    `Last job:      ${r.last_job_id || '-'}${Number(r.last_run_ms) > 0 ? ` at ${when(r.last_run_ms)}` : ''}`,
+  ].join('\n');
+}
+
+export function countersText(j: WireJob): string {
+  const c = j.counters;
+  if (!c) return '';
+  return `listed ${c.listed}, created ${c.created}, updated ${c.updated}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, errors ${c.errors}`;
+}
+
+export function jobLine(j: WireJob): string {
+  return `${j.id.padStart(6)} ${j.source.padEnd(14)} ${(j.rule || `(${j.trigger})`).padEnd(14)} ${j.state.padEnd(16)} ${when(j.started_ms)}  ${countersText(j)}`;
+}
+
+export function jobText(j: WireJob): string {
+  const lines = [
+    `Job:           ${j.id} (${j.trigger}${j.rule ? `, rule ${j.rule}` : ''})`,
+    `Source:        ${j.source}, directory ${j.directory}, generation ${j.gen}`,
+    `State:         ${j.state}${j.reason ? ` — ${j.reason}` : ''}`,
+    `Started:       ${when(j.started_ms)}`,
+    `Ended:         ${when(j.ended_ms)}`,
+    `Counters:      ${countersText(j)}`,
+    `Rate:          ${j.rate} entries/s`,
+  ];
+  const c = j.counters;
+  if (c && Number(c.warning_count) > 0) lines.push(`Warnings:      ${c.warning_count}`, ...c.warnings.map((w) => `  - ${w}`));
+  if (c && c.error_messages.length > 0) lines.push('Errors:', ...c.error_messages.map((w) => `  - ${w}`));
+  return lines.join('\n');
+}
+
+export function statusText(st: WireStatus): string {
+  if (st.sources.length === 0) return 'no data sources (import one with: wharf source import NAME --uri … --at /path)';
+  const blocks = st.sources.map((s) => {
+    const src = s.source!;
+    const lines = [`${src.name}  ${src.uri} at ${src.at}`, `  sync mode:    ${s.sync_mode}`];
+    if (s.running_job) lines.push(`  running job:  ${s.running_job.id} ${s.running_job.state}, ${countersText(s.running_job)}, ${s.running_job.rate}/s`);
+    if (s.last_job) lines.push(`  last job:     ${s.last_job.id} ${s.last_job.state} at ${when(s.last_job.ended_ms || s.last_job.started_ms)}${s.last_job.reason ? ` (${s.last_job.reason})` : ''}`);
+    lines.push(`  last success: ${when(src.last_success_ms)}`);
+    if (s.last_job?.counters) {
+      lines.push(`  counters:     ${countersText(s.last_job)}`);
+      if (Number(s.last_job.counters.warning_count) > 0) lines.push(`  warnings:     ${s.last_job.counters.warning_count} (first: ${s.last_job.counters.warnings[0] ?? ''})`);
+    }
+    lines.push(`  rules:        ${s.rules.length === 0 ? 'none' : s.rules.map((r) => `${r.name} (${r.type}, ${r.status})`).join(', ')}`);
+    return lines.join('\n');
+  });
+  return blocks.join('\n\n');
+}
