@@ -5,7 +5,7 @@
 // this is the InodeTree, call for call. The master serves this over gRPC; an
 // embedded master hands it to the mount as its in-process MetaClient.
 import { WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, DirPage, InodeTree, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, InodeTree, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
 import type { SyncControl } from './SyncControl.js';
 
 export class Namespace implements MetaClient {
@@ -78,6 +78,15 @@ export class Namespace implements MetaClient {
 
   statfs(): Promise<StatFs> {
     return this.tree.statfs();
+  }
+
+  locate(ino: Ino): Promise<DataLocation | undefined> {
+    return this.sync.locateFile(ino);
+  }
+
+  async commitWrite(ino: Ino, write: CommittedWrite): Promise<Attr> {
+    await this.sync.guardWrite(ino);
+    return this.tree.commitWrite(ino, write, await this.sync.genFor(ino));
   }
 
   async close(): Promise<void> {

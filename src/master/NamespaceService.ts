@@ -61,5 +61,16 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
       return { attr: attrToWire(a) };
     }),
     StatFs: unary('StatFs', metrics, async () => statFsToWire(await tree.statfs())),
+    Locate: unary('Locate', metrics, async (r) => {
+      const l = await tree.locate(parseIno(r.ino));
+      if (!l) return { in_source: false };
+      return {
+        in_source: true, source: l.source, uri: l.uri, endpoint: l.endpoint ?? '', region: l.region ?? '', key: l.key,
+        fingerprint: l.fingerprint, read_only: l.readOnly, size: l.size.toString(), version: l.version.toString(),
+      };
+    }),
+    CommitWrite: unary('CommitWrite', metrics, async (r) => ({
+      attr: attrToWire(await tree.commitWrite(parseIno(r.ino), { size: parseInt64(r.size, 'size'), etag: r.etag, mtimeNs: parseInt64(r.mtime_ns, 'mtime') })),
+    })),
   };
 }

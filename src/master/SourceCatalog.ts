@@ -76,7 +76,6 @@ export class SourceCatalog {
     checkName(req.name);
     const loc = parseStoreUri(req.uri); // EINVAL on a malformed URI
     const parts = splitPath(req.at);
-    if (parts.length === 0) throw new WharfError('EINVAL', 'a source cannot be mounted at /: choose a directory such as /data');
     if (parts.includes('..')) throw new WharfError('EINVAL', `mount path ${req.at} contains '..'`);
     const interval = req.syncIntervalMs ?? -1;
     if (!Number.isInteger(interval) || interval < -1) throw new WharfError('EINVAL', `sync interval ${interval} ms is not -1, 0 or a positive number of ms`);
@@ -178,6 +177,8 @@ export class SourceCatalog {
 /** Walks (creating where missing) the directories of a mount path; the last must be new or empty. */
 async function mkdirsForMount(tx: Txn, parts: string[]): Promise<Ino> {
   let at = ROOT_INO;
+  // At "/": the whole namespace is the source (what `wharf up` does); only an empty one.
+  if (parts.length === 0 && !(await tx.isEmptyDir(ROOT_INO))) throw new WharfError('ENOTEMPTY', 'the namespace is not empty; a source can be mounted at / only in an empty one');
   for (const [i, p] of parts.entries()) {
     const d = await tx.getDentry(at, p);
     if (d) {

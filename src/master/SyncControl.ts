@@ -2,8 +2,9 @@
 // an embedded master: import/remove, rules and jobs, begin/end resynchronisation,
 // status, and the on-access hooks the namespace calls.
 import { LRUCache } from 'lru-cache';
-import { WharfError, logger, type Ino } from '../common/index.js';
-import { removeTree, type InodeTree } from '../meta/index.js';
+import { ROOT_INO, WharfError, logger, type Ino } from '../common/index.js';
+import { readdirAll, removeTree, type DataLocation, type InodeTree } from '../meta/index.js';
+import { parseStoreUri, pathToKey } from '../ufs/index.js';
 import { SyncCounters, isStale, shouldSync, sweep, syncDirectoryLevel, syncOneName, type Existing } from '../sync/index.js';
 import { RESYNC_REMOVAL_GUARD, type JobRecord, type RuleRecord, type SourceRecord } from './records.js';
 import { SourceCatalog, type ImportRequest, type StoreOpener } from './SourceCatalog.js';
@@ -82,10 +83,17 @@ export class SyncControl {
     }
     const ruleKeys = this.rules.ruleKeys(name);
     this.rules.forgetSource(name);
-    const root = await this.tree.getattr(BigInt(s.rootIno));
-    const at = await this.tree.pathOf(root.ino);
-    const parent = await this.tree.resolve('/' + at.slice(0, -1).join('/'));
-    const removed = await removeTree(this.tree, parent.ino, at.at(-1)!);
+    const at = await this.tree.pathOf(BigInt(s.rootIno));
+    let removed = 0;
+    if (at.length === 0) {
+      // Mounted at "/": empty the namespace, keep the root.
+      const names: string[] = [];
+      for await (const e of readdirAll(this.tree, ROOT_INO)) names.push(e.name);
+      for (const n of names) removed += await removeTree(this.tree, ROOT_INO, n);
+    } else {
+      const parent = await this.tree.resolve('/' + at.slice(0, -1).join('/'));
+      removed = await removeTree(this.tree, parent.ino, at.at(-1)!);
+    }
     await this.tree.write('source rules remove', async (tx) => { for (const k of ruleKeys) tx.delRecord(k); });
     await this.catalog.remove(name);
     log.info({ source: name, removed }, 'data source removed');
@@ -217,6 +225,29 @@ export class SyncControl {
     const found = await syncOneName(await this.catalog.mountPoint(s.name), dirIno, where.parts, name, BigInt(s.gen));
     if (!found) this.missing.set(k, true, { ttl: Math.max(1_000, s.syncIntervalMs > 0 ? s.syncIntervalMs : 10_000) });
     return found;
+  }
+
+  /** The source and store key of a file (for the mount's reads and uploads). */
+  async locateFile(ino: Ino): Promise<DataLocation | undefined> {
+    const attr = await this.tree.getattr(ino);
+    if (attr.parent === 0n) return undefined;
+    const where = await this.catalog.locate(attr.type === 'directory' ? ino : attr.parent);
+    if (!where) return undefined;
+    const s = where.source;
+    const parts = attr.type === 'directory' ? where.parts : [...where.parts, (await this.tree.pathOf(ino)).at(-1)!];
+    const state = await this.tree.getStoreState(ino);
+    return {
+      source: s.name, uri: s.uri, ...(s.endpoint ? { endpoint: s.endpoint } : {}), ...(s.region ? { region: s.region } : {}),
+      key: pathToKey(parseStoreUri(s.uri).prefix, parts, attr.type === 'directory'),
+      fingerprint: state && attr.type === 'file' ? state.fingerprint : '', readOnly: s.readOnly, size: attr.size, version: attr.version,
+    };
+  }
+
+  /** The generation an upload under `ino`'s source is stamped with. */
+  async genFor(ino: Ino): Promise<bigint> {
+    const attr = await this.tree.getattr(ino);
+    const where = await this.catalog.locate(attr.type === 'directory' ? ino : attr.parent);
+    return where ? BigInt(where.source.gen) : 0n;
   }
 
   /** Refuses changes below a read-only source's mount. */

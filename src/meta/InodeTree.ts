@@ -12,7 +12,7 @@ import {
 } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, decodeU64, encodeInode, encodeU64, type StoreState, type SyncTimes } from './codec.js';
 import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
-import type { DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
+import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { WriteQueue } from './WriteQueue.js';
 
@@ -410,6 +410,30 @@ export class InodeTree implements MetaClient {
       if (changes.atimeNs !== undefined) next.atimeNs = changes.atimeNs;
       if (changes.mtimeNs !== undefined) next.mtimeNs = changes.mtimeNs;
       tx.putAttr(next);
+      return (await tx.getAttr(ino))!;
+    });
+  }
+
+  /** Outside the master there are no data sources: no file has a store location. */
+  async locate(ino: Ino): Promise<DataLocation | undefined> {
+    checkIno(ino);
+    await this.getattr(ino);
+    return undefined;
+  }
+
+  /**
+   * Records an upload of a file's bytes: size and mtime as uploaded, and the store
+   * state (fingerprint, generation `gen`), which makes the file a synced one again.
+   */
+  async commitWrite(ino: Ino, w: CommittedWrite, gen = 0n): Promise<Attr> {
+    checkIno(ino);
+    if (w.size < 0n || w.size > MAX_FILE_SIZE) throw new WharfError('EINVAL', `size ${w.size} is out of range`);
+    return this.mutate('commitWrite', async (tx) => {
+      const a = await tx.mustGetAttr(ino);
+      if (a.type !== 'file') throw new WharfError(a.type === 'directory' ? 'EISDIR' : 'EINVAL', `inode ${ino} is not a regular file`);
+      tx.addBytes(w.size - a.size);
+      tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
+      tx.putStoreState(ino, { gen, fingerprint: `${w.size}:${w.etag}:${w.mtimeNs / 1_000_000n}` });
       return (await tx.getAttr(ino))!;
     });
   }

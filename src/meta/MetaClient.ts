@@ -31,6 +31,26 @@ export interface AccessOptions {
   syncIntervalMs?: number;
 }
 
+/** Where a file's bytes live (see Locate in proto/wharf/v1/namespace.proto). */
+export interface DataLocation {
+  source: string;
+  uri: string;
+  endpoint?: string;
+  region?: string;
+  key: string;
+  /** "size:etag:mtimeMs"; empty when the file is Wharf's own, not yet in the store. */
+  fingerprint: string;
+  readOnly: boolean;
+  size: bigint;
+  version: bigint;
+}
+
+export interface CommittedWrite {
+  size: bigint;
+  etag: string;
+  mtimeNs: bigint;
+}
+
 export interface MetaClient {
   lookup(parent: Ino, name: string, access?: AccessOptions): Promise<Attr>;
   /** Resolves an absolute path; intermediate symlinks are followed, the last only if asked. */
@@ -46,6 +66,10 @@ export interface MetaClient {
   rename(parent: Ino, name: string, newParent: Ino, newName: string, options?: { noReplace?: boolean }): Promise<void>;
   setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr>;
   statfs(): Promise<StatFs>;
+  /** The data source and key of a file; undefined outside every source. */
+  locate(ino: Ino): Promise<DataLocation | undefined>;
+  /** Records that a file's bytes were uploaded: size, mtime, and the store fingerprint. */
+  commitWrite(ino: Ino, write: CommittedWrite): Promise<Attr>;
   close(): Promise<void>;
 }
 

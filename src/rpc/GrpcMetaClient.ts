@@ -1,7 +1,7 @@
 // MetaClient over gRPC: what a mount on another machine than the master uses.
 import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
 import { attrFromWire, entryFromWire, statFsFromWire } from './convert.js';
 import type { NamespaceClient } from './gen/wharf/v1/Namespace.js';
 import type { AttrReply__Output as AttrReply } from './gen/wharf/v1/AttrReply.js';
@@ -10,6 +10,7 @@ import type { Entry__Output as Entry } from './gen/wharf/v1/Entry.js';
 import type { ReadDirReply__Output as ReadDirReply } from './gen/wharf/v1/ReadDirReply.js';
 import type { ReadlinkReply__Output as ReadlinkReply } from './gen/wharf/v1/ReadlinkReply.js';
 import type { StatFsReply__Output as StatFsReply } from './gen/wharf/v1/StatFsReply.js';
+import type { LocateReply__Output as LocateReply } from './gen/wharf/v1/LocateReply.js';
 import { wharfProto } from './proto.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
 
@@ -116,6 +117,20 @@ export class GrpcMetaClient implements MetaClient {
 
   async statfs(): Promise<StatFs> {
     return statFsFromWire(await this.call<StatFsReply>('StatFs', (md, o, cb) => this.stub.StatFs({}, md, o, cb)));
+  }
+
+  async locate(ino: Ino): Promise<DataLocation | undefined> {
+    const r = await this.call<LocateReply>('Locate', (md, o, cb) => this.stub.Locate({ ino: ino.toString() }, md, o, cb));
+    if (!r.in_source) return undefined;
+    return {
+      source: r.source, uri: r.uri, ...(r.endpoint ? { endpoint: r.endpoint } : {}), ...(r.region ? { region: r.region } : {}),
+      key: r.key, fingerprint: r.fingerprint, readOnly: r.read_only, size: BigInt(r.size), version: BigInt(r.version),
+    };
+  }
+
+  async commitWrite(ino: Ino, w: CommittedWrite): Promise<Attr> {
+    const r = await this.call<AttrReply>('CommitWrite', (md, o, cb) => this.stub.CommitWrite({ ino: ino.toString(), size: w.size.toString(), etag: w.etag, mtime_ns: w.mtimeNs.toString() }, md, o, cb));
+    return attrFromWire(r.attr);
   }
 
   async close(): Promise<void> {
