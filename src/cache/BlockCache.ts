@@ -1,0 +1,209 @@
+// Fixed-size blocks of files on local disk, indexed in memory by an LRU bounded
+// in bytes. Evicting an index entry deletes its block file. The index is rebuilt
+// from the directory at start, so the cache survives restarts.
+//
+// On disk: <dir>/blocks/<id[0..2]>/<id>-<index>, each a 16-byte header
+// ("WBLK", version 1, 3 reserved bytes, crc32c u32, length u32) then the data.
+// Blocks are written to a temporary name and renamed, so a reader never sees a
+// half-written block; leftovers of a crash (temporaries, short or damaged
+// files) are discarded at start or on first read.
+//
+// A block's id includes its file's store fingerprint (see blockFileId), so a
+// changed object can never be served from the old object's blocks.
+import { crc32c } from '@node-rs/crc32';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open, readFile, rename, statfs, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { logger } from '../common/index.js';
+
+const log = logger('cache');
+
+const MAGIC = Buffer.from('WBLK');
+const HEADER = 16;
+const VERSION = 1;
+
+export interface BlockCacheOptions {
+  /** Most bytes of blocks kept (headers included). */
+  capacityBytes: number;
+  /** Leave at least this much free on the cache's file system; blocks are not stored below it. */
+  minFreeBytes?: number;
+}
+
+export interface BlockCacheStats {
+  blocks: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  stored: number;
+  refused: number;
+  evicted: number;
+  corrupt: number;
+}
+
+/** The stable name of a file's blocks: changes whenever the object's fingerprint does. */
+export function blockFileId(source: string, key: string, fingerprint: string): string {
+  return createHash('sha256').update(`${source}\0${key}\0${fingerprint}`).digest('hex').slice(0, 40);
+}
+
+export class BlockCache {
+  private readonly index: LRUCache<string, number>;
+  private readonly blocksDir: string;
+  private tmpSeq = 0;
+  private readonly counters = { hits: 0, misses: 0, stored: 0, refused: 0, evicted: 0, corrupt: 0 };
+
+  private constructor(readonly dir: string, private readonly options: BlockCacheOptions) {
+    this.blocksDir = join(dir, 'blocks');
+    this.index = new LRUCache<string, number>({
+      maxSize: Math.max(1, options.capacityBytes),
+      sizeCalculation: (size) => Math.max(1, size),
+      dispose: (_size, name, reason) => {
+        if (reason === 'set') return; // replaced by a new write of the same block
+        if (reason === 'evict') this.counters.evicted++;
+        unlink(this.pathOf(name)).catch(() => undefined);
+      },
+    });
+  }
+
+  /** Opens (creating) the cache in `dir` and rebuilds its index from the blocks there. */
+  static open(dir: string, options: BlockCacheOptions): BlockCache {
+    const cache = new BlockCache(dir, options);
+    mkdirSync(cache.blocksDir, { recursive: true });
+    const found: { name: string; size: number; mtime: number }[] = [];
+    for (const shard of readdirSync(cache.blocksDir)) {
+      const shardDir = join(cache.blocksDir, shard);
+      for (const file of readdirSync(shardDir)) {
+        const p = join(shardDir, file);
+        const st = statSync(p, { throwIfNoEntry: false });
+        if (!st || file.includes('.tmp') || !/^[0-9a-f]{40}-[0-9]+$/.test(file) || st.size < HEADER) {
+          rmSync(p, { force: true }); // a crash's leftover or a stranger
+          continue;
+        }
+        found.push({ name: file, size: st.size, mtime: st.mtimeMs });
+      }
+    }
+    // Oldest first, so the LRU order approximates last use before the restart.
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const f of found) cache.index.set(f.name, f.size);
+    log.info({ dir, blocks: cache.index.size, bytes: cache.index.calculatedSize }, 'block cache opened');
+    return cache;
+  }
+
+  private pathOf(name: string): string {
+    return join(this.blocksDir, name.slice(0, 2), name);
+  }
+
+  /** The block's bytes, or undefined on a miss. A damaged block is dropped and reported as a miss. */
+  async get(fileId: string, index: number): Promise<Buffer | undefined> {
+    const name = `${fileId}-${index}`;
+    if (!this.index.has(name)) {
+      this.counters.misses++;
+      return undefined;
+    }
+    let raw: Buffer;
+    try {
+      raw = await readFile(this.pathOf(name));
+    } catch {
+      this.index.delete(name);
+      this.counters.misses++;
+      return undefined;
+    }
+    const data = decodeBlock(raw);
+    if (!data) {
+      log.warn({ block: name }, 'damaged cache block dropped; it will be fetched again');
+      this.counters.corrupt++;
+      this.counters.misses++;
+      this.index.delete(name);
+      return undefined;
+    }
+    this.index.get(name); // mark as recently used
+    this.counters.hits++;
+    return data;
+  }
+
+  has(fileId: string, index: number): boolean {
+    return this.index.has(`${fileId}-${index}`);
+  }
+
+  /**
+   * Stores a block. False when it cannot be kept (larger than the cache, free
+   * space below the floor, disk full): the caller serves the bytes anyway.
+   */
+  async put(fileId: string, index: number, data: Buffer): Promise<boolean> {
+    const name = `${fileId}-${index}`;
+    const size = HEADER + data.length;
+    if (size > this.options.capacityBytes || !(await this.roomFor(size))) {
+      this.counters.refused++;
+      return false;
+    }
+    const final = this.pathOf(name);
+    const tmp = `${final}.tmp${process.pid}-${++this.tmpSeq}`;
+    try {
+      mkdirSync(join(this.blocksDir, name.slice(0, 2)), { recursive: true });
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writev([encodeHeader(data), data]);
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      this.counters.refused++;
+      log.warn({ err: e, block: name }, 'could not store a cache block; serving from the store');
+      return false;
+    }
+    this.index.set(name, size);
+    this.counters.stored++;
+    return true;
+  }
+
+  /** Frees space down to the floor by evicting least recently used blocks; false if it cannot. */
+  private async roomFor(size: number): Promise<boolean> {
+    const floor = this.options.minFreeBytes ?? 0;
+    if (floor <= 0) return true;
+    for (;;) {
+      let free: number;
+      try {
+        const s = await statfs(this.blocksDir);
+        free = s.bavail * s.bsize;
+      } catch {
+        return false;
+      }
+      if (free - size >= floor) return true;
+      const oldest = [...this.index.rkeys()][0];
+      if (oldest === undefined) return false;
+      this.index.delete(oldest);
+      this.counters.evicted++;
+      await unlink(this.pathOf(oldest)).catch(() => undefined);
+    }
+  }
+
+  /** Drops every block of a file (its object changed or was deleted). */
+  dropFile(fileId: string): void {
+    for (const name of [...this.index.keys()]) if (name.startsWith(`${fileId}-`)) this.index.delete(name);
+  }
+
+  stats(): BlockCacheStats {
+    return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters };
+  }
+}
+
+function encodeHeader(data: Buffer): Buffer {
+  const h = Buffer.alloc(HEADER);
+  MAGIC.copy(h, 0);
+  h[4] = VERSION;
+  h.writeUInt32BE(crc32c(data), 8);
+  h.writeUInt32BE(data.length, 12);
+  return h;
+}
+
+/** The block's data if its header and checksum hold, else undefined. */
+function decodeBlock(raw: Buffer): Buffer | undefined {
+  if (raw.length < HEADER || !raw.subarray(0, 4).equals(MAGIC) || raw[4] !== VERSION) return undefined;
+  const len = raw.readUInt32BE(12);
+  if (raw.length !== HEADER + len) return undefined;
+  const data = raw.subarray(HEADER);
+  return crc32c(data) === raw.readUInt32BE(8) ? data : undefined;
+}
