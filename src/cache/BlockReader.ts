@@ -5,6 +5,7 @@
 // Where a missing block comes from is a BlockSource chosen by a BlockLocator: today
 // always the file's under store; a cache cluster adds a locator that answers "the
 // node that owns this block by consistent hashing" without changing this reader.
+import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { WharfError, logger } from '../common/index.js';
 import type { UnderStore } from '../ufs/index.js';
@@ -55,6 +56,11 @@ export interface BlockReaderOptions {
   prefetchBlocks: number;
   /** Fetches in flight at once, prefetches included. */
   maxFetches: number;
+  /**
+   * Recently read blocks kept in memory: the kernel reads 128 KiB at a time, and
+   * without this each of those would read and checksum a whole block file again.
+   */
+  hotBytes?: number;
   locator?: BlockLocator;
 }
 
@@ -73,11 +79,18 @@ export class ReadPattern {
 
 export class BlockReader {
   private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly hot: LRUCache<string, Buffer>;
   private readonly limit: ReturnType<typeof pLimit>;
   readonly counters: ReaderCounters = { fetches: 0, fetchedBytes: 0, fetchFailures: 0, prefetches: 0 };
 
   constructor(private readonly cache: BlockCache, private readonly o: BlockReaderOptions) {
     this.limit = pLimit(o.maxFetches);
+    this.hot = new LRUCache<string, Buffer>({ maxSize: Math.max(1, o.hotBytes ?? 64 * 1024 * 1024), sizeCalculation: (b) => Math.max(1, b.length) });
+  }
+
+  /** Forgets a file's blocks held in memory (its object changed). */
+  forget(fileId: string): void {
+    for (const k of [...this.hot.keys()]) if (k.startsWith(`${fileId}:`)) this.hot.delete(k);
   }
 
   get blockSize(): number {
@@ -115,13 +128,19 @@ export class BlockReader {
   /** One block, from the cache or fetched (once, however many readers want it). */
   private block(file: CachedFile, index: number): Promise<Buffer> {
     const k = `${file.id}:${index}`;
+    const warm = this.hot.get(k);
+    if (warm) return Promise.resolve(warm);
     const running = this.inflight.get(k);
     if (running) return running;
     const p = (async () => {
       const cached = await this.cache.get(file.id, index);
-      if (cached && cached.length === this.expectedLength(file, index)) return cached;
+      if (cached && cached.length === this.expectedLength(file, index)) {
+        this.hot.set(k, cached);
+        return cached;
+      }
       const data = await this.limit(() => this.fetch(file, index));
       await this.cache.put(file.id, index, data); // false (full disk, …) still serves the read
+      this.hot.set(k, data);
       return data;
     })().finally(() => this.inflight.delete(k));
     this.inflight.set(k, p);

@@ -6,6 +6,7 @@ import { DEFAULT_MASTER_ADDRESS, WharfError } from '../common/index.js';
 import { integer, printError, useProgram } from './context.js';
 import { EXIT, exitCodeOf } from './exitCodes.js';
 import { registerFsCommands } from './fsCommands.js';
+import { registerMountCommands } from './mountCommands.js';
 import { registerServerCommands } from './serverCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
@@ -24,6 +25,7 @@ registerServerCommands(program);
 registerFsCommands(program);
 registerSourceCommands(program);
 registerSyncCommands(program);
+registerMountCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -1,0 +1,117 @@
+// `wharf mount` (a mount over a remote master) and `wharf up` (master, cache and
+// mount in one process, metadata calls in-process).
+import bytes from 'bytes';
+import { InvalidArgumentError, type Command } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { WharfError, masterAddress } from '../common/index.js';
+import { FuseMount, type MountOptions } from '../fuse/index.js';
+import { Master } from '../master/index.js';
+import { GrpcMetaClient } from '../rpc/index.js';
+import { globals, guarded, integer, out } from './context.js';
+import { s3SettingsFromEnv } from './serverCommands.js';
+
+/** "10GB", "512MB", "4096": powers of 1024. Anything else is a usage error, never a silent guess. */
+function size(text: string): number {
+  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?$/i.test(text.trim())) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a size like 512MB or 10GB.`);
+  return bytes.parse(text) ?? 0;
+}
+
+interface MountFlags {
+  cacheDir: string;
+  cacheSize: number;
+  cacheMinFree: number;
+  blockSize: number;
+  prefetch: number;
+  fetchTimeout: number;
+  attrTimeout: number;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  debug: boolean;
+}
+
+const defaultCacheDir = () => join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'wharf');
+
+function mountFlags(c: Command): Command {
+  return c
+    .option('--cache-dir <dir>', 'block cache and staged writes (default $XDG_CACHE_HOME/wharf)', defaultCacheDir())
+    .option('--cache-size <size>', 'most bytes the block cache keeps', size, 10 * 1024 ** 3)
+    .option('--cache-min-free <size>', 'free space to leave on the cache disk', size, 1024 ** 3)
+    .option('--block-size <size>', 'cache block size', size, 4 * 1024 * 1024)
+    .option('--prefetch <blocks>', 'blocks read ahead of a sequential reader', integer(0, 64), 4)
+    .option('--fetch-timeout <ms>', 'a store read slower than this fails with EIO', integer(100), 30_000)
+    .option('--attr-timeout <ms>', 'attribute/entry cache TTL, in the mount and the kernel', integer(0), 1_000)
+    .option('--allow-other', 'let other users see the mount (needs user_allow_other or root)', false)
+    .option('--default-permissions', 'let the kernel check permissions from mode, uid and gid', false)
+    .option('--debug', 'FUSE debug output', false);
+}
+
+function toMountOptions(mountpoint: string, f: MountFlags): MountOptions {
+  return {
+    mountpoint, cacheDir: f.cacheDir, cacheCapacity: f.cacheSize, cacheMinFree: f.cacheMinFree, blockSize: f.blockSize,
+    prefetchBlocks: f.prefetch, fetchTimeoutMs: f.fetchTimeout, attrTimeoutMs: f.attrTimeout,
+    allowOther: f.allowOther, defaultPermissions: f.defaultPermissions, debug: f.debug, s3: s3SettingsFromEnv(),
+  };
+}
+
+/** Runs until SIGTERM/SIGINT, then `stop`. */
+function untilSignalled(stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const on = (sig: string) => {
+      out(`received ${sig}; unmounting`);
+      stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => on('SIGTERM'));
+    process.once('SIGINT', () => on('SIGINT'));
+  });
+}
+
+export function registerMountCommands(program: Command): void {
+  mountFlags(program.command('mount <mountpoint>').description('mount the namespace of a master (--master) with a local block cache'))
+    .action(guarded((args) => `mount ${String(args[0])}`, async (mountpoint: string, f: MountFlags) => {
+      const g = globals();
+      const meta = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
+      await meta.waitForReady(Math.min(g.timeout, 5_000));
+      const m = await FuseMount.mount(meta, toMountOptions(mountpoint, f));
+      out(`wharf mounted at ${m.mountpoint} (master ${meta.address})`);
+      await untilSignalled(async () => {
+        await m.unmount();
+        await meta.close();
+      });
+    }));
+
+  mountFlags(program.command('up').description('master, cache and mount in one process: a store mounted with one command'))
+    .requiredOption('--store <uri>', 'file:///dir or s3://bucket/prefix (S3: --endpoint, AWS_* credentials)')
+    .requiredOption('--mount <mountpoint>', 'where to mount')
+    .option('--data <dir>', 'the master\'s LevelDB directory (default: <cache-dir>/meta)')
+    .option('--listen <host:port>', 'also serve gRPC here, for wharf fs/status/source', '127.0.0.1:0')
+    .option('--endpoint <url>', 'S3-compatible endpoint')
+    .option('--region <region>', 'S3 region')
+    .option('--sync-interval <ms>', 'on-access sync interval: -1, 0 or N ms', integer(-1), 60_000)
+    .option('--read-only', 'mount the store read-only', false)
+    .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean }) => {
+      const master = await Master.start({ dataDir: f.data ?? join(f.cacheDir, 'meta'), listen: f.listen, s3: s3SettingsFromEnv() });
+      try {
+        const existing = master.sync.catalog.list().find((s) => s.name === 'default');
+        if (existing && existing.uri !== new URL(f.store.startsWith('/') ? `file://${f.store}` : f.store).href && existing.uri.replace(/\/$/, '') !== f.store.replace(/\/$/, '')) {
+          throw new WharfError('EEXIST', `${f.data ?? join(f.cacheDir, 'meta')} already serves ${existing.uri}; use another --data or --cache-dir`);
+        }
+        if (!existing) {
+          const { job } = await master.sync.importSource({
+            name: 'default', uri: f.store, at: '/', readOnly: f.readOnly, syncIntervalMs: f.syncInterval,
+            ...(f.endpoint ? { endpoint: f.endpoint } : {}), ...(f.region ? { region: f.region } : {}),
+          });
+          await master.sync.jobs.wait(job.id);
+        }
+        const m = await FuseMount.mount(master.namespace, toMountOptions(f.mount, f));
+        out(`wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}`);
+        await untilSignalled(async () => {
+          await m.unmount();
+          await master.stop();
+        });
+      } catch (e) {
+        await master.stop();
+        throw e;
+      }
+    }));
+}

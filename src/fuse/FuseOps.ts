@@ -1,0 +1,95 @@
+// The FUSE operations: each calls the Vfs and turns its result or WharfError into
+// what fuse-native expects. Nothing else happens here.
+import type { Operations } from 'fuse-native';
+import { ERRNO, WharfError, logger, statMode, type Attr } from '../common/index.js';
+import type { Vfs } from '../vfs/index.js';
+
+const log = logger('fuse');
+
+/** -errno for a failure; anything that is not a WharfError is a bug, logged once here, and EIO. */
+export function errnoOf(e: unknown, op: string, path: string): number {
+  if (e instanceof WharfError) return -ERRNO[e.errno];
+  log.error({ err: e, op, path }, 'unexpected failure in a FUSE operation; answered EIO');
+  return -ERRNO.EIO;
+}
+
+function stat(a: Attr) {
+  const size = Number(a.size);
+  return {
+    mode: statMode(a), uid: a.uid, gid: a.gid, size, nlink: a.nlink,
+    blksize: 4096, blocks: Math.ceil(size / 512),
+    atime: Number(a.atimeNs / 1_000_000n), mtime: Number(a.mtimeNs / 1_000_000n), ctime: Number(a.ctimeNs / 1_000_000n),
+  };
+}
+
+type Done = (err: number) => void;
+
+/** Runs `work`; answers 0 or -errno. */
+function run(op: string, path: string, cb: Done, work: () => Promise<unknown>): void {
+  work().then(() => cb(0), (e: unknown) => cb(errnoOf(e, op, path)));
+}
+
+export function fuseOps(vfs: Vfs): Operations {
+  return {
+    init: (cb) => cb(0),
+    getattr: (path, cb) => {
+      vfs.getattr(path).then((a) => cb(0, stat(a)), (e: unknown) => cb(errnoOf(e, 'getattr', path)));
+    },
+    readdir: (path, cb) => {
+      vfs.readdir(path).then(
+        (entries) => cb(0, entries.map((e) => e.name), entries.map((e) => stat(e.attr))),
+        (e: unknown) => cb(errnoOf(e, 'readdir', path)),
+      );
+    },
+    open: (path, flags, cb) => {
+      vfs.open(path, flags).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'open', path)));
+    },
+    create: (path, mode, cb) => {
+      vfs.create(path, mode).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'create', path)));
+    },
+    read: (path, fd, buf, len, pos, cb) => {
+      vfs.io.read(fd, len, pos).then((data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))), (e: unknown) => cb(errnoOf(e, 'read', path)));
+    },
+    write: (path, fd, buf, len, pos, cb) => {
+      vfs.io.write(fd, buf.subarray(0, len), pos).then((n) => cb(n), (e: unknown) => cb(errnoOf(e, 'write', path)));
+    },
+    flush: (path, fd, cb) => run('flush', path, cb, () => vfs.io.flush(fd)),
+    fsync: (path, _datasync, fd, cb) => run('fsync', path, cb, () => vfs.io.flush(fd)),
+    release: (path, fd, cb) => run('release', path, cb, () => vfs.io.release(fd)),
+    truncate: (path, size, cb) => run('truncate', path, cb, () => vfs.truncate(path, size)),
+    ftruncate: (path, fd, size, cb) => run('ftruncate', path, cb, () => vfs.io.ftruncate(fd, size)),
+    mkdir: (path, mode, cb) => run('mkdir', path, cb, () => vfs.mkdir(path, mode)),
+    rmdir: (path, cb) => run('rmdir', path, cb, () => vfs.rmdir(path)),
+    unlink: (path, cb) => run('unlink', path, cb, () => vfs.unlink(path)),
+    rename: (src, dest, cb) => run('rename', src, cb, () => vfs.rename(src, dest)),
+    symlink: (target, path, cb) => run('symlink', path, cb, () => vfs.symlink(target, path)),
+    readlink: (path, cb) => {
+      vfs.readlink(path).then((t) => cb(0, t), (e: unknown) => cb(errnoOf(e, 'readlink', path)));
+    },
+    chmod: (path, mode, cb) => run('chmod', path, cb, () => vfs.setattr(path, { mode })),
+    chown: (path, uid, gid, cb) => run('chown', path, cb, () => vfs.setattr(path, {
+      // chown(2) passes -1 (as 2^32-1) for "leave unchanged".
+      ...(uid !== -1 && uid !== 0xffff_ffff ? { uid } : {}), ...(gid !== -1 && gid !== 0xffff_ffff ? { gid } : {}),
+    })),
+    utimens: (path, atime, mtime, cb) => run('utimens', path, cb, () => vfs.utimens(path, atime, mtime)),
+    statfs: (path, cb) => {
+      vfs.statfs().then((s) => {
+        // fuse-native passes 32-bit fields: report in units large enough to fit.
+        const unit = 1024 * 1024;
+        const scale = (blocks: bigint) => Number((blocks * s.blockSize) / BigInt(unit) > 0xffff_ffffn ? 0xffff_ffffn : (blocks * s.blockSize) / BigInt(unit));
+        const files = (v: bigint) => Number(v > 0xffff_ffffn ? 0xffff_ffffn : v);
+        cb(0, {
+          bsize: unit, frsize: unit, blocks: scale(s.totalBlocks), bfree: scale(s.freeBlocks), bavail: scale(s.freeBlocks),
+          files: files(s.totalInodes), ffree: files(s.freeInodes), favail: files(s.freeInodes), fsid: 0x57484146, flag: 0, namemax: s.maxNameLength,
+        });
+      }, (e: unknown) => cb(errnoOf(e, 'statfs', path)));
+    },
+    // What an object store cannot keep: documented in the README's semantics section.
+    link: (_src, _dest, cb) => cb(-ERRNO.EPERM),
+    mknod: (_path, _mode, _dev, cb) => cb(-ERRNO.EPERM),
+    setxattr: (_path, _name, _value, _position, _flags, cb) => cb(-ERRNO.ENOTSUP),
+    getxattr: (_path, _name, _position, cb) => cb(-ERRNO.ENODATA),
+    listxattr: (_path, cb) => cb(0, []),
+    removexattr: (_path, _name, cb) => cb(-ERRNO.ENOTSUP),
+  };
+}

@@ -1,0 +1,8 @@
+// src/fuse — the thin fuse-native adapter: FuseOps turns each FUSE callback into one
+// Vfs call and its WharfError into -errno; FuseMount composes the block cache, the
+// Vfs and the mount, cleans stale mountpoints, and unmounts after uploads finish.
+//
+// Invariants: no filesystem logic here (it lives in src/vfs); every callback is
+// answered exactly once; unknown failures are logged once and answered EIO.
+export { FuseMount, cleanStaleMount, type MountOptions } from './FuseMount.js';
+export { fuseOps, errnoOf } from './FuseOps.js';

@@ -1,0 +1,362 @@
+// File data through the mount: open handles, reads through the block cache,
+// writes staged in local files and uploaded on flush/fsync/close, and the store
+// side of unlink, rename and mkdir.
+//
+// Discipline: one StagedFile per inode, shared by every handle writing it; one
+// upload at a time per StagedFile (later flushes wait for the running one). A
+// failed upload keeps the staged bytes, fails the flush/fsync/close with EIO, and
+// is retried in the background until it succeeds; a mount restarted after a crash
+// finds staged files by their sidecar records and uploads them.
+import { createReadStream } from 'node:fs';
+import { mkdir, rename as fsRename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WharfError, logger, nowNs, statMode, type Attr, type Ino } from '../common/index.js';
+import { blockFileId, ReadPattern, type BlockReader, type CachedFile } from '../cache/index.js';
+import type { DataLocation, MetaClient } from '../meta/index.js';
+import type { MetaCache } from './MetaCache.js';
+import { StagedFile } from './StagedFile.js';
+import type { StoreRegistry } from './StoreRegistry.js';
+
+const log = logger('vfs');
+
+const O_ACCMODE = 0o3;
+const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
+
+export interface FileIoOptions {
+  stagingDir: string;
+  /** Longest wait between retries of a failed upload. */
+  uploadRetryMaxMs?: number;
+}
+
+interface Handle {
+  path: string;
+  ino: Ino;
+  writable: boolean;
+  append: boolean;
+  pattern: ReadPattern;
+  file?: CachedFile | 'zeros';
+  size: number;
+}
+
+export class FileIo {
+  private readonly handles = new Map<number, Handle>();
+  private readonly staged = new Map<Ino, StagedFile>();
+  private readonly retries = new Map<Ino, NodeJS.Timeout>();
+  private readonly pendingDeletes = new Map<Ino, { store: DataLocation; key: string }>();
+  private nextFh = 10;
+  private closed = false;
+
+  constructor(
+    private readonly meta: MetaClient,
+    private readonly reader: BlockReader,
+    private readonly stores: StoreRegistry,
+    private readonly cache: MetaCache,
+    private readonly o: FileIoOptions,
+  ) {}
+
+  withStagedSize(a: Attr): Attr {
+    const s = this.staged.get(a.ino);
+    return s ? { ...a, size: BigInt(s.size) } : a;
+  }
+
+  // ---- open / read / write -----------------------------------------------------------
+
+  async open(path: string, a: Attr, flags: number, opts: { fresh?: boolean } = {}): Promise<number> {
+    const writable = (flags & O_ACCMODE) !== 0;
+    if (writable) await this.stage(path, a, { truncate: (flags & O_TRUNC) !== 0, fresh: opts.fresh ?? false });
+    const fh = this.nextFh++;
+    this.handles.set(fh, { path, ino: a.ino, writable, append: (flags & O_APPEND) !== 0, pattern: new ReadPattern(), size: Number(a.size) });
+    return fh;
+  }
+
+  /** The staged file of an inode, created (and filled with the current bytes unless truncating) on first write-open. */
+  private async stage(path: string, a: Attr, o: { truncate: boolean; fresh: boolean }): Promise<StagedFile> {
+    let s = this.staged.get(a.ino);
+    if (!s) {
+      const loc = await this.meta.locate(a.ino);
+      if (!loc) throw new WharfError('EROFS', `${path} is outside every data source: the namespace there holds names, not file data`);
+      if (loc.readOnly) throw new WharfError('EROFS', `${path} belongs to read-only source ${loc.source}`);
+      s = await StagedFile.create(this.o.stagingDir, a.ino, path);
+      this.staged.set(a.ino, s);
+      if (!o.truncate && !o.fresh && a.size > 0n) {
+        try {
+          await this.copyIn(s, await this.cachedFile(a.ino, Number(a.size)), Number(a.size));
+        } catch (e) {
+          this.staged.delete(a.ino);
+          await s.remove();
+          throw e;
+        }
+        s.dirty = false;
+      }
+      if (o.fresh) s.dirty = true; // an empty new file still becomes an object
+    }
+    s.refs++;
+    if (o.truncate && s.size !== 0) await s.truncate(0);
+    else if (o.truncate) s.dirty = true;
+    return s;
+  }
+
+  private async copyIn(s: StagedFile, file: CachedFile | 'zeros', size: number): Promise<void> {
+    if (file === 'zeros') {
+      await s.truncate(size);
+      return;
+    }
+    const step = this.reader.blockSize;
+    for (let off = 0; off < size; off += step) await s.write(await this.reader.read(file, off, step), off);
+  }
+
+  /** What a read-only handle reads from: the cache over the store, or zeros outside every source. */
+  private async cachedFile(ino: Ino, size: number): Promise<CachedFile | 'zeros'> {
+    const loc = await this.meta.locate(ino);
+    if (!loc) return 'zeros';
+    if (loc.fingerprint === '' && size > 0) throw new WharfError('EIO', `${loc.key}: its bytes were written through Wharf but never reached the store`);
+    return { id: blockFileId(loc.source, loc.key, loc.fingerprint), store: await this.stores.get(loc), key: loc.key, size: Number(loc.size) };
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw new WharfError('EBADF', `file handle ${fh} is not open`);
+    return h;
+  }
+
+  async read(fh: number, length: number, position: number): Promise<Buffer> {
+    const h = this.handle(fh);
+    const s = this.staged.get(h.ino);
+    if (s) return s.read(length, position);
+    h.file ??= await this.cachedFile(h.ino, h.size);
+    if (h.file === 'zeros') return Buffer.alloc(Math.max(0, Math.min(length, h.size - position)));
+    return this.reader.read(h.file, position, length, h.pattern);
+  }
+
+  async write(fh: number, buf: Buffer, position: number): Promise<number> {
+    const h = this.handle(fh);
+    if (!h.writable) throw new WharfError('EBADF', `${h.path} is not open for writing`);
+    const s = this.staged.get(h.ino);
+    if (!s) throw new WharfError('EIO', `${h.path}: no staged data for a writable handle`);
+    return s.write(buf, h.append ? s.size : position);
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    const h = this.handle(fh);
+    if (!h.writable) throw new WharfError('EBADF', `${h.path} is not open for writing`);
+    await this.staged.get(h.ino)!.truncate(size);
+  }
+
+  /** flush(2) and fsync(2): upload what is staged; the error reaches close()/fsync(). */
+  async flush(fh: number): Promise<void> {
+    const h = this.handle(fh);
+    if (h.writable) await this.upload(h.ino);
+  }
+
+  async release(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    const s = this.staged.get(h.ino);
+    if (!h.writable || !s) return;
+    s.refs--;
+    try {
+      await this.upload(h.ino);
+    } catch (e) {
+      this.scheduleRetry(h.ino, 1_000);
+      throw e;
+    } finally {
+      if (s.refs === 0 && !s.dirty) {
+        this.staged.delete(h.ino);
+        await s.remove();
+      }
+    }
+  }
+
+  // ---- uploads -----------------------------------------------------------------------
+
+  async upload(ino: Ino): Promise<void> {
+    const s = this.staged.get(ino);
+    if (!s) return;
+    while (s.uploading) await s.uploading.catch(() => undefined);
+    if (!s.dirty) return;
+    s.uploading = this.uploadOnce(s).finally(() => { s.uploading = undefined; });
+    await s.uploading;
+  }
+
+  private async uploadOnce(s: StagedFile): Promise<void> {
+    s.dirty = false; // writes from now on mark it dirty again
+    try {
+      const [loc, attr] = await Promise.all([this.meta.locate(s.ino), this.meta.getattr(s.ino)]);
+      if (!loc) throw new WharfError('EROFS', `inode ${s.ino} is no longer in a data source`);
+      const store = await this.stores.get(loc);
+      const size = s.size;
+      await s.sync();
+      const body = size > 0 ? createReadStream(s.dataPath, { start: 0, end: size - 1 }) : Buffer.alloc(0);
+      await store.put(loc.key, body, { size: BigInt(size), metadata: s3fsMetadata(attr) });
+      // The store's own etag and time are what a sync will compare against.
+      const head = await store.head(loc.key);
+      if (!head) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
+      const committed = await this.meta.commitWrite(s.ino, { size: BigInt(size), etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
+      this.cache.put(s.path, committed);
+      log.debug({ key: loc.key, size }, 'uploaded');
+      this.clearRetry(s.ino);
+    } catch (e) {
+      s.dirty = true;
+      log.warn({ ino: s.ino.toString(), err: e instanceof Error ? e.message : String(e) }, 'upload failed; the data stays staged and will be retried');
+      throw e instanceof WharfError && e.errno === 'EROFS' ? e : new WharfError('EIO', `upload failed: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+  }
+
+  private scheduleRetry(ino: Ino, delayMs: number): void {
+    if (this.closed || this.retries.has(ino)) return;
+    const t = setTimeout(() => {
+      this.retries.delete(ino);
+      const s = this.staged.get(ino);
+      if (!s) return;
+      this.upload(ino).then(
+        async () => {
+          if (s.refs === 0 && !s.dirty) {
+            this.staged.delete(ino);
+            await s.remove();
+          }
+        },
+        () => this.scheduleRetry(ino, Math.min(delayMs * 2, this.o.uploadRetryMaxMs ?? 60_000)),
+      );
+    }, delayMs);
+    t.unref();
+    this.retries.set(ino, t);
+  }
+
+  private clearRetry(ino: Ino): void {
+    clearTimeout(this.retries.get(ino));
+    this.retries.delete(ino);
+  }
+
+  /** Uploads what a previous run staged and never uploaded. */
+  async recover(): Promise<{ recovered: number; orphaned: number }> {
+    let recovered = 0;
+    let orphaned = 0;
+    for (const left of StagedFile.leftovers(this.o.stagingDir)) {
+      const ino = BigInt(left.record.ino);
+      try {
+        await this.meta.getattr(ino);
+      } catch {
+        // The file is gone from the namespace: keep the bytes aside for an operator.
+        const dir = join(this.o.stagingDir, 'orphaned');
+        await mkdir(dir, { recursive: true });
+        await fsRename(left.dataPath, join(dir, `${left.record.ino}.data`)).catch(() => undefined);
+        await fsRename(left.recordPath, join(dir, `${left.record.ino}.json`)).catch(() => undefined);
+        log.warn({ ino: left.record.ino, path: left.record.path }, 'staged data of a file that no longer exists kept in staging/orphaned');
+        orphaned++;
+        continue;
+      }
+      const s = await StagedFile.reopen(left.dataPath, ino, left.record.path);
+      this.staged.set(ino, s);
+      try {
+        await this.upload(ino);
+        this.staged.delete(ino);
+        await s.remove();
+        recovered++;
+      } catch {
+        this.scheduleRetry(ino, 1_000);
+      }
+    }
+    return { recovered, orphaned };
+  }
+
+  // ---- store side of namespace changes -------------------------------------------
+
+  async truncatePath(path: string, a: Attr, size: number): Promise<void> {
+    const loc = this.staged.has(a.ino) ? undefined : await this.meta.locate(a.ino);
+    if (!this.staged.has(a.ino) && !loc) {
+      await this.meta.setattr(a.ino, { size: BigInt(size) }); // outside sources: names and sizes only
+      return;
+    }
+    const fh = await this.open(path, a, 0o1 | (size === 0 ? O_TRUNC : 0));
+    try {
+      await this.ftruncate(fh, size);
+      await this.flush(fh);
+    } finally {
+      await this.release(fh).catch(() => undefined);
+    }
+  }
+
+  async putMarker(dirIno: Ino): Promise<void> {
+    const loc = await this.meta.locate(dirIno).catch(() => undefined);
+    if (!loc || loc.readOnly || loc.key === '') return;
+    const store = await this.stores.get(loc);
+    await store.put(loc.key, Buffer.alloc(0)).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'could not write a directory marker'));
+  }
+
+  async deleteMarker(dirIno: Ino): Promise<void> {
+    const loc = await this.meta.locate(dirIno).catch(() => undefined);
+    if (!loc || loc.readOnly || loc.key === '') return;
+    const store = await this.stores.get(loc);
+    await store.delete(loc.key).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'could not delete a directory marker'));
+  }
+
+  /** Deletes a file's object before its entry goes; a failure keeps the entry (EIO). */
+  async deleteObject(a: Attr): Promise<void> {
+    const loc = await this.meta.locate(a.ino);
+    const s = this.staged.get(a.ino);
+    if (s && s.refs === 0) {
+      this.staged.delete(a.ino);
+      this.clearRetry(a.ino);
+      await s.remove();
+    }
+    if (!loc) return;
+    if (loc.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
+    if (loc.fingerprint === '') return; // never uploaded
+    await (await this.stores.get(loc)).delete(loc.key);
+  }
+
+  /** Renames in a store are copy + delete: copy now, delete after the namespace moved. */
+  async beforeRename(moving: Attr, dstParent: Ino, dstName: string): Promise<void> {
+    const src = await this.meta.locate(moving.ino);
+    const dstDir = await this.meta.locate(dstParent);
+    if (!src && !dstDir) return; // names only, on both sides
+    if (!src || !dstDir || src.source !== dstDir.source) throw new WharfError('EXDEV', 'rename across data sources (mv copies instead)');
+    if (src.readOnly) throw new WharfError('EROFS', `source ${src.source} is read-only`);
+    if (moving.type === 'directory') throw new WharfError('EXDEV', 'a directory in a data source is renamed by copying (mv does this on EXDEV)');
+    if (src.fingerprint === '' || moving.type !== 'file') return;
+    const store = await this.stores.get(src);
+    await store.copy(src.key, `${dstDir.key}${dstName}`);
+    this.pendingDeletes.set(moving.ino, { store: src, key: src.key });
+  }
+
+  /** A staged file follows its inode to the new path (for cache updates after its upload). */
+  renamed(ino: Ino, to: string): void {
+    const s = this.staged.get(ino);
+    if (s) s.path = to;
+    for (const h of this.handles.values()) if (h.ino === ino) h.path = to;
+  }
+
+  async afterRename(moving: Attr): Promise<void> {
+    const d = this.pendingDeletes.get(moving.ino);
+    if (!d) return;
+    this.pendingDeletes.delete(moving.ino);
+    const loc = await this.meta.locate(moving.ino);
+    if (loc && loc.fingerprint !== '') {
+      // Re-point the namespace at the copy: same bytes, new key, the store's new etag/time.
+      const store = await this.stores.get(loc);
+      const head = await store.head(loc.key);
+      if (head) await this.meta.commitWrite(moving.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
+    }
+    await (await this.stores.get(d.store)).delete(d.key).catch((e: unknown) => log.warn({ key: d.key, err: String(e) }, 'old object left after rename'));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.retries.values()) clearTimeout(t);
+    this.retries.clear();
+    // Last chance for staged data; what still fails stays staged for the next start.
+    for (const [ino, s] of this.staged) {
+      if (s.dirty) await this.upload(ino).catch(() => undefined);
+      if (!s.dirty) await s.remove();
+      else await s.close();
+    }
+    this.staged.clear();
+  }
+}
+
+/** s3fs's object metadata: other tools sharing the bucket see the same owner, mode and time. */
+function s3fsMetadata(a: Attr): Record<string, string> {
+  return { mode: String(statMode(a)), uid: String(a.uid), gid: String(a.gid), mtime: String(Number(nowNs() / 1_000_000_000n)) };
+}

@@ -1,0 +1,212 @@
+// Filesystem operations by path, independent of FUSE: each returns a value or
+// throws a WharfError whose errno the adapter hands to the kernel.
+//
+// Metadata comes from a MetaClient (in-process or gRPC) through MetaCache; file
+// bytes come from the block cache (read-through from the file's under store), and
+// writes are staged locally and uploaded on flush/fsync/close (FileIo).
+//
+// Store side effects of namespace changes go to the store first (unlink deletes the
+// object, rename copies then deletes, mkdir writes a "dir/" marker), so the namespace
+// never shows a state the store cannot back; a later sync repairs the rest.
+import { ROOT_INO, WharfError, nowNs, type Attr, type Ino, type StatFs } from '../common/index.js';
+import { readdirAll, type MetaClient } from '../meta/index.js';
+import { FileIo, type FileIoOptions } from './FileIo.js';
+import { MetaCache, join, split, type MetaCacheOptions } from './MetaCache.js';
+import { StoreRegistry, type OpenLocation } from './StoreRegistry.js';
+import type { BlockReader } from '../cache/index.js';
+
+/** Above this many entries a directory is not listed whole to answer one getattr. */
+const LIST_ON_MISS_LIMIT = 20_000;
+
+export interface VfsOptions extends FileIoOptions {
+  meta: MetaCacheOptions;
+  openLocation: OpenLocation;
+  /** Owner of new files: fuse-native does not tell the caller's uid/gid. */
+  uid: number;
+  gid: number;
+}
+
+export class Vfs {
+  readonly cache: MetaCache;
+  readonly io: FileIo;
+  readonly stores: StoreRegistry;
+
+  constructor(readonly meta: MetaClient, reader: BlockReader, private readonly o: VfsOptions) {
+    this.cache = new MetaCache(o.meta);
+    this.stores = new StoreRegistry(o.openLocation);
+    this.io = new FileIo(meta, reader, this.stores, this.cache, o);
+  }
+
+  async close(): Promise<void> {
+    await this.io.close();
+    await this.stores.close();
+  }
+
+  // ---- metadata --------------------------------------------------------------------
+
+  /** Attributes of a path, with the size of data staged but not yet uploaded. */
+  async getattr(path: string): Promise<Attr> {
+    return this.io.withStagedSize(await this.attrOf(path));
+  }
+
+  async attrOf(path: string): Promise<Attr> {
+    if (path === '/') {
+      const cached = this.cache.attr('/');
+      if (cached) return cached;
+      const a = await this.meta.getattr(ROOT_INO);
+      this.cache.put('/', a);
+      return a;
+    }
+    const cached = this.cache.attr(path);
+    if (cached) return cached;
+    if (this.cache.isAbsent(path)) throw new WharfError('ENOENT', `${path} does not exist`);
+    const { dir, name } = split(path);
+    const parent = await this.attrOf(dir);
+    if (parent.type !== 'directory') throw new WharfError('ENOTDIR', `${dir} is not a directory`);
+    if (this.cache.enabled && !this.cache.isListed(dir)) {
+      await this.listDir(dir, parent.ino, LIST_ON_MISS_LIMIT);
+      const now = this.cache.attr(path);
+      if (now) return now;
+    }
+    // Not in the listing (or none was made): one lookup, which also asks the store about the name.
+    try {
+      const a = await this.meta.lookup(parent.ino, name);
+      this.cache.put(path, a);
+      return a;
+    } catch (e) {
+      if (e instanceof WharfError && e.errno === 'ENOENT') this.cache.putAbsent(path);
+      throw e;
+    }
+  }
+
+  /** Lists a directory into the cache; stops (without marking it listed) past `limit` entries. */
+  private async listDir(dir: string, ino: Ino, limit: number): Promise<{ name: string; attr: Attr }[] | undefined> {
+    const entries: { name: string; attr: Attr }[] = [];
+    for await (const e of readdirAll(this.meta, ino, 8192)) {
+      entries.push(e);
+      if (entries.length > limit) return undefined;
+    }
+    this.cache.putListing(dir, entries);
+    return entries;
+  }
+
+  /** Names with attributes, "." and ".." first. Always asks the master (it syncs stale directories). */
+  async readdir(path: string): Promise<{ name: string; attr: Attr }[]> {
+    const dir = await this.attrOf(path);
+    if (dir.type !== 'directory') throw new WharfError('ENOTDIR', `${path} is not a directory`);
+    const entries: { name: string; attr: Attr }[] = [];
+    for await (const e of readdirAll(this.meta, dir.ino, 8192)) entries.push(e);
+    this.cache.putListing(path, entries);
+    const parent = path === '/' ? dir : await this.attrOf(split(path).dir).catch(() => dir);
+    return [{ name: '.', attr: dir }, { name: '..', attr: parent }, ...entries.map((e) => ({ name: e.name, attr: this.io.withStagedSize(e.attr) }))];
+  }
+
+  async readlink(path: string): Promise<string> {
+    const a = await this.attrOf(path);
+    if (a.type !== 'symlink') throw new WharfError('EINVAL', `${path} is not a symbolic link`);
+    return this.meta.readlink(a.ino);
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.meta.statfs();
+  }
+
+  // ---- namespace changes -------------------------------------------------------------
+
+  private async parentOf(path: string): Promise<{ parent: Attr; name: string; dir: string }> {
+    const { dir, name } = split(path);
+    const parent = await this.attrOf(dir);
+    if (parent.type !== 'directory') throw new WharfError('ENOTDIR', `${dir} is not a directory`);
+    return { parent, name, dir };
+  }
+
+  private changed(path: string, dir: string, subtree = false): void {
+    this.cache.invalidate(path, { subtree });
+    this.cache.dirChanged(dir);
+  }
+
+  async mkdir(path: string, mode: number): Promise<Attr> {
+    const { parent, name, dir } = await this.parentOf(path);
+    const a = await this.meta.mkdir(parent.ino, name, { mode: mode & 0o7777, uid: this.o.uid, gid: this.o.gid });
+    this.changed(path, dir);
+    this.cache.put(path, a);
+    await this.io.putMarker(a.ino);
+    return a;
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const { parent, name, dir } = await this.parentOf(path);
+    const a = await this.attrOf(path);
+    if (a.type === 'directory') await this.io.deleteMarker(a.ino);
+    await this.meta.rmdir(parent.ino, name);
+    this.changed(path, dir, true);
+  }
+
+  async unlink(path: string): Promise<void> {
+    const { parent, name, dir } = await this.parentOf(path);
+    const a = await this.attrOf(path);
+    if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
+    await this.io.deleteObject(a);
+    await this.meta.unlink(parent.ino, name);
+    this.changed(path, dir);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = await this.parentOf(from);
+    const dst = await this.parentOf(to);
+    const moving = await this.attrOf(from);
+    await this.io.beforeRename(moving, dst.parent.ino, dst.name);
+    await this.meta.rename(src.parent.ino, src.name, dst.parent.ino, dst.name);
+    this.io.renamed(moving.ino, to);
+    await this.io.afterRename(moving);
+    this.changed(from, src.dir, true);
+    this.changed(to, dst.dir, true);
+  }
+
+  async symlink(target: string, path: string): Promise<Attr> {
+    const { parent, name, dir } = await this.parentOf(path);
+    const a = await this.meta.symlink(parent.ino, name, target, { uid: this.o.uid, gid: this.o.gid });
+    this.changed(path, dir);
+    this.cache.put(path, a);
+    return a;
+  }
+
+  async setattr(path: string, changes: { mode?: number; uid?: number; gid?: number; atimeNs?: bigint; mtimeNs?: bigint }): Promise<Attr> {
+    const a = await this.attrOf(path);
+    const next = await this.meta.setattr(a.ino, { ...changes, ...(changes.mode !== undefined ? { mode: changes.mode & 0o7777 } : {}) });
+    this.cache.put(path, next);
+    return next;
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    if (size < 0) throw new WharfError('EINVAL', `size ${size} is negative`);
+    const a = await this.attrOf(path);
+    if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
+    await this.io.truncatePath(path, a, size);
+    this.cache.invalidate(path);
+  }
+
+  // ---- file I/O ------------------------------------------------------------------
+
+  async open(path: string, flags: number): Promise<number> {
+    const a = await this.attrOf(path);
+    if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
+    return this.io.open(path, a, flags);
+  }
+
+  async create(path: string, mode: number, flags = 0o1 /* O_WRONLY */): Promise<number> {
+    const { parent, name, dir } = await this.parentOf(path);
+    const a = await this.meta.create(parent.ino, name, { mode: mode & 0o7777, uid: this.o.uid, gid: this.o.gid });
+    this.changed(path, dir);
+    this.cache.put(path, a);
+    return this.io.open(path, a, flags, { fresh: true });
+  }
+
+  /** Touch support: utimens with both times. */
+  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<Attr> {
+    const toNs = (ms: number) => (Number.isFinite(ms) ? BigInt(Math.round(ms * 1e6)) : nowNs());
+    return this.setattr(path, { atimeNs: toNs(atimeMs), mtimeNs: toNs(mtimeMs) });
+  }
+}
+
+export { join, split };
