@@ -10,6 +10,7 @@ import { Master } from '../master/index.js';
 import { GrpcMetaClient } from '../rpc/index.js';
 import { globals, guarded, integer, out } from './context.js';
 import { s3SettingsFromEnv } from './serverCommands.js';
+import { serveMountMetrics } from './mountMetrics.js';
 
 /** "10GB", "512MB", "4096": powers of 1024. Anything else is a usage error, never a silent guess. */
 function size(text: string): number {
@@ -28,6 +29,7 @@ interface MountFlags {
   allowOther: boolean;
   defaultPermissions: boolean;
   debug: boolean;
+  metrics?: string;
 }
 
 const defaultCacheDir = () => join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'wharf');
@@ -43,6 +45,7 @@ function mountFlags(c: Command): Command {
     .option('--attr-timeout <ms>', 'attribute/entry cache TTL, in the mount and the kernel', integer(0), 1_000)
     .option('--allow-other', 'let other users see the mount (needs user_allow_other or root)', false)
     .option('--default-permissions', 'let the kernel check permissions from mode, uid and gid', false)
+    .option('--metrics <host:port>', 'serve /metrics (Prometheus), /stats (JSON) and /healthz over HTTP')
     .option('--debug', 'FUSE debug output', false);
 }
 
@@ -52,6 +55,13 @@ function toMountOptions(mountpoint: string, f: MountFlags): MountOptions {
     prefetchBlocks: f.prefetch, fetchTimeoutMs: f.fetchTimeout, attrTimeoutMs: f.attrTimeout,
     allowOther: f.allowOther, defaultPermissions: f.defaultPermissions, debug: f.debug, s3: s3SettingsFromEnv(),
   };
+}
+
+async function announce(m: FuseMount, f: MountFlags, what: string): Promise<() => void> {
+  const metrics = f.metrics ? await serveMountMetrics(f.metrics, m) : undefined;
+  // Scripts and tests read this line (metrics address included when asked for).
+  out(`${what}${metrics ? `; metrics on http://${metrics.address}/metrics` : ''}`);
+  return () => metrics?.server.close();
 }
 
 /** Runs until SIGTERM/SIGINT, then `stop`. */
@@ -73,8 +83,9 @@ export function registerMountCommands(program: Command): void {
       const meta = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
       await meta.waitForReady(Math.min(g.timeout, 5_000));
       const m = await FuseMount.mount(meta, toMountOptions(mountpoint, f));
-      out(`wharf mounted at ${m.mountpoint} (master ${meta.address})`);
+      const closeMetrics = await announce(m, f, `wharf mounted at ${m.mountpoint} (master ${meta.address})`);
       await untilSignalled(async () => {
+        closeMetrics();
         await m.unmount();
         await meta.close();
       });
@@ -104,8 +115,9 @@ export function registerMountCommands(program: Command): void {
           await master.sync.jobs.wait(job.id);
         }
         const m = await FuseMount.mount(master.namespace, toMountOptions(f.mount, f));
-        out(`wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}`);
+        const closeMetrics = await announce(m, f, `wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}`);
         await untilSignalled(async () => {
+          closeMetrics();
           await m.unmount();
           await master.stop();
         });

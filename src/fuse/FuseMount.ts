@@ -40,6 +40,12 @@ export interface MountOptions {
   openLocation?: OpenLocation;
 }
 
+export interface MountStats {
+  cache: ReturnType<BlockCache['stats']>;
+  reader: BlockReader['counters'];
+  io: ReturnType<Vfs['io']['stats']>;
+}
+
 export class FuseMount {
   private unmounting: Promise<void> | undefined;
 
@@ -78,6 +84,11 @@ export class FuseMount {
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
     log.info({ mountpoint, cacheDir: o.cacheDir, blocks: cache.stats().blocks }, 'mounted');
     return new FuseMount(vfs, cache, reader, fuse, mountpoint);
+  }
+
+  /** Cache and data-path counters, for /metrics and tests. */
+  stats(): MountStats {
+    return { cache: this.cache.stats(), reader: { ...this.reader.counters }, io: this.vfs.io.stats() };
   }
 
   /** Unmounts (lazily if busy), uploads what is staged, closes the stores. Idempotent. */

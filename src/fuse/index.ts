@@ -4,5 +4,5 @@
 //
 // Invariants: no filesystem logic here (it lives in src/vfs); every callback is
 // answered exactly once; unknown failures are logged once and answered EIO.
-export { FuseMount, cleanStaleMount, type MountOptions } from './FuseMount.js';
+export { FuseMount, cleanStaleMount, type MountOptions, type MountStats } from './FuseMount.js';
 export { fuseOps, errnoOf } from './FuseOps.js';

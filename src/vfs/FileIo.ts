@@ -45,6 +45,8 @@ export class FileIo {
   private readonly retries = new Map<Ino, NodeJS.Timeout>();
   private readonly pendingDeletes = new Map<Ino, { store: DataLocation; key: string }>();
   private nextFh = 10;
+  private uploads = 0;
+  private uploadFailures = 0;
   private closed = false;
 
   constructor(
@@ -54,6 +56,12 @@ export class FileIo {
     private readonly cache: MetaCache,
     private readonly o: FileIoOptions,
   ) {}
+
+  stats(): { openHandles: number; stagedFiles: number; stagedDirty: number; uploads: number; uploadFailures: number } {
+    let dirty = 0;
+    for (const s of this.staged.values()) if (s.dirty) dirty++;
+    return { openHandles: this.handles.size, stagedFiles: this.staged.size, stagedDirty: dirty, uploads: this.uploads, uploadFailures: this.uploadFailures };
+  }
 
   withStagedSize(a: Attr): Attr {
     const s = this.staged.get(a.ino);
@@ -196,9 +204,11 @@ export class FileIo {
       const committed = await this.meta.commitWrite(s.ino, { size: BigInt(size), etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
       this.cache.put(s.path, committed);
       log.debug({ key: loc.key, size }, 'uploaded');
+      this.uploads++;
       this.clearRetry(s.ino);
     } catch (e) {
       s.dirty = true;
+      this.uploadFailures++;
       log.warn({ ino: s.ino.toString(), err: e instanceof Error ? e.message : String(e) }, 'upload failed; the data stays staged and will be retried');
       throw e instanceof WharfError && e.errno === 'EROFS' ? e : new WharfError('EIO', `upload failed: ${e instanceof Error ? e.message : String(e)}`, e);
     }

@@ -1,0 +1,44 @@
+// The mount's HTTP endpoint: Prometheus text at /metrics (prom-client), the raw
+// counters as JSON at /stats, and /healthz.
+import { createServer, type Server } from 'node:http';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FuseMount } from '../fuse/index.js';
+
+export async function serveMountMetrics(listen: string, mount: FuseMount): Promise<{ server: Server; address: string }> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'wharf_mount_' });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  gauge('wharf_cache_bytes', 'Bytes of blocks in the block cache', () => mount.stats().cache.bytes);
+  gauge('wharf_cache_blocks', 'Blocks in the block cache', () => mount.stats().cache.blocks);
+  gauge('wharf_cache_hits_total', 'Block reads served from the cache disk', () => mount.stats().cache.hits);
+  gauge('wharf_cache_misses_total', 'Block reads not in the cache', () => mount.stats().cache.misses);
+  gauge('wharf_cache_evicted_total', 'Blocks evicted', () => mount.stats().cache.evicted);
+  gauge('wharf_cache_corrupt_total', 'Blocks that failed their checksum and were fetched again', () => mount.stats().cache.corrupt);
+  gauge('wharf_store_fetches_total', 'Ranged GETs sent to under stores', () => mount.stats().reader.fetches);
+  gauge('wharf_store_fetch_failures_total', 'Ranged GETs that failed or timed out', () => mount.stats().reader.fetchFailures);
+  gauge('wharf_uploads_total', 'Files uploaded', () => mount.stats().io.uploads);
+  gauge('wharf_upload_failures_total', 'Uploads that failed (the data stays staged)', () => mount.stats().io.uploadFailures);
+  gauge('wharf_staged_dirty_files', 'Files written but not yet uploaded', () => mount.stats().io.stagedDirty);
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then((t) => { res.writeHead(200, { 'content-type': registry.contentType }); res.end(t); }, (e: unknown) => { res.writeHead(500); res.end(String(e)); });
+    } else if (req.url === '/stats') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(mount.stats()));
+    } else if (req.url === '/healthz') {
+      res.writeHead(200);
+      res.end('ok\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  const i = listen.lastIndexOf(':');
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(listen.slice(i + 1)), listen.slice(0, i), () => resolve());
+  });
+  const a = server.address();
+  return { server, address: `${listen.slice(0, i)}:${typeof a === 'object' && a ? a.port : 0}` };
+}
