@@ -1,35 +1,47 @@
 #!/usr/bin/env bash
-# The demo: an embedded master on a temporary data directory, a small tree built
-# with the CLI, and a walk through it. Everything is removed at the end.
+# The demo: a populated local "bucket" mounted with one command (`wharf up`:
+# embedded master, block cache and FUSE mount in one process), a walk through it
+# with ordinary shell tools, the CLI against the embedded master, and a clean
+# unmount. Everything is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHARF="node dist/src/cli/main.js"
-DATA=$(mktemp -d /tmp/wharf-demo-XXXXXX)
-trap 'kill "$MASTER_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DATA"' EXIT
+WORK=$(mktemp -d /tmp/wharf-demo-XXXXXX)
+STORE=$WORK/bucket MNT=$WORK/mnt
+cleanup() {
+  [ -n "${UP_PID:-}" ] && kill -TERM "$UP_PID" 2>/dev/null && wait "$UP_PID" 2>/dev/null || true
+  grep -q " $MNT " /proc/mounts 2>/dev/null && umount -l "$MNT" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-WHARF_LOG_LEVEL=warn $WHARF master --data "$DATA/meta" --listen 127.0.0.1:0 >"$DATA/master.out" &
-MASTER_PID=$!
-for _ in $(seq 100); do grep -q "listening on" "$DATA/master.out" 2>/dev/null && break; sleep 0.1; done
-export WHARF_MASTER=$(sed -n 's/.*listening on \([^, ]*\).*/\1/p' "$DATA/master.out")
-echo "== master on $WHARF_MASTER, data in $DATA/meta"
+echo "== a local directory stands in for a bucket: $STORE"
+mkdir -p "$STORE/datasets/imagenet/train" "$STORE/datasets/imagenet/val" "$STORE/users/alice"
+for i in 1 2 3; do head -c $((i * 300000)) /dev/urandom > "$STORE/datasets/imagenet/train/part-0000$i.parquet"; done
+echo "label,count" > "$STORE/datasets/imagenet/val/labels.csv"
+echo "hello from the store" > "$STORE/users/alice/notes.txt"
 
-run() { echo; echo "\$ wharf $*"; $WHARF "$@"; }
-run fs mkdir -p /datasets/imagenet/train
-run fs mkdir -p /datasets/imagenet/val
-for i in 1 2 3; do $WHARF fs touch /datasets/imagenet/train/part-0000$i.parquet; done
-run fs touch /datasets/imagenet/val/part-00004.parquet
-run fs ln /datasets/imagenet /latest
-run fs mkdir -p /users/alice
-run fs tree /
-run fs ls -l /datasets/imagenet/train
-run fs mv /datasets/imagenet/val/part-00004.parquet /datasets/imagenet/train
-run fs stat /latest
-run fs ls /latest/train
-run fs --json stat /datasets/imagenet/train/part-00001.parquet
-echo; echo "\$ wharf fs mkdir /users   # already exists"
-$WHARF fs mkdir /users || echo "(exit $?)"
-run fs rm -r /users
-run fs df
-echo; echo "== stopping the master (SIGTERM) and checking the data directory offline"
-kill -TERM "$MASTER_PID"; wait "$MASTER_PID" || true
-run fsck --data "$DATA/meta"
+echo "== wharf up --store file://$STORE --mount $MNT"
+WHARF_LOG_LEVEL=warn $WHARF up --store "file://$STORE" --mount "$MNT" --cache-dir "$WORK/cache" --sync-interval 0 --attr-timeout 200 >"$WORK/up.out" 2>"$WORK/up.err" &
+UP_PID=$!
+for _ in $(seq 100); do grep -q "mounted at" "$WORK/up.out" 2>/dev/null && break; sleep 0.1; done
+cat "$WORK/up.out"
+export WHARF_MASTER=$(sed -n 's/.*master on \([^;, ]*\).*/\1/p' "$WORK/up.out")
+
+run() { echo; echo "\$ $*"; "$@"; }
+run ls -l "$MNT/datasets/imagenet/train"
+run cat "$MNT/users/alice/notes.txt"
+run sha256sum "$MNT/datasets/imagenet/train/part-00003.parquet" "$STORE/datasets/imagenet/train/part-00003.parquet"
+run mkdir -p "$MNT/users/bob/results"
+echo "accuracy=0.93" > "$MNT/users/bob/results/run1.txt"
+run cat "$STORE/users/bob/results/run1.txt"
+run mv "$MNT/users/bob/results/run1.txt" "$MNT/users/bob/results/best.txt"
+run ls "$STORE/users/bob/results"
+echo "appeared in the store directly" > "$STORE/datasets/imagenet/val/new.csv"
+run ls "$MNT/datasets/imagenet/val"
+run $WHARF status
+run $WHARF fs tree /users
+run df -h "$MNT"
+echo; echo "== unmounting (SIGTERM)"
+kill -TERM "$UP_PID"; wait "$UP_PID" || true; UP_PID=
+run $WHARF fsck --data "$WORK/cache/meta"
