@@ -468,7 +468,7 @@ export class InodeTree implements MetaClient {
         return tx.addChild(parent, it.name, {
           type: it.type, mode: it.mode & 0o7777, uid: it.uid ?? 0, gid: it.gid ?? 0, size,
           atimeNs: it.mtimeNs ?? now, mtimeNs: it.mtimeNs ?? now, ctimeNs: now,
-        }, it.type === 'symlink' ? it.target! : undefined).ino;
+        }, it.type === 'symlink' ? it.target! : undefined, true).ino;
       });
       await tx.touchDir(parent, now, subdirs);
       return inos;

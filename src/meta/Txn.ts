@@ -24,6 +24,8 @@ export class Txn {
   private readonly attrs = new Map<Ino, Attr | null>();
   private readonly ops = new Map<string, Op>();
   private readonly bumped = new Set<Ino>();
+  /** Puts of brand-new records (key, value, key, value, …) that nothing in this transaction reads back. */
+  private readonly fresh: Buffer[] = [];
   readonly counters: Counters;
   private countersChanged = false;
 
@@ -81,13 +83,6 @@ export class Txn {
     this.attrs.set(a.ino, next);
   }
 
-  putNewAttr(a: Attr): void {
-    this.bumped.add(a.ino);
-    this.attrs.set(a.ino, { ...a });
-    this.counters.inodes += 1n;
-    this.countersChanged = true;
-  }
-
   delInode(a: Attr): void {
     this.attrs.set(a.ino, null);
     this.counters.inodes -= 1n;
@@ -99,14 +94,29 @@ export class Txn {
     this.countersChanged = true;
   }
 
-  /** Creates `name` in directory `dir` (which must be current in this transaction). */
-  addChild(dirIno: Ino, name: string, init: Omit<Attr, 'ino' | 'nlink' | 'parent' | 'version'>, target?: string): Attr {
-    const attr: Attr = { ...init, ino: this.allocIno(), nlink: init.type === 'directory' ? 2 : 1, parent: dirIno, version: 1n };
-    this.putNewAttr(attr);
-    this.putDentry(dirIno, name, attr.ino, attr.type);
-    if (target !== undefined) this.putSymlink(attr.ino, target);
-    if (attr.type === 'file') this.addBytes(attr.size);
-    return attr;
+  /**
+   * Creates `name` in directory `dirIno`. With `fresh`, the caller guarantees the
+   * name is new and will not read the child back in this transaction: its records
+   * skip the staging maps (the bulk path: half the cost per inode).
+   */
+  addChild(dirIno: Ino, name: string, init: Omit<Attr, 'ino' | 'nlink' | 'parent' | 'version'>, target?: string, fresh = false): Attr {
+    const ino = this.allocIno();
+    const attr: Attr = {
+      ino, type: init.type, mode: init.mode, uid: init.uid, gid: init.gid, size: init.size, nlink: init.type === 'directory' ? 2 : 1,
+      atimeNs: init.atimeNs, mtimeNs: init.mtimeNs, ctimeNs: init.ctimeNs, parent: dirIno, version: 1n,
+    };
+    this.counters.inodes += 1n;
+    if (attr.type === 'file' && attr.size !== 0n) this.addBytes(attr.size);
+    if (fresh) {
+      this.fresh.push(inodeKey(ino), encodeInode(attr), dentryKey(dirIno, name), encodeDentry(ino, attr.type), nameKey(ino), Buffer.from(name, 'utf8'));
+      if (target !== undefined) this.fresh.push(symlinkKey(ino), Buffer.from(target, 'utf8'));
+      return attr;
+    }
+    this.bumped.add(ino);
+    this.attrs.set(ino, attr);
+    this.putDentry(dirIno, name, ino, attr.type);
+    if (target !== undefined) this.putSymlink(ino, target);
+    return { ...attr };
   }
 
   /** Removes entry `name` → `child` from `dirIno`; the child must be a file, symlink or empty directory. */
@@ -225,16 +235,25 @@ export class Txn {
 
   /** Writes everything as one batch. Returns the counters the tree should now hold. */
   async commit(sync: boolean): Promise<Counters> {
-    const batch: Op[] = [...this.ops.values()];
+    if (this.ops.size === 0 && this.attrs.size === 0 && this.fresh.length === 0 && !this.countersChanged) return this.counters;
+    // A chained batch: measured at about twice the rate of an array batch in abstract-level,
+    // which clones and re-validates every operation object.
+    const batch = this.db.batch();
+    for (let i = 0; i < this.fresh.length; i += 2) batch.put(this.fresh[i]!, this.fresh[i + 1]!);
+    for (const op of this.ops.values()) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
     for (const [ino, a] of this.attrs) {
-      batch.push(a === null ? { type: 'del', key: inodeKey(ino) } : { type: 'put', key: inodeKey(ino), value: encodeInode(a) });
+      if (a === null) batch.del(inodeKey(ino));
+      else batch.put(inodeKey(ino), encodeInode(a));
     }
     if (this.countersChanged) {
-      batch.push({ type: 'put', key: metaKey('nextIno'), value: encodeU64(this.counters.nextIno) });
-      batch.push({ type: 'put', key: metaKey('inodes'), value: encodeU64(this.counters.inodes) });
-      batch.push({ type: 'put', key: metaKey('bytes'), value: encodeU64(this.counters.bytes < 0n ? 0n : this.counters.bytes) });
+      batch.put(metaKey('nextIno'), encodeU64(this.counters.nextIno));
+      batch.put(metaKey('inodes'), encodeU64(this.counters.inodes));
+      batch.put(metaKey('bytes'), encodeU64(this.counters.bytes < 0n ? 0n : this.counters.bytes));
     }
-    if (batch.length > 0) await this.db.batch(batch, { sync });
+    await batch.write({ sync });
     return this.counters;
   }
 }
