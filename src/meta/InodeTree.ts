@@ -5,6 +5,7 @@
 // LevelDB and never wait. Inode numbers come from a persisted counter and are never
 // reused, so a stale handle can never name a different file.
 import { Level } from 'level';
+import { LRUCache } from 'lru-cache';
 import {
   MAX_INO, MAX_NAME_BYTES, READDIR_DEFAULT_PAGE, READDIR_MAX_PAGE, ROOT_INO, NO_INO, WharfError,
   checkName, checkSymlinkTarget, logger, nowNs, splitPath,
@@ -49,6 +50,12 @@ export interface BulkItem {
 
 export class InodeTree implements MetaClient {
   private readonly writes = new WriteQueue();
+  /**
+   * Decoded inode records, kept current by every commit (getattr is the hottest call).
+   * A read fills it only when no commit happened during the read, so it never goes stale.
+   */
+  private readonly records = new LRUCache<Ino, Attr>({ max: 200_000 });
+  private commits = 0;
   private counters: Counters = { nextIno: ROOT_INO + 1n, inodes: 1n, bytes: 0n };
   private closed = false;
 
@@ -119,9 +126,15 @@ export class InodeTree implements MetaClient {
 
   async getattr(ino: Ino): Promise<Attr> {
     checkIno(ino);
+    const hit = this.records.get(ino);
+    if (hit) return { ...hit };
+    const seq = this.commits;
     const raw = await this.db.get(inodeKey(ino));
     if (raw === undefined) throw new WharfError('ENOENT', `inode ${ino} does not exist`);
-    return decodeInode(ino, raw);
+    const a = decodeInode(ino, raw);
+    // Only if no commit landed while we read: otherwise `a` may already be older than the cache should hold.
+    if (seq === this.commits) this.records.set(ino, a);
+    return { ...a };
   }
 
   async lookup(parent: Ino, name: string): Promise<Attr> {
@@ -271,7 +284,14 @@ export class InodeTree implements MetaClient {
       const result = await fn(tx);
       try {
         this.counters = await tx.commit(this.fsync);
+        this.commits++;
+        for (const [ino, a] of tx.changedAttrs) {
+          if (a === null) this.records.delete(ino);
+          else this.records.set(ino, { ...a });
+        }
       } catch (e) {
+        this.commits++;
+        for (const ino of tx.changedAttrs.keys()) this.records.delete(ino);
         log.error({ err: e, op: what }, 'namespace batch write failed; nothing was applied');
         throw new WharfError(/ENOSPC|No space/i.test(String(e)) ? 'ENOSPC' : 'EIO', `${what}: the metadata write failed: ${(e as Error).message}`, e);
       }

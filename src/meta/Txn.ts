@@ -233,6 +233,11 @@ export class Txn {
     this.ops.set(key.toString('latin1'), { type: 'del', key });
   }
 
+  /** The inode records this transaction changed (null: deleted), for the tree's record cache. */
+  get changedAttrs(): ReadonlyMap<Ino, Attr | null> {
+    return this.attrs;
+  }
+
   /** Writes everything as one batch. Returns the counters the tree should now hold. */
   async commit(sync: boolean): Promise<Counters> {
     if (this.ops.size === 0 && this.attrs.size === 0 && this.fresh.length === 0 && !this.countersChanged) return this.counters;
