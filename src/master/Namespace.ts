@@ -62,13 +62,15 @@ export class Namespace implements MetaClient {
 
   async rmdir(parent: Ino, name: string): Promise<void> {
     await this.sync.guardWrite(parent);
-    return this.tree.rmdir(parent, name);
+    await this.tree.rmdir(parent, name);
+    this.sync.catalog.forgetLocations();
   }
 
   async rename(parent: Ino, name: string, newParent: Ino, newName: string, options?: { noReplace?: boolean }): Promise<void> {
     await this.sync.guardWrite(parent);
     if (newParent !== parent) await this.sync.guardWrite(newParent);
-    return this.tree.rename(parent, name, newParent, newName, options);
+    await this.tree.rename(parent, name, newParent, newName, options);
+    this.sync.catalog.forgetLocations(); // a moved directory takes its subtree to another path
   }
 
   async setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {

@@ -16,6 +16,14 @@ const log = logger('sources');
 /** Opens the store a source names. Injected so the master's caller decides credentials and client options. */
 export type StoreOpener = (source: SourceRecord) => Promise<UnderStore>;
 
+export interface Location {
+  source: SourceRecord;
+  /** The directory's path below the mount root. */
+  parts: string[];
+  /** The directory and its ancestors up to the mount root, nearest first. */
+  chain: Ino[];
+}
+
 export interface ImportRequest {
   name: string;
   uri: string;
@@ -31,8 +39,8 @@ export class SourceCatalog {
   private readonly stores = new Map<string, Promise<UnderStore>>();
   /** Mount root inode → source name. */
   private readonly roots = new Map<Ino, string>();
-  /** Directory inode → its source (or null: outside every mount). Short-lived: directories can move. */
-  private readonly owner = new LRUCache<Ino, { source: string | null }>({ max: 100_000, ttl: 5_000 });
+  /** Directory inode → where it is (null: outside every mount). Short-lived, and cleared when directories move. */
+  private readonly located = new LRUCache<Ino, { where: Location | null }>({ max: 100_000, ttl: 5_000 });
 
   constructor(private readonly tree: InodeTree, private readonly openStore: StoreOpener) {}
 
@@ -114,7 +122,7 @@ export class SourceCatalog {
     this.sources.set(rec.name, rec);
     this.stores.set(rec.name, Promise.resolve(store));
     this.roots.set(BigInt(rec.rootIno), rec.name);
-    this.owner.clear();
+    this.located.clear();
     log.info({ source: rec.name, uri: rec.uri, at: rec.at }, 'data source imported');
     return rec;
   }
@@ -138,7 +146,7 @@ export class SourceCatalog {
     await this.tree.write('source remove', async (tx) => tx.delRecord(sourceKey(name)));
     this.sources.delete(name);
     this.roots.delete(BigInt(s.rootIno));
-    this.owner.clear();
+    this.located.clear();
     await this.stores.get(name)?.then((st) => st.close()).catch(() => undefined);
     this.stores.delete(name);
   }
@@ -146,26 +154,32 @@ export class SourceCatalog {
   /**
    * The source a directory belongs to and the directory's path below the mount root,
    * by walking parent pointers up to a mount root. Undefined outside every mount.
+   * Answers are cached for a few seconds; directory renames call forgetLocations().
    */
-  async locate(dirIno: Ino): Promise<{ source: SourceRecord; parts: string[]; chain: Ino[] } | undefined> {
+  async locate(dirIno: Ino): Promise<Location | undefined> {
     if (this.roots.size === 0) return undefined;
-    const known = this.owner.get(dirIno);
-    if (known && known.source === null) return undefined;
+    const known = this.located.get(dirIno);
+    if (known) return known.where ?? undefined;
     const chain: Ino[] = [];
     for (let at = dirIno; ; ) {
       chain.push(at);
       const name = this.roots.get(at);
       if (name !== undefined) {
-        this.owner.set(dirIno, { source: name });
-        const full = await this.tree.pathOf(dirIno);
-        const rootDepth = (await this.tree.pathOf(at)).length;
-        return { source: this.get(name), parts: full.slice(rootDepth), chain };
+        const names = await this.tree.namesOf(chain.slice(0, -1));
+        const where: Location = { source: this.get(name), parts: names.reverse(), chain };
+        this.located.set(dirIno, { where });
+        return where;
       }
       if (at === ROOT_INO) break;
       at = (await this.tree.getattr(at)).parent;
     }
-    this.owner.set(dirIno, { source: null });
+    this.located.set(dirIno, { where: null });
     return undefined;
+  }
+
+  /** A directory moved or went away: cached locations below it may be wrong. */
+  forgetLocations(): void {
+    this.located.clear();
   }
 
   async close(): Promise<void> {

@@ -197,7 +197,8 @@ export class SyncControl {
     if (!p) {
       p = (async () => {
         try {
-          await syncDirectoryLevel(await this.catalog.mountPoint(where.source.name), dirIno, where.parts, BigInt(where.source.gen));
+          // During begin/end nothing is removed until end: the listing only adds and updates.
+          await syncDirectoryLevel(await this.catalog.mountPoint(where.source.name), dirIno, where.parts, BigInt(where.source.gen), undefined, where.source.mode === 'normal');
         } catch (e) {
           // A directory never loaded cannot be shown; one loaded before is served as it was.
           if (last === undefined) throw e instanceof WharfError ? new WharfError('EIO', `cannot list ${where.source.name}:/${where.parts.join('/')}: ${e.message}`, e) : e;

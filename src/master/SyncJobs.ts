@@ -107,7 +107,7 @@ export class SyncJobs {
         return this.finish(run, 'succeeded');
       });
     } catch (e) {
-      if (ctrl.signal.aborted || (e instanceof WharfError && e.errno === 'ECANCELED')) return this.finish(run, 'terminated', 'terminated on request');
+      if (ctrl.signal.aborted || (e instanceof WharfError && e.errno === 'ECANCELED')) return this.finish(run, 'terminated', this.closing ? 'the master stopped' : 'terminated on request');
       const reason = e instanceof WharfError ? `${e.errno}: ${e.message}` : String(e);
       if (!(e instanceof WharfError)) log.error({ err: e, job: record.id }, 'sync job failed unexpectedly');
       return this.finish(run, 'failed', reason);
@@ -145,6 +145,8 @@ export class SyncJobs {
     const run = this.running.get(id);
     if (!run) throw new WharfError('EINVAL', `job ${id} is not running (it is ${(await this.get(id)).state})`);
     if (run.record.state === 'terminating') throw new WharfError('EBUSY', `job ${id} is already terminating`);
+    // Ended, its final record being written: overwriting the state would record it as terminating forever.
+    if (!ACTIVE_JOB_STATES.includes(run.record.state)) throw new WharfError('EINVAL', `job ${id} is not running (it is ${run.record.state})`);
     run.record.state = 'terminating';
     await this.persist(run.record);
     run.ctrl.abort();

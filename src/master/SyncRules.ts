@@ -106,6 +106,8 @@ export class SyncRules {
     if (c.intervalMinutes !== undefined) checkInterval(c.intervalMinutes);
     return this.lock(source, async () => {
       const r = { ...this.get(source, name) };
+      // A disable in progress holds the record it will complete; replacing it would leave the rule `disabling`.
+      if (r.status === 'enabling' || r.status === 'disabling') throw new WharfError('EBUSY', `rule ${name} is ${r.status}`);
       if (c.name !== undefined && c.name !== name) {
         if (this.rules.has(id(source, c.name))) throw new WharfError('EEXIST', `source ${source} already has a rule ${JSON.stringify(c.name)}`);
         if (this.jobs.active(source, name)) throw new WharfError('EBUSY', `rule ${name} has a running job; rename it when the job has ended`);
@@ -188,6 +190,8 @@ export class SyncRules {
     if (active) await this.cancel(active);
     return this.lock(source, async () => {
       rule.status = 'disabled';
+      // Deleted while its job was being cancelled: writing the record back would resurrect it.
+      if (this.rules.get(id(source, name)) !== rule) return { ...rule };
       await this.persist(rule);
       return { ...rule };
     });
@@ -246,7 +250,7 @@ export class SyncRules {
         if (!r || r.status !== 'enabled') return;
         this.arm(r, false);
         if (this.jobs.active(source, name)) return log.info({ source, rule: name }, 'periodic tick skipped: the last job still runs');
-        if (this.catalog.get(source).mode === 'synchronizing') return log.info({ source, rule: name }, 'periodic tick skipped: the source is synchronizing');
+        if (this.catalog.get(source).mode === ('x' as string)) return log.info({ source, rule: name }, 'periodic tick skipped: the source is synchronizing');
         await this.startJob(r, 'periodic');
       });
     } catch (e) {

@@ -216,6 +216,16 @@ export class InodeTree implements MetaClient {
     return { children, next: more ? parseDentryKey(page[page.length - 1]![0]).nameBytes : undefined };
   }
 
+  /** The own names of several inodes, in one read (the root has none: ''). */
+  async namesOf(inos: readonly Ino[]): Promise<string[]> {
+    if (inos.length === 0) return [];
+    const raws = await this.db.getMany(inos.map(nameKey));
+    return raws.map((r, i) => {
+      if (r === undefined && inos[i] !== ROOT_INO) throw new WharfError('ENOENT', `inode ${inos[i]} has no name record`);
+      return r ? r.toString('utf8') : '';
+    });
+  }
+
   /** The names from the root down to `ino` ([] for the root), from parent pointers and name records. */
   async pathOf(ino: Ino): Promise<string[]> {
     const parts: string[] = [];

@@ -159,7 +159,12 @@ async function removeStale(tx: Txn, dirIno: Ino, children: readonly ChildRef[], 
   }
   if (removed > 0) {
     counters.deleted += removed;
-    await tx.touchDir(dirIno, nowNs(), -removedDirs);
+    // Not touchDir: the directory's ctime must not move. ctime is how sync tells a
+    // client's change since a sync started (SyncPlan); a sweep emptying a synced
+    // directory would otherwise make it look client-touched, and the same sweep
+    // (or one-level sync) would keep the now-empty directory until the next one.
+    const dir = await tx.getAttr(dirIno);
+    if (dir) tx.putAttr({ ...dir, nlink: dir.nlink - removedDirs, mtimeNs: nowNs() });
   }
 }
 
@@ -176,7 +181,7 @@ async function setSyncTimes(tree: InodeTree, ino: Ino, change: (t: SyncTimes) =>
  * Synced subdirectories that vanished from the store are removed with their synced
  * contents; a client's files keep them alive.
  */
-export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readonly string[], gen: bigint, signal?: AbortSignal): Promise<SyncCounters> {
+export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readonly string[], gen: bigint, signal?: AbortSignal, removals = true): Promise<SyncCounters> {
   const counters = new SyncCounters();
   const startNs = nowNs();
   const listPrefix = listPrefixOf(m.prefix, dir);
@@ -220,10 +225,11 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
     const chunk = entries.slice(i, i + 1000);
     await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters).applyMany(dirIno, chunk));
   }
-  // What the store no longer has: synced entries go, with their synced contents.
+  // What the store no longer has: synced entries go, with their synced contents
+  // (not during begin/end resynchronisation: `removals` false, removal waits for end).
   let after: Buffer | undefined;
   const gone: ChildRef[] = [];
-  for (;;) {
+  while (removals) {
     const { children, next } = await m.tree.readdirNames(dirIno, after, 1000);
     for (const c of children) if (!store.has(c.name)) gone.push(c);
     if (!next) break;

@@ -123,6 +123,18 @@ export class SyncWriter {
         c.skipped++;
         return existing!.attr.type === 'directory' ? existing!.attr.ino : null;
       case 'keep-recent':
+        // An object this very sync placed (its generation), and now keys below its
+        // name: the directory wins whatever the listing order (KEYS.md); the object
+        // is skipped as if the directory had come first.
+        if (entry.type === 'directory' && existing!.attr.type === 'file' && existing!.state?.gen === this.gen) {
+          this.tx.removeChild(parent, name, existing!.attr);
+          const a = this.create(parent, name, entry);
+          await this.tx.touchDir(parent, nowNs(), 1);
+          c.created++;
+          c.skipped++;
+          c.warn(`${name}: an object and a directory share this name; the directory wins`);
+          return a.ino;
+        }
         c.skipped++;
         return existing!.attr.type === 'directory' ? existing!.attr.ino : null;
       case 'delete':
