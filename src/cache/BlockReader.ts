@@ -88,6 +88,14 @@ export class BlockReader {
     this.hot = new LRUCache<string, Buffer>({ maxSize: Math.max(1, o.hotBytes ?? 64 * 1024 * 1024), sizeCalculation: (b) => Math.max(1, b.length) });
   }
 
+  /**
+   * Write-through: keeps bytes just uploaded as the blocks of the new object, so the
+   * first read after a write is a cache hit. Best effort, like every cache store.
+   */
+  async adopt(fileId: string, index: number, data: Buffer): Promise<void> {
+    await this.cache.put(fileId, index, data);
+  }
+
   /** Forgets a file's blocks held in memory (its object changed). */
   forget(fileId: string): void {
     for (const k of [...this.hot.keys()]) if (k.startsWith(`${fileId}:`)) this.hot.delete(k);

@@ -11,6 +11,11 @@ import { registerServerCommands } from './serverCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
 
+// The SDK warns on every start that its releases after January 2027 need Node 22. The
+// lockfile pins today's SDK, and the warning is the first thing an operator would see
+// in every log: said once in the README instead.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const program = new Command('wharf')
   .description('Wharf: a caching filesystem for data in object storage')
   .version('0.1.0')

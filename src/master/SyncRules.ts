@@ -250,7 +250,7 @@ export class SyncRules {
         if (!r || r.status !== 'enabled') return;
         this.arm(r, false);
         if (this.jobs.active(source, name)) return log.info({ source, rule: name }, 'periodic tick skipped: the last job still runs');
-        if (this.catalog.get(source).mode === ('x' as string)) return log.info({ source, rule: name }, 'periodic tick skipped: the source is synchronizing');
+        if (this.catalog.get(source).mode === 'synchronizing') return log.info({ source, rule: name }, 'periodic tick skipped: the source is synchronizing');
         await this.startJob(r, 'periodic');
       });
     } catch (e) {

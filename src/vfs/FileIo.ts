@@ -203,6 +203,7 @@ export class FileIo {
       if (!head) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
       const committed = await this.meta.commitWrite(s.ino, { size: BigInt(size), etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
       this.cache.put(s.path, committed);
+      await this.writeThrough(s, blockFileId(loc.source, loc.key, `${size}:${head.etag}:${head.mtimeMs}`), size);
       log.debug({ key: loc.key, size }, 'uploaded');
       this.uploads++;
       this.clearRetry(s.ino);
@@ -211,6 +212,16 @@ export class FileIo {
       this.uploadFailures++;
       log.warn({ ino: s.ino.toString(), err: e instanceof Error ? e.message : String(e) }, 'upload failed; the data stays staged and will be retried');
       throw e instanceof WharfError && e.errno === 'EROFS' ? e : new WharfError('EIO', `upload failed: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+  }
+
+  /** Copies uploaded bytes into the block cache under the new object's identity. */
+  private async writeThrough(s: StagedFile, fileId: string, size: number): Promise<void> {
+    const bs = this.reader.blockSize;
+    try {
+      for (let i = 0; i * bs < size; i++) await this.reader.adopt(fileId, i, await s.read(bs, i * bs));
+    } catch (e) {
+      log.debug({ err: String(e) }, 'write-through to the block cache stopped early');
     }
   }
 
