@@ -61,6 +61,8 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   // Make sure the job's directory exists before anything below it arrives.
   const dirIno = await m.tree.write('sync: job directory', async (tx) => new SyncWriter(tx, m.rootIno, o.gen, ctx, defaults, counters).dir(o.dir));
   if (dirIno === null) throw new WharfError('ENOTDIR', `/${o.dir.join('/')} is a file written through Wharf; cannot sync below it`);
+  // Nothing below yet (an import's first scan): nothing can be stale, so no sweep is needed.
+  const wasEmpty = (await m.tree.readdirNames(dirIno, undefined, 1)).children.length === 0;
 
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -77,7 +79,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   }
   checkCancelled(o.signal);
   if (o.sweep) {
-    await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal);
+    if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal);
     await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, treeMs: Number(startNs / 1_000_000n) }));
   }
   return counters;
@@ -143,15 +145,16 @@ export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: 
 async function removeStale(tx: Txn, dirIno: Ino, children: readonly ChildRef[], stale: (e: Existing) => boolean, counters: SyncCounters): Promise<void> {
   if (children.length === 0) return;
   const dvs = await tx.getDentries(dirIno, children.map((c) => c.name));
+  // Changed since we looked (gone, or another inode under the name): left for the next sync.
+  const same = children.filter((c, i) => dvs[i]?.ino === c.ino);
+  const inos = same.map((c) => c.ino);
+  const [attrs, states] = await Promise.all([tx.getAttrs(inos), tx.getStoreStates(inos)]);
   let removedDirs = 0;
   let removed = 0;
-  for (const [i, c] of children.entries()) {
-    const dv = dvs[i];
-    if (!dv || dv.ino !== c.ino) continue; // changed since we looked: leave it for the next sync
-    const attr = await tx.getAttr(dv.ino);
+  for (const [i, c] of same.entries()) {
+    const attr = attrs[i];
     if (!attr) continue;
-    const e: Existing = { attr, state: await tx.getStoreState(dv.ino) };
-    if (!stale(e)) continue;
+    if (!stale({ attr, state: states[i] })) continue;
     if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) continue;
     tx.removeChild(dirIno, c.name, attr);
     if (attr.type === 'directory') removedDirs++;
@@ -223,7 +226,7 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
   const entries = [...store].map(([name, entry]) => ({ name, entry }));
   for (let i = 0; i < entries.length || i === 0; i += 1000) {
     const chunk = entries.slice(i, i + 1000);
-    await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters).applyMany(dirIno, chunk));
+    await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters, true).applyMany(dirIno, chunk));
   }
   // What the store no longer has: synced entries go, with their synced contents
   // (not during begin/end resynchronisation: `removals` false, removal waits for end).
@@ -259,7 +262,7 @@ export async function syncOneName(m: MountPoint, dirIno: Ino, dir: readonly stri
     : { type: 'file', fingerprint: fileFingerprint(obj!.size, obj!.etag, obj!.mtimeMs), size: obj!.size, mtimeMs: obj!.mtimeMs };
   const counters = new SyncCounters();
   const placed = await m.tree.write('sync: one name', async (tx) =>
-    new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters).apply(dirIno, name, entry));
+    new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true).apply(dirIno, name, entry));
   return placed !== null;
 }
 

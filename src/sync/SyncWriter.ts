@@ -27,6 +27,12 @@ export class SyncWriter {
     private readonly ctx: PlanContext,
     private readonly defaults: SyncDefaults,
     private readonly counters: SyncCounters,
+    /**
+     * On-access syncs (one level, one name): directories they create were not listed,
+     * so they get "not loaded" sync times ({0, 0}) and do not count as fresh by an
+     * older full sync of an ancestor (SyncControl.lastSyncMs).
+     */
+    private readonly newDirsUnloaded = false,
   ) {}
 
   /**
@@ -152,6 +158,7 @@ export class SyncWriter {
       size: entry.type === 'file' ? entry.size : 0n, atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
     });
     this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
+    if (entry.type === 'directory' && this.newDirsUnloaded) this.tx.putSyncTimes(a.ino, { listedMs: 0, treeMs: 0 });
     return a;
   }
 
