@@ -75,7 +75,7 @@ export class FuseMount {
     const fuse = new Fuse(mountpoint, fuseOps(vfs), {
       // fuse-native has no big_writes option; it joins options with commas, so it rides along
       // here. Without it libfuse2 writes 4 KiB per call (a sixth of the speed).
-      fsname: 'wharf,big_writes', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
+      fsname: 'wharf,big_writes,max_readahead=4194304', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
       allowOther: o.allowOther ?? false, defaultPermissions: o.defaultPermissions ?? false,
       attrTimeout: attrMs / 1000, entryTimeout: attrMs / 1000,
       // Our own deadlines (fetch timeout, gRPC deadlines) answer first; this is the last resort.
