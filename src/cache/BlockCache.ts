@@ -2,8 +2,10 @@
 // in bytes. Evicting an index entry deletes its block file. The index is rebuilt
 // from the directory at start, so the cache survives restarts.
 //
-// On disk: <dir>/blocks/<id[0..2]>/<id>-<index>, each a 16-byte header
-// ("WBLK", version 1, 3 reserved bytes, crc32c u32, length u32) then the data.
+// On disk: <dir>/blocks/<id[0..2]>/<id>-<index>: a 16-byte header ("WBLK",
+// version 2, 3 reserved bytes, data length u32, chunk size u32), a table of one
+// crc32c per 64 KiB chunk, then the data. Per-chunk checksums let a small random
+// read fetch and verify 64 KiB of a block instead of all of it.
 // Blocks are written to a temporary name and renamed, so a reader never sees a
 // half-written block; leftovers of a crash (temporaries, short or damaged
 // files) are discarded at start or on first read.
@@ -22,7 +24,12 @@ const log = logger('cache');
 
 const MAGIC = Buffer.from('WBLK');
 const HEADER = 16;
-const VERSION = 1;
+const VERSION = 2;
+const CHUNK = 64 * 1024;
+
+function tableBytes(length: number): number {
+  return 4 * Math.ceil(length / CHUNK);
+}
 
 export interface BlockCacheOptions {
   /** Most bytes of blocks kept (headers included). */
@@ -110,16 +117,65 @@ export class BlockCache {
       return undefined;
     }
     const data = decodeBlock(raw);
-    if (!data) {
-      log.warn({ block: name }, 'damaged cache block dropped; it will be fetched again');
-      this.counters.corrupt++;
+    return data ? this.hit(name, data) : this.damaged(name);
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a block, reading and verifying only the
+   * 64 KiB chunks they fall in. Undefined on a miss or damage (the block is dropped).
+   */
+  async getRange(fileId: string, index: number, offset: number, length: number): Promise<Buffer | undefined> {
+    const name = `${fileId}-${index}`;
+    if (!this.index.has(name)) {
       this.counters.misses++;
-      this.index.delete(name);
       return undefined;
     }
+    let fh;
+    try {
+      fh = await open(this.pathOf(name), 'r');
+    } catch {
+      this.index.delete(name);
+      this.counters.misses++;
+      return undefined;
+    }
+    try {
+      const head = Buffer.alloc(HEADER);
+      if ((await fh.read(head, 0, HEADER, 0)).bytesRead !== HEADER || !head.subarray(0, 4).equals(MAGIC) || head[4] !== VERSION) return this.damaged(name);
+      const total = head.readUInt32BE(8);
+      if (head.readUInt32BE(12) !== CHUNK || offset + length > total) return this.damaged(name);
+      const first = Math.floor(offset / CHUNK);
+      const last = Math.floor((offset + Math.max(1, length) - 1) / CHUNK);
+      const table = Buffer.alloc(4 * (last - first + 1));
+      await fh.read(table, 0, table.length, HEADER + 4 * first);
+      const start = first * CHUNK;
+      const end = Math.min(total, (last + 1) * CHUNK);
+      const data = Buffer.allocUnsafe(end - start);
+      const { bytesRead } = await fh.read(data, 0, data.length, HEADER + tableBytes(total) + start);
+      if (bytesRead !== data.length) return this.damaged(name);
+      for (let c = first; c <= last; c++) {
+        const from = (c - first) * CHUNK;
+        if (crc32c(data.subarray(from, Math.min(data.length, from + CHUNK))) !== table.readUInt32BE(4 * (c - first))) return this.damaged(name);
+      }
+      return this.hit(name, data.subarray(offset - start, offset - start + length));
+    } catch {
+      return this.damaged(name);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  private hit(name: string, data: Buffer): Buffer {
     this.index.get(name); // mark as recently used
     this.counters.hits++;
     return data;
+  }
+
+  private damaged(name: string): undefined {
+    log.warn({ block: name }, 'damaged cache block dropped; it will be fetched again');
+    this.counters.corrupt++;
+    this.counters.misses++;
+    this.index.delete(name);
+    return undefined;
   }
 
   has(fileId: string, index: number): boolean {
@@ -132,7 +188,7 @@ export class BlockCache {
    */
   async put(fileId: string, index: number, data: Buffer): Promise<boolean> {
     const name = `${fileId}-${index}`;
-    const size = HEADER + data.length;
+    const size = HEADER + tableBytes(data.length) + data.length;
     if (size > this.options.capacityBytes || !(await this.roomFor(size))) {
       this.counters.refused++;
       return false;
@@ -191,19 +247,24 @@ export class BlockCache {
 }
 
 function encodeHeader(data: Buffer): Buffer {
-  const h = Buffer.alloc(HEADER);
+  const h = Buffer.alloc(HEADER + tableBytes(data.length));
   MAGIC.copy(h, 0);
   h[4] = VERSION;
-  h.writeUInt32BE(crc32c(data), 8);
-  h.writeUInt32BE(data.length, 12);
+  h.writeUInt32BE(data.length, 8);
+  h.writeUInt32BE(CHUNK, 12);
+  for (let c = 0, off = 0; off < data.length; c++, off += CHUNK) h.writeUInt32BE(crc32c(data.subarray(off, Math.min(data.length, off + CHUNK))), HEADER + 4 * c);
   return h;
 }
 
-/** The block's data if its header and checksum hold, else undefined. */
+/** The block's data if its header and every chunk checksum hold, else undefined. */
 function decodeBlock(raw: Buffer): Buffer | undefined {
-  if (raw.length < HEADER || !raw.subarray(0, 4).equals(MAGIC) || raw[4] !== VERSION) return undefined;
-  const len = raw.readUInt32BE(12);
-  if (raw.length !== HEADER + len) return undefined;
-  const data = raw.subarray(HEADER);
-  return crc32c(data) === raw.readUInt32BE(8) ? data : undefined;
+  if (raw.length < HEADER || !raw.subarray(0, 4).equals(MAGIC) || raw[4] !== VERSION || raw.readUInt32BE(12) !== CHUNK) return undefined;
+  const len = raw.readUInt32BE(8);
+  const tbl = tableBytes(len);
+  if (raw.length !== HEADER + tbl + len) return undefined;
+  const data = raw.subarray(HEADER + tbl);
+  for (let c = 0, off = 0; off < len; c++, off += CHUNK) {
+    if (crc32c(data.subarray(off, Math.min(len, off + CHUNK))) !== raw.readUInt32BE(HEADER + 4 * c)) return undefined;
+  }
+  return data;
 }

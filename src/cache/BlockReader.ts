@@ -112,18 +112,24 @@ export class BlockReader {
     const bs = this.o.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
+    const sequential = pattern ? this.readAhead(file, offset, end, last, pattern) : true;
+    // A random read inside one cached block reads just its chunks from disk, not the block.
+    if (!sequential && first === last && !this.hot.has(`${file.id}:${first}`) && !this.inflight.has(`${file.id}:${first}`)) {
+      const part = await this.cache.getRange(file.id, first, offset - first * bs, end - offset);
+      if (part) return part;
+    }
     const blocks = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(file, first + i)));
-    if (pattern) this.readAhead(file, offset, end, last, pattern);
     const joined = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
     const from = offset - first * bs;
     return joined.subarray(from, from + (end - offset));
   }
 
-  private readAhead(file: CachedFile, offset: number, end: number, lastBlock: number, p: ReadPattern): void {
+  /** Notes where this read ended; prefetches after sequential reads. True if the read was sequential. */
+  private readAhead(file: CachedFile, offset: number, end: number, lastBlock: number, p: ReadPattern): boolean {
     const sequential = offset === p.nextOffset || offset === 0;
     p.sequentialRuns = sequential ? p.sequentialRuns + 1 : 0;
     p.nextOffset = end;
-    if (!sequential || this.o.prefetchBlocks <= 0) return;
+    if (!sequential || this.o.prefetchBlocks <= 0) return sequential;
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);
     for (let i = 1; i <= this.o.prefetchBlocks && lastBlock + i <= lastBlockOfFile; i++) {
       const idx = lastBlock + i;
@@ -131,6 +137,7 @@ export class BlockReader {
       this.counters.prefetches++;
       this.block(file, idx).catch(() => undefined); // a failed prefetch is retried by the read that needs it
     }
+    return true;
   }
 
   /** One block, from the cache or fetched (once, however many readers want it). */
