@@ -262,6 +262,8 @@ export class SyncControl {
     for (const [i, ino] of chain.entries()) {
       const t = await this.tree.getSyncTimes(ino);
       if (!t) continue;
+      // {0, 0}: created by an on-access sync after its ancestors' full syncs, never listed itself.
+      if (i === 0 && t.listedMs === 0 && t.treeMs === 0) return undefined;
       const v = i === 0 ? Math.max(t.listedMs, t.treeMs) : t.treeMs;
       if (v > 0 && (last === undefined || v > last)) last = v;
     }

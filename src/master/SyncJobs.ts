@@ -180,6 +180,8 @@ export class SyncJobs {
   /** The running job of a source (or of one of its rules), if any. */
   active(source: string, rule?: string): JobRecord | undefined {
     for (const r of this.running.values()) {
+      // A job whose final record is being written has ended (showJob says so): it blocks nothing.
+      if (!ACTIVE_JOB_STATES.includes(r.record.state)) continue;
       if (r.record.source === source && (rule === undefined || r.record.rule === rule)) return { ...r.record, counters: r.counters.snapshot() };
     }
     return undefined;

@@ -68,6 +68,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
 
   let next: Promise<ListPage> | undefined = list(undefined);
+  next.catch(() => undefined); // a job stopped before its first page must not leave this listing's rejection unhandled
   while (next) {
     checkCancelled(o.signal);
     const page: ListPage = await next;

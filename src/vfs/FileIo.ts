@@ -59,7 +59,7 @@ export class FileIo {
 
   stats(): { openHandles: number; stagedFiles: number; stagedDirty: number; uploads: number; uploadFailures: number } {
     let dirty = 0;
-    for (const s of this.staged.values()) if (s.dirty) dirty++;
+    for (const s of this.staged.values()) if (s.dirty || s.uploading) dirty++; // in flight: not uploaded yet
     return { openHandles: this.handles.size, stagedFiles: this.staged.size, stagedDirty: dirty, uploads: this.uploads, uploadFailures: this.uploadFailures };
   }
 
@@ -369,7 +369,8 @@ export class FileIo {
     this.retries.clear();
     // Last chance for staged data; what still fails stays staged for the next start.
     for (const [ino, s] of this.staged) {
-      if (s.dirty) await this.upload(ino).catch(() => undefined);
+      // upload() first waits for one in flight (which cleared `dirty` when it started).
+      await this.upload(ino).catch(() => undefined);
       if (!s.dirty) await s.remove();
       else await s.close();
     }

@@ -81,6 +81,15 @@ export class MetaCache {
     }
   }
 
+  /**
+   * The name exists (a rename's target, a file truncated by path) but its attributes
+   * are not known: keep it in its directory's listing, so it is looked up, not absent.
+   */
+  present(path: string): void {
+    const { dir, name } = split(path);
+    this.listed.get(dir)?.add(name);
+  }
+
   /** A directory's entries changed (create, remove, rename): its own attributes (mtime, nlink) are stale. */
   dirChanged(dir: string): void {
     this.attrs.delete(dir);

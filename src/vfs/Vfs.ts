@@ -161,6 +161,7 @@ export class Vfs {
     await this.io.afterRename(moving);
     this.changed(from, src.dir, true);
     this.changed(to, dst.dir, true);
+    this.cache.present(to);
   }
 
   async symlink(target: string, path: string): Promise<Attr> {
@@ -184,6 +185,7 @@ export class Vfs {
     if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
     await this.io.truncatePath(path, a, size);
     this.cache.invalidate(path);
+    this.cache.present(path);
   }
 
   // ---- file I/O ------------------------------------------------------------------

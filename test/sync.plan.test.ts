@@ -1,0 +1,160 @@
+// The pure sync plan (src/sync/SyncPlan.ts): what one sync does with one name,
+// from the inode (if any), its store state, and the store's entry (if known);
+// whether a sweep removes an entry; and Alluxio's sync interval.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Attr, FileType } from '../src/common/index.js';
+import { SYNC_ACTIONS, fileFingerprint, isStale, planEntry, shouldSync, type Existing, type PlanContext, type StoreEntry, type SyncActionKind } from '../src/sync/index.js';
+
+const START = 5_000_000_000n; // the sync started at 5 s
+const BEFORE = START - 1n;
+const AT = START; // changed in the very nanosecond the sync started: counts as recent
+
+function attr(type: FileType, ctimeNs: bigint, size = 10n): Attr {
+  return { ino: 42n, type, mode: 0o644, uid: 0, gid: 0, size, nlink: 1, atimeNs: 0n, mtimeNs: 0n, ctimeNs, parent: 1n, version: 1n };
+}
+
+function synced(type: FileType, ctimeNs = BEFORE, fingerprint = fileFingerprint(10n, 'e1', 1000), gen = 3n): Existing {
+  return { attr: attr(type, ctimeNs), state: { gen, fingerprint } };
+}
+
+function own(type: FileType, ctimeNs = BEFORE): Existing {
+  return { attr: attr(type, ctimeNs), state: undefined };
+}
+
+const FILE: StoreEntry = { type: 'file', fingerprint: fileFingerprint(10n, 'e1', 1000), size: 10n, mtimeMs: 1000 };
+const FILE_CHANGED: StoreEntry = { type: 'file', fingerprint: fileFingerprint(11n, 'e2', 2000), size: 11n, mtimeMs: 2000 };
+const DIR: StoreEntry = { type: 'directory', fingerprint: 'dir', size: 0n, mtimeMs: 0 };
+const MARKER: StoreEntry = { type: 'directory', fingerprint: 'marker', size: 0n, mtimeMs: 0 };
+
+const PARTIAL: PlanContext = { startNs: START, complete: false };
+const COMPLETE: PlanContext = { startNs: START, complete: true };
+
+describe('planEntry', () => {
+  const seen = new Set<SyncActionKind>();
+  const plan = (e: Existing | undefined, s: StoreEntry | undefined, ctx: PlanContext): SyncActionKind => {
+    const a = planEntry(e, s, ctx);
+    seen.add(a);
+    return a;
+  };
+
+  test('create: a store entry with no inode, file or directory, listing complete or not', () => {
+    for (const ctx of [PARTIAL, COMPLETE]) {
+      assert.equal(plan(undefined, FILE, ctx), 'create');
+      assert.equal(plan(undefined, DIR, ctx), 'create');
+      assert.equal(plan(undefined, MARKER, ctx), 'create');
+    }
+  });
+
+  test('none: neither an inode nor a store entry', () => {
+    assert.equal(plan(undefined, undefined, PARTIAL), 'none');
+    assert.equal(plan(undefined, undefined, COMPLETE), 'none');
+  });
+
+  test('update: a synced file whose fingerprint changed (size, etag or mtime)', () => {
+    assert.equal(plan(synced('file'), FILE_CHANGED, PARTIAL), 'update');
+    assert.equal(plan(synced('file'), FILE_CHANGED, COMPLETE), 'update');
+    // Any one part of the fingerprint is enough.
+    for (const fp of [fileFingerprint(10n, 'e1', 1001), fileFingerprint(10n, 'e9', 1000), fileFingerprint(12n, 'e1', 1000)]) {
+      assert.equal(plan(synced('file'), { ...FILE, fingerprint: fp }, PARTIAL), 'update', fp);
+    }
+  });
+
+  test('stamp: an unchanged synced file, and a synced directory the store still has', () => {
+    assert.equal(plan(synced('file'), FILE, PARTIAL), 'stamp');
+    assert.equal(plan(synced('file'), FILE, COMPLETE), 'stamp');
+    // Even when a client touched it after the start: the content is the store's.
+    assert.equal(plan(synced('file', AT), FILE, PARTIAL), 'stamp');
+    assert.equal(plan(synced('directory', BEFORE, 'dir'), DIR, PARTIAL), 'stamp');
+    assert.equal(plan(synced('directory', BEFORE, 'dir'), MARKER, COMPLETE), 'stamp');
+  });
+
+  test('keep-local: an inode without store state (written through Wharf) is never touched, whatever the store says', () => {
+    for (const type of ['file', 'directory', 'symlink'] as const) {
+      for (const s of [FILE, FILE_CHANGED, DIR, MARKER, undefined]) {
+        for (const ctx of [PARTIAL, COMPLETE]) {
+          for (const ctime of [BEFORE, AT, START + 1_000_000n]) {
+            assert.equal(plan(own(type, ctime), s, ctx), 'keep-local', `${type} vs ${s?.type ?? 'absent'}, complete=${ctx.complete}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('delete: only when the listing is complete and nobody changed the entry since the sync started', () => {
+    assert.equal(plan(synced('file'), undefined, COMPLETE), 'delete');
+    assert.equal(plan(synced('directory', BEFORE, 'dir'), undefined, COMPLETE), 'delete');
+    assert.equal(plan(synced('symlink'), undefined, COMPLETE), 'delete');
+    // Unseen in a partial listing is not absent.
+    assert.equal(plan(synced('file'), undefined, PARTIAL), 'none');
+    assert.equal(plan(synced('directory', BEFORE, 'dir'), undefined, PARTIAL), 'none');
+  });
+
+  test('keep-recent: absent from a complete listing but changed since the start; a file turned directory, changed since the start', () => {
+    assert.equal(plan(synced('file', AT), undefined, COMPLETE), 'keep-recent');
+    assert.equal(plan(synced('file', START + 1n), undefined, COMPLETE), 'keep-recent');
+    assert.equal(plan(synced('directory', AT, 'dir'), undefined, COMPLETE), 'keep-recent');
+    assert.equal(plan(synced('file', AT), DIR, PARTIAL), 'keep-recent');
+  });
+
+  test('replace: a synced file the store now has as a directory; a synced symlink', () => {
+    assert.equal(plan(synced('file'), DIR, PARTIAL), 'replace');
+    assert.equal(plan(synced('file'), MARKER, COMPLETE), 'replace');
+    assert.equal(plan(synced('symlink'), FILE, PARTIAL), 'replace');
+    assert.equal(plan(synced('symlink'), DIR, PARTIAL), 'replace');
+  });
+
+  test('skip-shadowed: an object with the name of a synced directory (the directory wins)', () => {
+    assert.equal(plan(synced('directory', BEFORE, 'dir'), FILE, PARTIAL), 'skip-shadowed');
+    assert.equal(plan(synced('directory', AT, 'marker'), FILE, COMPLETE), 'skip-shadowed');
+  });
+
+  test('every action of SYNC_ACTIONS is reached by some case above', () => {
+    assert.deepEqual([...seen].sort(), [...SYNC_ACTIONS].sort());
+  });
+});
+
+describe('isStale (the sweep after a complete listing at generation G)', () => {
+  test('a synced entry of an older generation, unchanged since the start, is stale', () => {
+    assert.equal(isStale(synced('file', BEFORE, 'x', 3n), 4n, START), true);
+    assert.equal(isStale(synced('directory', BEFORE, 'dir', 0n), 4n, START), true);
+  });
+  test('refreshed by this generation (or a later one) is not', () => {
+    assert.equal(isStale(synced('file', BEFORE, 'x', 4n), 4n, START), false);
+    assert.equal(isStale(synced('file', BEFORE, 'x', 5n), 4n, START), false);
+  });
+  test('changed at or after the start is not', () => {
+    assert.equal(isStale(synced('file', AT, 'x', 3n), 4n, START), false);
+    assert.equal(isStale(synced('file', START + 1n, 'x', 3n), 4n, START), false);
+  });
+  test("Wharf's own entries never are", () => {
+    for (const type of ['file', 'directory', 'symlink'] as const) assert.equal(isStale(own(type, 0n), 1n << 63n, START), false);
+  });
+});
+
+describe('shouldSync (the sync interval)', () => {
+  const NOW = 1_000_000;
+  test('never synced: every interval syncs', () => {
+    for (const i of [-1, 0, 1, 60_000]) assert.equal(shouldSync(i, undefined, NOW), true, String(i));
+  });
+  test('-1: never again after the first load, however old', () => {
+    assert.equal(shouldSync(-1, NOW, NOW), false);
+    assert.equal(shouldSync(-1, 0, NOW), false);
+    assert.equal(shouldSync(-1, NOW - 1e9, NOW), false);
+  });
+  test('0: on every access, even one synced this millisecond', () => {
+    assert.equal(shouldSync(0, NOW, NOW), true);
+    assert.equal(shouldSync(0, NOW + 5, NOW), true);
+  });
+  test('N: only once the last sync is N ms old', () => {
+    assert.equal(shouldSync(500, NOW - 499, NOW), false);
+    assert.equal(shouldSync(500, NOW - 500, NOW), true);
+    assert.equal(shouldSync(500, NOW - 501, NOW), true);
+    assert.equal(shouldSync(500, NOW, NOW), false);
+  });
+});
+
+test('fileFingerprint is "size:etag:mtimeMs"', () => {
+  assert.equal(fileFingerprint(123n, 'abc', 456), '123:abc:456');
+  assert.notEqual(fileFingerprint(1n, '2', 3), fileFingerprint(12n, '', 3));
+});
