@@ -61,7 +61,7 @@ async function announce(m: FuseMount, f: MountFlags, what: string): Promise<() =
   const metrics = f.metrics ? await serveMountMetrics(f.metrics, m) : undefined;
   // Scripts and tests read this line (metrics address included when asked for).
   out(`${what}${metrics ? `; metrics on http://${metrics.address}/metrics` : ''}`);
-  return () => metrics?.server.close();
+  return () => void metrics?.close();
 }
 
 /** Runs until SIGTERM/SIGINT, then `stop`. */

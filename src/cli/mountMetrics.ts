@@ -1,10 +1,10 @@
-// The mount's HTTP endpoint: Prometheus text at /metrics (prom-client), the raw
-// counters as JSON at /stats, and /healthz.
-import { createServer, type Server } from 'node:http';
+// The mount's metrics: cache and upload counters as Prometheus gauges at /metrics,
+// the raw counters as JSON at /stats, and /healthz.
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FuseMount } from '../fuse/index.js';
+import { serveMetrics, type MetricsEndpoint } from '../master/index.js';
 
-export async function serveMountMetrics(listen: string, mount: FuseMount): Promise<{ server: Server; address: string }> {
+export function serveMountMetrics(listen: string, mount: FuseMount): Promise<MetricsEndpoint> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wharf_mount_' });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -20,25 +20,5 @@ export async function serveMountMetrics(listen: string, mount: FuseMount): Promi
   gauge('wharf_uploads_total', 'Files uploaded', () => mount.stats().io.uploads);
   gauge('wharf_upload_failures_total', 'Uploads that failed (the data stays staged)', () => mount.stats().io.uploadFailures);
   gauge('wharf_staged_dirty_files', 'Files written but not yet uploaded', () => mount.stats().io.stagedDirty);
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then((t) => { res.writeHead(200, { 'content-type': registry.contentType }); res.end(t); }, (e: unknown) => { res.writeHead(500); res.end(String(e)); });
-    } else if (req.url === '/stats') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(mount.stats()));
-    } else if (req.url === '/healthz') {
-      res.writeHead(200);
-      res.end('ok\n');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  const i = listen.lastIndexOf(':');
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(listen.slice(i + 1)), listen.slice(0, i), () => resolve());
-  });
-  const a = server.address();
-  return { server, address: `${listen.slice(0, i)}:${typeof a === 'object' && a ? a.port : 0}` };
+  return serveMetrics(listen, registry, { '/stats': () => mount.stats() });
 }

@@ -5,7 +5,6 @@
 // a grace period, then cancel them) → stop sync jobs and timers → drain the write
 // queue → close LevelDB.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { createServer, type Server as HttpServer } from 'node:http';
 import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
 import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
@@ -16,6 +15,7 @@ import { namespaceHandlers } from './NamespaceService.js';
 import type { SourceRecord } from './records.js';
 import { ServiceMetrics } from './ServiceMetrics.js';
 import { SyncControl, type SyncControlOptions } from './SyncControl.js';
+import { serveMetrics, type MetricsEndpoint } from './MetricsEndpoint.js';
 import type { StoreOpener } from './SourceCatalog.js';
 
 const log = logger('master');
@@ -51,7 +51,7 @@ export class Master {
     readonly namespace: Namespace,
     private readonly server: Server,
     readonly address: string,
-    private readonly http: HttpServer | undefined,
+    private readonly http: MetricsEndpoint | undefined,
     readonly metricsAddress: string | undefined,
   ) {}
 
@@ -84,11 +84,12 @@ export class Master {
     }
     const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
-    let http: HttpServer | undefined;
+    let http: MetricsEndpoint | undefined;
     let metricsAddress: string | undefined;
     if (options.metricsListen) {
       try {
-        ({ http, address: metricsAddress } = await startHttp(options.metricsListen, metrics));
+        http = await serveMetrics(options.metricsListen, metrics.registry);
+        metricsAddress = http.address;
       } catch (e) {
         server.forceShutdown();
         await sync.close();
@@ -112,36 +113,11 @@ export class Master {
         }, graceMs);
         this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
-      await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+      await this.http?.close();
       await this.sync.close();
       await this.tree.close();
       log.info('stopped; LevelDB closed');
     })();
     return this.stopping;
   }
-}
-
-async function startHttp(listen: string, metrics: ServiceMetrics): Promise<{ http: HttpServer; address: string }> {
-  const http = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }); res.end(text); },
-        (e: unknown) => { res.writeHead(500); res.end(String(e)); },
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  const i = listen.lastIndexOf(':');
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(Number(listen.slice(i + 1)), listen.slice(0, i), () => resolve());
-  });
-  const addr = http.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { http, address: `${listen.slice(0, i)}:${port}` };
 }

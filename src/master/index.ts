@@ -14,3 +14,4 @@ export { Namespace } from './Namespace.js';
 export type { StoreOpener, ImportRequest } from './SourceCatalog.js';
 export { SyncControl, type SyncControlOptions, type SourceStatus, type SyncModeView } from './SyncControl.js';
 export * from './records.js';
+export { serveMetrics, type MetricsEndpoint } from './MetricsEndpoint.js';
