@@ -1,5 +1,5 @@
 // `wharf sync …` and `wharf status`: sync rules, jobs, begin/end resynchronisation.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { globals, integer, json, out, withAdmin } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { jobSucceeded, waitForJob } from './jobProgress.js';
@@ -20,7 +20,7 @@ export function registerSyncCommands(program: Command): void {
   rule.command('create <name>')
     .description('a manual rule (run with execute) or a periodic one (runs every N minutes once enabled)')
     .requiredOption('--source <source>', 'data source')
-    .requiredOption('--type <type>', 'manual or periodic')
+    .addOption(new Option('--type <type>', 'manual or periodic').choices(['manual', 'periodic']).makeOptionMandatory())
     .option('--directory <dir>', 'directory inside the source', '/')
     .option('--description <text>', 'what the rule is for', '')
     .option('--interval-minutes <n>', 'periodic rules: 1..28800 (default 5)', integer(1, 28_800))
@@ -56,11 +56,12 @@ export function registerSyncCommands(program: Command): void {
 
   const printRule = async (r: Awaited<ReturnType<AdminClient['showRule']>>) => (globals().json ? json(r) : out(ruleText(r)));
   byName('show', 'one rule', async (a, s, n) => printRule(await a.showRule(s, n)));
-  byName('enable', 'periodic rules: disabled → enabled (runs at once, then every interval)', async (a, s, n) => printRule(await a.enableRule(s, n)));
+  byName('enable', 'periodic rules: disabled → enabled (runs now if its last run is an interval old, then every interval)', async (a, s, n) => printRule(await a.enableRule(s, n)));
   byName('disable', 'periodic rules: enabled → disabled (cancels a running job)', async (a, s, n) => printRule(await a.disableRule(s, n)));
   byName('delete', 'delete a rule (cancels its running job)', async (a, s, n) => {
     await a.deleteRule(s, n);
     if (globals().json) json({ source: s, rule: n, deleted: true });
+    else out(`deleted rule ${n} of ${s}`);
   });
   byName('execute', 'manual rules: start a job (refused while the last one runs)', async (a, s, n, o) => reportJob(a, await a.executeRule(s, n), o.wait));
   byName('terminate', 'stop the rule\'s running job', async (a, s, n) => reportJob(a, await a.terminateRule(s, n), false));

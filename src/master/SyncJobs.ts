@@ -109,6 +109,7 @@ export class SyncJobs {
     } catch (e) {
       if (ctrl.signal.aborted || (e instanceof WharfError && e.errno === 'ECANCELED')) return this.finish(run, 'terminated', this.closing ? 'the master stopped' : 'terminated on request');
       const reason = e instanceof WharfError ? `${e.errno}: ${e.message}` : String(e);
+      run.counters.error(reason);
       if (!(e instanceof WharfError)) log.error({ err: e, job: record.id }, 'sync job failed unexpectedly');
       return this.finish(run, 'failed', reason);
     }
