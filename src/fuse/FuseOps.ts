@@ -87,9 +87,8 @@ export function fuseOps(vfs: Vfs): Operations {
     // What an object store cannot keep: documented in the README's semantics section.
     link: (_src, _dest, cb) => cb(-ERRNO.EPERM),
     mknod: (_path, _mode, _dev, cb) => cb(-ERRNO.EPERM),
-    setxattr: (_path, _name, _value, _position, _flags, cb) => cb(-ERRNO.ENOTSUP),
-    getxattr: (_path, _name, _position, cb) => cb(-ERRNO.ENODATA),
-    listxattr: (_path, cb) => cb(0, []),
-    removexattr: (_path, _name, cb) => cb(-ERRNO.ENOTSUP),
+    // No xattr operations at all: libfuse answers ENOSYS, after which the kernel stops
+    // asking and answers EOPNOTSUPP itself. Otherwise `ls -l` costs two extra round
+    // trips per file (security.selinux, POSIX ACLs).
   };
 }
