@@ -64,12 +64,22 @@ async function announce(m: FuseMount, f: MountFlags, what: string): Promise<() =
   return () => void metrics?.close();
 }
 
-/** Runs until SIGTERM/SIGINT, then `stop`. */
+/**
+ * Runs until SIGTERM/SIGINT, then `stop`, then exits: fuse-native's own thread can
+ * outlive its unmount (e.g. when the mount was detached from outside), and would keep
+ * the process alive after everything of ours has closed.
+ */
 function untilSignalled(stop: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
+  return new Promise<void>(() => {
     const on = (sig: string) => {
       out(`received ${sig}; unmounting`);
-      stop().then(resolve, resolve);
+      stop().then(
+        () => process.exit(process.exitCode ?? 0),
+        (e: unknown) => {
+          process.stderr.write(`wharf: unmount: ${String(e)}\n`);
+          process.exit(1);
+        },
+      );
     };
     process.once('SIGTERM', () => on('SIGTERM'));
     process.once('SIGINT', () => on('SIGINT'));

@@ -223,7 +223,15 @@ export class SyncControl {
     const s = where.source;
     const k = `${s.name}\0${dirIno}\0${name}`;
     if (this.missing.has(k)) return false;
-    const found = await syncOneName(await this.catalog.mountPoint(s.name), dirIno, where.parts, name, BigInt(s.gen));
+    let found: boolean;
+    try {
+      found = await syncOneName(await this.catalog.mountPoint(s.name), dirIno, where.parts, name, BigInt(s.gen));
+    } catch (e) {
+      // The store cannot be asked: the name is unknown as far as anyone can tell (ENOENT,
+      // not EIO, so `touch new` still works); not remembered, so it is asked again later.
+      log.warn({ err: e instanceof Error ? e.message : String(e), source: s.name, name }, 'store lookup of an unknown name failed');
+      return false;
+    }
     if (!found) this.missing.set(k, true, { ttl: Math.max(1_000, s.syncIntervalMs > 0 ? s.syncIntervalMs : 10_000) });
     return found;
   }

@@ -315,8 +315,11 @@ export class FileIo {
 
   /** Deletes a file's object before its entry goes; a failure keeps the entry (EIO). */
   async deleteObject(a: Attr): Promise<void> {
-    const loc = await this.meta.locate(a.ino);
     const s = this.staged.get(a.ino);
+    // An upload (or retry) still running would put the object back after our delete.
+    while (s?.uploading) await s.uploading.catch(() => undefined);
+    this.clearRetry(a.ino);
+    const loc = await this.meta.locate(a.ino);
     if (s && s.refs === 0) {
       this.staged.delete(a.ino);
       this.clearRetry(a.ino);
