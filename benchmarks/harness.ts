@@ -23,10 +23,17 @@ export function envNumber(name: string, fallback: number): number {
 
 const scratch = new Set<string>();
 
-// A Ctrl-C or a timeout kill from run.ts would otherwise leave gigabytes of LevelDB in /tmp.
+function removeScratch(): void {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+  scratch.clear();
+}
+
+// A Ctrl-C, a timeout kill from run.ts or a crash (e.g. EPIPE on `| head`) would
+// otherwise leave up to gigabytes of LevelDB in /tmp.
+process.once('exit', removeScratch);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+    removeScratch();
     process.exit(130);
   });
 }

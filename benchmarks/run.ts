@@ -1,5 +1,5 @@
 // Runs the benchmarks one after another, or only those named:
-//   node dist/benchmarks/run.js [namespace-rpc] [readdir] [build-tree]
+//   node dist/benchmarks/run.js [namespace-rpc] [readdir] [build-tree] [sync] [mount]
 // Each runs in its own process, so peak RSS is that benchmark's alone and no
 // benchmark inherits another's heap, LevelDB caches or JIT state; one at a time,
 // because on a small machine two would measure each other.
@@ -10,10 +10,11 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { printTable } from './report.js';
 
-const BENCHMARKS = ['namespace-rpc', 'readdir', 'build-tree'] as const;
+// The namespace ones first: they need nothing but this machine (sync starts s3rver; mount needs FUSE).
+const BENCHMARKS = ['namespace-rpc', 'readdir', 'build-tree', 'sync', 'mount'] as const;
 type Name = (typeof BENCHMARKS)[number];
 
-// Not harness.ts's envNumber: importing the harness would load gRPC and install its signal handlers here.
+// Not harness.ts's envNumber: the harness installs signal handlers meant for a benchmark process.
 const TIMEOUT_SECONDS = Number(process.env['BENCH_TIMEOUT_SECONDS'] || 600);
 
 function isName(s: string): s is Name {
