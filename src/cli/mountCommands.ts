@@ -110,7 +110,8 @@ export function registerMountCommands(program: Command): void {
     .option('--region <region>', 'S3 region')
     .option('--sync-interval <ms>', 'on-access sync interval: -1, 0 or N ms', integer(-1), 60_000)
     .option('--read-only', 'mount the store read-only', false)
-    .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean }) => {
+    .option('--object-metadata', 'read owner, mode, time and symlinks from s3fs/rclone object metadata', false)
+    .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean; objectMetadata: boolean }) => {
       const master = await Master.start({ dataDir: f.data ?? join(f.cacheDir, 'meta'), listen: f.listen, s3: s3SettingsFromEnv() });
       try {
         const existing = master.sync.catalog.list().find((s) => s.name === 'default');
@@ -119,7 +120,7 @@ export function registerMountCommands(program: Command): void {
         }
         if (!existing) {
           const { job } = await master.sync.importSource({
-            name: 'default', uri: f.store, at: '/', readOnly: f.readOnly, syncIntervalMs: f.syncInterval,
+            name: 'default', uri: f.store, at: '/', readOnly: f.readOnly, syncIntervalMs: f.syncInterval, objectMetadata: f.objectMetadata,
             ...(f.endpoint ? { endpoint: f.endpoint } : {}), ...(f.region ? { region: f.region } : {}),
           });
           await master.sync.jobs.wait(job.id);

@@ -27,10 +27,11 @@ export function registerSourceCommands(program: Command): void {
     .option('--endpoint <url>', 'S3-compatible endpoint, e.g. http://127.0.0.1:9000')
     .option('--region <region>', 'S3 region')
     .option('--sync-interval <ms>', 'on-access sync: -1 never after the first load, 0 every access, N when older than N ms', integer(-1))
+    .option('--object-metadata', 'read owner, mode, time and symlinks from s3fs/rclone object metadata (one HEAD per new or changed object)', false)
     .option('--wait', 'wait for the initial scan, with progress', false)
-    .action(withAdmin('source import', async (admin, name: string, o: { uri: string; at: string; readOnly: boolean; endpoint?: string; region?: string; syncInterval?: number; wait: boolean }) => {
+    .action(withAdmin('source import', async (admin, name: string, o: { uri: string; at: string; readOnly: boolean; endpoint?: string; region?: string; syncInterval?: number; objectMetadata: boolean; wait: boolean }) => {
       const r = await admin.importSource({
-        name, uri: o.uri, at: o.at, read_only: o.readOnly, endpoint: o.endpoint ?? '', region: o.region ?? '',
+        name, uri: o.uri, at: o.at, read_only: o.readOnly, endpoint: o.endpoint ?? '', region: o.region ?? '', object_metadata: o.objectMetadata,
         ...(o.syncInterval !== undefined ? { sync_interval_ms: String(o.syncInterval) } : {}),
       });
       const job = o.wait && r.job ? await waitForJob(admin, r.job.id) : r.job;

@@ -21,6 +21,7 @@ export function sourceText(s: WireSource): string {
     `Store:         ${s.uri}${s.endpoint ? ` via ${s.endpoint}` : ''}${s.region ? ` (${s.region})` : ''}`,
     `Mounted at:    ${s.at} (inode ${s.root_ino})${s.read_only ? ', read-only' : ''}`,
     `On access:     sync ${intervalText(s.sync_interval_ms)}`,
+    `Object meta:   ${s.object_metadata ? 'read (s3fs/rclone owner, mode, time, symlinks)' : 'not read'}`,
     `Mode:          ${s.mode}${Number(s.resync_started_ms) > 0 ? ` since ${when(s.resync_started_ms)}` : ''}`,
     `Generation:    ${s.gen}`,
     `Last success:  ${when(s.last_success_ms)}`,

@@ -16,6 +16,7 @@ export function sourceToWire(s: SourceRecord): Source {
     name: s.name, uri: s.uri, at: s.at, root_ino: s.rootIno, read_only: s.readOnly, endpoint: s.endpoint ?? '', region: s.region ?? '',
     sync_interval_ms: s.syncIntervalMs, created_ms: s.createdMs, mode: s.mode, gen: s.gen,
     resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0,
+    object_metadata: s.objectMetadata ?? false,
   };
 }
 
@@ -48,7 +49,7 @@ export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): Admin
   return {
     ImportSource: u('ImportSource', async (r) => {
       const { source, job } = await sync.importSource({
-        name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only,
+        name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only, objectMetadata: r.object_metadata,
         ...(r.endpoint ? { endpoint: r.endpoint } : {}), ...(r.region ? { region: r.region } : {}),
         ...(r._sync_interval_ms && r.sync_interval_ms !== undefined ? { syncIntervalMs: Number(parseInt64(r.sync_interval_ms, 'sync interval')) } : {}),
       });

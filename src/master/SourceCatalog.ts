@@ -32,6 +32,7 @@ export interface ImportRequest {
   endpoint?: string;
   region?: string;
   syncIntervalMs?: number;
+  objectMetadata?: boolean;
 }
 
 export class SourceCatalog {
@@ -76,7 +77,7 @@ export class SourceCatalog {
   async mountPoint(name: string): Promise<MountPoint> {
     const s = this.get(name);
     const loc = parseStoreUri(s.uri);
-    return { tree: this.tree, store: await this.store(name), prefix: loc.prefix, rootIno: BigInt(s.rootIno), defaults: SYNC_DEFAULTS };
+    return { tree: this.tree, store: await this.store(name), prefix: loc.prefix, rootIno: BigInt(s.rootIno), defaults: SYNC_DEFAULTS, objectMetadata: s.objectMetadata ?? false };
   }
 
   /** Records a new source and creates (or adopts an empty) directory at `at`. */
@@ -111,6 +112,7 @@ export class SourceCatalog {
           name: req.name, uri: loc.uri, at: '/' + parts.join('/'), rootIno: rootIno.toString(), readOnly: req.readOnly ?? false,
           ...(req.endpoint ? { endpoint: req.endpoint } : {}), ...(req.region ? { region: req.region } : {}),
           syncIntervalMs: interval, createdMs: Date.now(), mode: 'normal', gen: '0',
+          ...(req.objectMetadata ? { objectMetadata: true } : {}),
         };
         tx.putRecord(sourceKey(s.name), encodeRecord(s));
         return s;

@@ -248,7 +248,7 @@ export class SyncControl {
     return {
       source: s.name, uri: s.uri, ...(s.endpoint ? { endpoint: s.endpoint } : {}), ...(s.region ? { region: s.region } : {}),
       key: pathToKey(parseStoreUri(s.uri).prefix, parts, attr.type === 'directory'),
-      fingerprint: state && attr.type === 'file' ? state.fingerprint : '', readOnly: s.readOnly, size: attr.size, version: attr.version,
+      fingerprint: state && attr.type !== 'directory' ? state.fingerprint : '', readOnly: s.readOnly, size: attr.size, version: attr.version,
     };
   }
 

@@ -19,6 +19,8 @@ export interface SourceRecord {
   region?: string;
   /** On-access sync interval in ms: -1 never after the first load, 0 always, N when older than N. */
   syncIntervalMs: number;
+  /** Read owner, mode, time and symlinks from objects' s3fs/rclone metadata (a HEAD per new or changed object). */
+  objectMetadata?: boolean;
   createdMs: number;
   mode: SourceMode;
   /** The generation the next job (or the open resynchronisation) stamps entries with. */

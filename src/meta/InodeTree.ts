@@ -8,18 +8,19 @@ import { Level } from 'level';
 import { LRUCache } from 'lru-cache';
 import {
   MAX_INO, MAX_NAME_BYTES, READDIR_DEFAULT_PAGE, READDIR_MAX_PAGE, ROOT_INO, NO_INO, WharfError,
-  checkName, checkSymlinkTarget, logger, nowNs, splitPath,
+  checkName, checkSymlinkTarget, logger, nowNs,
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, decodeU64, encodeInode, encodeU64, type StoreState, type SyncTimes } from './codec.js';
 import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
 import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
+import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
+import { resolvePath } from './resolvePath.js';
 import { WriteQueue } from './WriteQueue.js';
 
 const log = logger('meta');
 
-const MAX_SYMLINK_FOLLOWS = 40;
 const MAX_FILE_SIZE = (1n << 63n) - 1n;
 /** What statfs reports as capacity: an object store has no fixed size (s3fs reports 256 TiB). */
 const VIRTUAL_CAPACITY_BYTES = 1n << 50n;
@@ -54,7 +55,7 @@ export class InodeTree implements MetaClient {
    * Decoded inode records, kept current by every commit (getattr is the hottest call).
    * A read fills it only when no commit happened during the read, so it never goes stale.
    */
-  private readonly records = new LRUCache<Ino, Attr>({ max: 200_000 });
+  private readonly records = new LRUCache<Ino, Attr>({ max: 100_000 });
   private commits = 0;
   private counters: Counters = { nextIno: ROOT_INO + 1n, inodes: 1n, bytes: 0n };
   private closed = false;
@@ -157,30 +158,8 @@ export class InodeTree implements MetaClient {
    * Resolves an absolute path. `lookup` lets a layer above (on-access sync) see each
    * step; by default it is this tree's own lookup.
    */
-  async resolve(path: string, options: { followLast?: boolean } = {}, lookup: (parent: Ino, name: string) => Promise<Attr> = (p, n) => this.lookup(p, n)): Promise<Attr> {
-    const pending = splitPath(path).reverse(); // a stack: next component on top
-    let current = await this.getattr(ROOT_INO);
-    let follows = 0;
-    while (pending.length > 0) {
-      const part = pending.pop()!;
-      if (current.type !== 'directory') throw new WharfError('ENOTDIR', `${path}: a component is not a directory`);
-      if (part === '..') {
-        current = await this.getattr(current.parent === NO_INO ? ROOT_INO : current.parent);
-        continue;
-      }
-      const next = await lookup(current.ino, part);
-      const isLast = pending.length === 0;
-      if (next.type === 'symlink' && (!isLast || options.followLast)) {
-        if (++follows > MAX_SYMLINK_FOLLOWS) throw new WharfError('ELOOP', `${path}: too many levels of symbolic links`);
-        const target = await this.readlink(next.ino);
-        const targetParts = target.split('/').filter((p) => p !== '' && p !== '.');
-        for (let i = targetParts.length - 1; i >= 0; i--) pending.push(targetParts[i]!);
-        if (target.startsWith('/')) current = await this.getattr(ROOT_INO);
-        continue;
-      }
-      current = next;
-    }
-    return current;
+  resolve(path: string, options: { followLast?: boolean } = {}, lookup: (parent: Ino, name: string) => Promise<Attr> = (p, n) => this.lookup(p, n)): Promise<Attr> {
+    return resolvePath(path, options, { getattr: (i) => this.getattr(i), readlink: (i) => this.readlink(i), lookup });
   }
 
   async readdir(ino: Ino, cursor?: Buffer | null, limit?: number): Promise<DirPage> {
@@ -239,6 +218,32 @@ export class InodeTree implements MetaClient {
     return parts.reverse();
   }
 
+  /** The inodes several names of one directory point to (undefined where absent). */
+  async lookupMany(parent: Ino, names: readonly string[]): Promise<(Ino | undefined)[]> {
+    if (names.length === 0) return [];
+    const raws = await this.db.getMany(names.map((n) => dentryKey(parent, n)));
+    return raws.map((r) => (r === undefined ? undefined : decodeDentry(r).ino));
+  }
+
+  /** The directory at `parts` below `from`, or undefined if a part is missing or not a directory. */
+  async lookupPath(from: Ino, parts: readonly string[]): Promise<Ino | undefined> {
+    let at = from;
+    for (const p of parts) {
+      const raw = await this.db.get(dentryKey(at, p));
+      if (raw === undefined) return undefined;
+      const d = decodeDentry(raw);
+      if (d.type !== 'directory') return undefined;
+      at = d.ino;
+    }
+    return at;
+  }
+
+  async getStoreStates(inos: readonly Ino[]): Promise<(StoreState | undefined)[]> {
+    if (inos.length === 0) return [];
+    const raws = await this.db.getMany(inos.map(storeStateKey));
+    return raws.map((r) => (r === undefined ? undefined : decodeStoreState(r)));
+  }
+
   /** An inode's store state; undefined for inodes that exist only in Wharf. */
   async getStoreState(ino: Ino): Promise<StoreState | undefined> {
     const raw = await this.db.get(storeStateKey(ino));
@@ -295,9 +300,11 @@ export class InodeTree implements MetaClient {
       try {
         this.counters = await tx.commit(this.fsync);
         this.commits++;
+        // Refresh what is cached; do not add: a sync writing a million inodes must not
+        // fill the cache (and the heap) with records nobody asked for.
         for (const [ino, a] of tx.changedAttrs) {
           if (a === null) this.records.delete(ino);
-          else this.records.set(ino, { ...a });
+          else if (this.records.has(ino)) this.records.set(ino, { ...a });
         }
       } catch (e) {
         this.commits++;
@@ -460,9 +467,12 @@ export class InodeTree implements MetaClient {
     if (w.size < 0n || w.size > MAX_FILE_SIZE) throw new WharfError('EINVAL', `size ${w.size} is out of range`);
     return this.mutate('commitWrite', async (tx) => {
       const a = await tx.mustGetAttr(ino);
-      if (a.type !== 'file') throw new WharfError(a.type === 'directory' ? 'EISDIR' : 'EINVAL', `inode ${ino} is not a regular file`);
-      tx.addBytes(w.size - a.size);
-      tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
+      if (a.type === 'directory') throw new WharfError('EISDIR', `inode ${ino} is a directory`);
+      // A symlink's object holds its target: only its store state changes.
+      if (a.type === 'file') {
+        tx.addBytes(w.size - a.size);
+        tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
+      }
       tx.putStoreState(ino, { gen, fingerprint: `${w.size}:${w.etag}:${w.mtimeNs / 1_000_000n}` });
       return (await tx.getAttr(ino))!;
     });
@@ -503,30 +513,5 @@ export class InodeTree implements MetaClient {
       await tx.touchDir(parent, now, subdirs);
       return inos;
     });
-  }
-}
-
-function checkIno(ino: Ino): void {
-  if (typeof ino !== 'bigint') throw new WharfError('EINVAL', 'inode numbers are bigint');
-  if (ino <= 0n || ino > MAX_INO) throw new WharfError('EINVAL', `inode number ${ino} is out of range`);
-}
-
-function checkMode(mode: number): void {
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new WharfError('EINVAL', `mode ${mode} is not a permission mode (0..07777)`);
-}
-
-function checkOwner(o: { uid: number; gid: number }): void {
-  for (const [k, v] of [['uid', o.uid], ['gid', o.gid]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new WharfError('EINVAL', `${k} ${v} is out of range`);
-  }
-}
-
-/** A directory may not move below itself: walk up from the destination to the root. */
-async function refuseMoveIntoOwnSubtree(tx: Txn, dir: Ino, newParent: Ino): Promise<void> {
-  let at = newParent;
-  for (let hops = 0; at !== NO_INO; hops++) {
-    if (at === dir) throw new WharfError('EINVAL', `cannot move directory ${dir} into its own subtree`);
-    if (hops > 1_000_000) throw new WharfError('EIO', 'parent chain does not reach the root; run wharf fsck');
-    at = (await tx.mustGetAttr(at)).parent;
   }
 }

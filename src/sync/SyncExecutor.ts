@@ -17,6 +17,7 @@ import { keyToPath, pathToKey, type ListPage, type UnderStore } from '../ufs/ind
 import { SyncCounters } from './SyncCounters.js';
 import { fileFingerprint, isStale, planEntry, type Existing, type StoreEntry } from './SyncPlan.js';
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
+import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
 
 const log = logger('sync');
 
@@ -28,6 +29,8 @@ export interface MountPoint {
   prefix: string;
   rootIno: Ino;
   defaults?: SyncDefaults;
+  /** Read owner, mode, time and symlinks from new and changed objects' metadata (s3fs/rclone). */
+  objectMetadata?: boolean;
 }
 
 export interface FullSyncOptions {
@@ -87,7 +90,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
 }
 
 async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { startNs: bigint; complete: boolean }, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
-  const groups = new Map<string, { parts: string[]; files: { name: string; entry: StoreEntry }[] }>();
+  const groups = new Map<string, { parts: string[]; files: ObjectRef[] }>();
   const markers: string[][] = [];
   for (const obj of page.objects) {
     counters.listed++;
@@ -105,9 +108,12 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { star
     const k = dirParts.join('/');
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { parts: dirParts, files: [] }));
-    g.files.push({ name: mapped.parts.at(-1)!, entry: { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs } });
+    g.files.push({ key: obj.key, name: mapped.parts.at(-1)!, entry: { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs } });
   }
   if (groups.size === 0 && markers.length === 0) return;
+  if (m.objectMetadata) {
+    for (const g of groups.values()) await readObjectMetadata(m.tree, m.store, await m.tree.lookupPath(m.rootIno, g.parts), g.files);
+  }
   await m.tree.write('sync: page', async (tx) => {
     const w = new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters);
     for (const parts of markers) {
@@ -190,6 +196,7 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
   const startNs = nowNs();
   const listPrefix = listPrefixOf(m.prefix, dir);
   const store = new Map<string, StoreEntry>();
+  const keys = new Map<string, string>();
   let token: string | undefined;
   do {
     const page: ListPage = await m.store.list(listPrefix, { delimiter: '/', ...(token ? { token } : {}), ...(signal ? { signal } : {}) });
@@ -218,9 +225,14 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
         continue;
       }
       store.set(name, { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs });
+      keys.set(name, obj.key);
     }
     token = page.nextToken;
   } while (token);
+  if (m.objectMetadata) {
+    const objs = [...keys].filter(([n]) => store.get(n)?.type === 'file').map(([name, key]) => ({ key, name, entry: store.get(name)! }));
+    await readObjectMetadata(m.tree, m.store, dirIno, objs);
+  }
   // Objects listed before a same-named prefix on a later page: the directory still wins.
   const ctx = { startNs, complete: true };
   const defaults = m.defaults ?? DEFAULTS;
@@ -261,6 +273,7 @@ export async function syncOneName(m: MountPoint, dirIno: Ino, dir: readonly stri
   const entry: StoreEntry = isDir
     ? { type: 'directory', fingerprint: 'dir', size: 0n, mtimeMs: Date.now() }
     : { type: 'file', fingerprint: fileFingerprint(obj!.size, obj!.etag, obj!.mtimeMs), size: obj!.size, mtimeMs: obj!.mtimeMs };
+  if (!isDir && m.objectMetadata) await readObjectMetadata(m.tree, m.store, undefined, [{ key, name, entry }]);
   const counters = new SyncCounters();
   const placed = await m.tree.write('sync: one name', async (tx) =>
     new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true).apply(dirIno, name, entry));

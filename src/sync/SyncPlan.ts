@@ -6,11 +6,22 @@ import type { StoreState } from '../meta/index.js';
 
 /** An entry as the store shows it, already mapped to a name in the namespace. */
 export interface StoreEntry {
-  type: 'file' | 'directory';
-  /** Files: "size:etag:mtimeMs"; directories: "dir" (implied by keys below) or "marker". */
+  type: 'file' | 'directory' | 'symlink';
+  /** Files and symlinks: "size:etag:mtimeMs"; directories: "dir" (implied by keys below) or "marker". */
   fingerprint: string;
   size: bigint;
   mtimeMs: number;
+  /** Owner, mode and time the object carries (s3fs/rclone metadata), when they were read. */
+  meta?: ObjectAttrs;
+  /** A symlink's target (the object's body, as s3fs stores it). */
+  target?: string;
+}
+
+export interface ObjectAttrs {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtimeMs?: number;
 }
 
 export interface Existing {
@@ -42,11 +53,55 @@ export function planEntry(existing: Existing | undefined, store: StoreEntry | un
     return existing.attr.ctimeNs >= ctx.startNs ? 'keep-recent' : 'delete';
   }
   const isDir = existing.attr.type === 'directory';
-  if (isDir && store.type === 'file') return 'skip-shadowed'; // "a" and "a/…" both exist: the directory wins
+  if (isDir && store.type !== 'directory') return 'skip-shadowed'; // "a" and "a/…" both exist: the directory wins
   if (!isDir && store.type === 'directory') return existing.attr.ctimeNs >= ctx.startNs ? 'keep-recent' : 'replace';
-  if (existing.attr.type === 'symlink') return 'replace';
   if (isDir) return 'stamp';
-  return existing.state.fingerprint === store.fingerprint ? 'stamp' : 'update';
+  if (existing.state.fingerprint === store.fingerprint) return 'stamp';
+  // A file that became a symlink (or back) is a new inode; a changed file keeps its inode.
+  return existing.attr.type !== store.type ? 'replace' : existing.attr.type === 'symlink' ? 'replace' : 'update';
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+
+function parseMode(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[0-9]{1,7}$/.test(text)) return undefined;
+  // s3fs writes st_mode in decimal ("33188"); rclone in octal ("100644"). Take the
+  // reading in which the type bits are exactly a file, directory or symlink.
+  const typed = (m: number) => [S_IFREG, S_IFDIR, S_IFLNK].includes(m & ~0o7777);
+  const dec = Number(text);
+  const oct = /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+  if (typed(dec)) return dec;
+  if (oct !== undefined && (typed(oct) || oct <= 0o7777)) return oct; // "644": people write modes in octal
+  return dec <= 0o7777 ? dec : undefined;
+}
+
+function parseId(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[0-9]{1,10}$/.test(text)) return undefined;
+  const v = Number(text);
+  return v <= 0xffff_ffff ? v : undefined;
+}
+
+/**
+ * Owner, mode and time from an object's user metadata, as s3fs and rclone write them
+ * (x-amz-meta-mode/uid/gid/mtime; mtime in seconds, possibly fractional). Unreadable
+ * values are ignored, never guessed.
+ */
+export function objectAttrs(metadata: Record<string, string> | undefined): ObjectAttrs & { symlink: boolean } {
+  const m = metadata ?? {};
+  const mode = parseMode(m['mode']);
+  const mt = m['mtime'] !== undefined && /^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(m['mtime']) ? Math.round(Number(m['mtime']) * 1000) : undefined;
+  const uid = parseId(m['uid']);
+  const gid = parseId(m['gid']);
+  return {
+    ...(mode !== undefined ? { mode: mode & 0o7777 } : {}),
+    ...(uid !== undefined ? { uid } : {}),
+    ...(gid !== undefined ? { gid } : {}),
+    ...(mt !== undefined ? { mtimeMs: mt } : {}),
+    symlink: mode !== undefined && (mode & S_IFMT) === S_IFLNK,
+  };
 }
 
 /** Whether a sweep after a complete listing at generation `gen` removes this entry. */

@@ -99,9 +99,14 @@ export class SyncWriter {
       }
       case 'update': {
         const a = existing!.attr;
-        const mtimeNs = BigInt(entry.mtimeMs) * 1_000_000n;
+        const mtimeNs = BigInt(entry.meta?.mtimeMs ?? entry.mtimeMs) * 1_000_000n;
         this.tx.addBytes(entry.size - a.size);
-        this.tx.putAttr({ ...a, size: entry.size, mtimeNs, ctimeNs: nowNs() });
+        this.tx.putAttr({
+          ...a, size: entry.size, mtimeNs, ctimeNs: nowNs(),
+          ...(entry.meta?.mode !== undefined ? { mode: entry.meta.mode } : {}),
+          ...(entry.meta?.uid !== undefined ? { uid: entry.meta.uid } : {}),
+          ...(entry.meta?.gid !== undefined ? { gid: entry.meta.gid } : {}),
+        });
         this.stamp(a.ino, existing!.state, entry.fingerprint);
         c.updated++;
         return a.ino;
@@ -151,12 +156,15 @@ export class SyncWriter {
 
   private create(parent: Ino, name: string, entry: StoreEntry): Attr {
     const now = nowNs();
-    const mtimeNs = entry.type === 'file' ? BigInt(entry.mtimeMs) * 1_000_000n : now;
+    const mtimeNs = entry.type !== 'directory' ? BigInt(entry.meta?.mtimeMs ?? entry.mtimeMs) * 1_000_000n : now;
     const d = this.defaults;
+    const m = entry.meta ?? {};
     const a = this.tx.addChild(parent, name, {
-      type: entry.type, mode: entry.type === 'directory' ? d.dirMode : d.fileMode, uid: d.uid, gid: d.gid,
-      size: entry.type === 'file' ? entry.size : 0n, atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
-    });
+      type: entry.type, mode: m.mode ?? (entry.type === 'directory' ? d.dirMode : entry.type === 'symlink' ? 0o777 : d.fileMode),
+      uid: m.uid ?? d.uid, gid: m.gid ?? d.gid,
+      size: entry.type === 'file' ? entry.size : entry.type === 'symlink' ? BigInt(Buffer.byteLength(entry.target ?? '', 'utf8')) : 0n,
+      atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
+    }, entry.type === 'symlink' ? (entry.target ?? '') : undefined);
     this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
     if (entry.type === 'directory' && this.newDirsUnloaded) this.tx.putSyncTimes(a.ino, { listedMs: 0, treeMs: 0 });
     return a;

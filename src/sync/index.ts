@@ -11,7 +11,7 @@
 //     the whole directory.
 //   - Entries a client changed after a sync started are left for the next sync.
 //   - Each listing page is applied in one namespace transaction.
-export { planEntry, isStale, shouldSync, fileFingerprint, SYNC_ACTIONS, type SyncActionKind, type StoreEntry, type Existing, type PlanContext } from './SyncPlan.js';
+export { planEntry, isStale, shouldSync, fileFingerprint, objectAttrs, SYNC_ACTIONS, type SyncActionKind, type StoreEntry, type Existing, type PlanContext, type ObjectAttrs } from './SyncPlan.js';
 export { SyncCounters, type SyncCountersSnapshot } from './SyncCounters.js';
 export { runFullSync, syncDirectoryLevel, syncOneName, sweep, listPrefixOf, type MountPoint, type FullSyncOptions } from './SyncExecutor.js';
 export { DEFAULTS as SYNC_DEFAULTS, type SyncDefaults } from './SyncWriter.js';

@@ -306,6 +306,24 @@ export class FileIo {
     await store.put(loc.key, Buffer.alloc(0)).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'could not write a directory marker'));
   }
 
+  /**
+   * A symlink in a data source becomes an object holding its target with S_IFLNK in
+   * x-amz-meta-mode, as s3fs writes it. Best effort: the link exists in the namespace
+   * either way (Wharf's own until its object is there).
+   */
+  async putSymlinkObject(a: Attr, target: string): Promise<void> {
+    const loc = await this.meta.locate(a.ino).catch(() => undefined);
+    if (!loc || loc.readOnly) return;
+    try {
+      const store = await this.stores.get(loc);
+      await store.put(loc.key, Buffer.from(target, 'utf8'), { metadata: s3fsMetadata(a) });
+      const head = await store.head(loc.key);
+      if (head) await this.meta.commitWrite(a.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
+    } catch (e) {
+      log.warn({ key: loc.key, err: String(e) }, 'could not write a symlink object');
+    }
+  }
+
   async deleteMarker(dirIno: Ino): Promise<void> {
     const loc = await this.meta.locate(dirIno).catch(() => undefined);
     if (!loc || loc.readOnly || loc.key === '') return;
@@ -339,7 +357,7 @@ export class FileIo {
     if (!src || !dstDir || src.source !== dstDir.source) throw new WharfError('EXDEV', 'rename across data sources (mv copies instead)');
     if (src.readOnly) throw new WharfError('EROFS', `source ${src.source} is read-only`);
     if (moving.type === 'directory') throw new WharfError('EXDEV', 'a directory in a data source is renamed by copying (mv does this on EXDEV)');
-    if (src.fingerprint === '' || moving.type !== 'file') return;
+    if (src.fingerprint === '') return; // never uploaded: nothing to copy
     const store = await this.stores.get(src);
     await store.copy(src.key, `${dstDir.key}${dstName}`);
     this.pendingDeletes.set(moving.ino, { store: src, key: src.key });

@@ -169,6 +169,7 @@ export class Vfs {
     const a = await this.meta.symlink(parent.ino, name, target, { uid: this.o.uid, gid: this.o.gid });
     this.changed(path, dir);
     this.cache.put(path, a);
+    await this.io.putSymlinkObject(a, target);
     return a;
   }
 
