@@ -133,7 +133,9 @@ export class BlockReader {
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);
     for (let i = 1; i <= this.o.prefetchBlocks && lastBlock + i <= lastBlockOfFile; i++) {
       const idx = lastBlock + i;
-      if (this.cache.has(file.id, idx) || this.inflight.has(`${file.id}:${idx}`)) continue;
+      // Blocks on the cache disk are read ahead into memory too: a warm sequential read
+      // would otherwise stall on every block file in turn.
+      if (this.hot.has(`${file.id}:${idx}`) || this.inflight.has(`${file.id}:${idx}`)) continue;
       this.counters.prefetches++;
       this.block(file, idx).catch(() => undefined); // a failed prefetch is retried by the read that needs it
     }
