@@ -97,11 +97,15 @@ describe('planEntry', () => {
     assert.equal(plan(synced('file', AT), DIR, PARTIAL), 'keep-recent');
   });
 
-  test('replace: a synced file the store now has as a directory; a synced symlink', () => {
+  test('replace: a synced file the store now has as a directory; a changed symlink object', () => {
     assert.equal(plan(synced('file'), DIR, PARTIAL), 'replace');
     assert.equal(plan(synced('file'), MARKER, COMPLETE), 'replace');
-    assert.equal(plan(synced('symlink'), FILE, PARTIAL), 'replace');
+    assert.equal(plan(synced('symlink'), FILE_CHANGED, PARTIAL), 'replace');
     assert.equal(plan(synced('symlink'), DIR, PARTIAL), 'replace');
+    // A symlink is an object holding its target: a listing shows it as a plain object, and
+    // the same fingerprint means it has not changed (without object metadata, a listing cannot tell).
+    assert.equal(plan(synced('symlink'), FILE, PARTIAL), 'stamp');
+    assert.equal(plan(synced('file'), { ...FILE_CHANGED, type: 'symlink', target: 't' }, PARTIAL), 'replace');
   });
 
   test('skip-shadowed: an object with the name of a synced directory (the directory wins)', () => {
