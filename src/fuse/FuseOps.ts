@@ -33,6 +33,9 @@ export function fuseOps(vfs: Vfs): Operations {
   return {
     init: (cb) => cb(0),
     getattr: (path, cb) => {
+      // Most getattrs are cache hits (after a listing): answered without a promise round.
+      const hit = vfs.getattrCached(path);
+      if (hit) return cb(0, stat(hit));
       vfs.getattr(path).then((a) => cb(0, stat(a)), (e: unknown) => cb(errnoOf(e, 'getattr', path)));
     },
     readdir: (path, cb) => {

@@ -44,6 +44,12 @@ export class Vfs {
 
   // ---- metadata --------------------------------------------------------------------
 
+  /** Attributes from the cache alone, without waiting: the FUSE hot path answers from this when it can. */
+  getattrCached(path: string): Attr | undefined {
+    const a = this.cache.attr(path);
+    return a ? this.io.withStagedSize(a) : undefined;
+  }
+
   /** Attributes of a path, with the size of data staged but not yet uploaded. */
   async getattr(path: string): Promise<Attr> {
     return this.io.withStagedSize(await this.attrOf(path));
