@@ -50,6 +50,16 @@ function checkCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new WharfError('ECANCELED', 'the sync was terminated');
 }
 
+/** A listed object's place in the namespace; unmappable keys are counted as skipped, with a warning. */
+function mapListed(prefix: string, key: string, counters: SyncCounters): { kind: 'file' | 'dir-marker'; parts: string[] } | undefined {
+  counters.listed++;
+  const mapped = keyToPath(prefix, key);
+  if (mapped.kind !== 'skip') return mapped;
+  counters.skipped++;
+  counters.warn(`${JSON.stringify(key)}: ${mapped.reason}`);
+  return undefined;
+}
+
 export function listPrefixOf(prefix: string, dir: readonly string[]): string {
   return dir.length === 0 ? prefix : `${prefix}${dir.join('/')}/`;
 }
@@ -93,13 +103,8 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { star
   const groups = new Map<string, { parts: string[]; files: ObjectRef[] }>();
   const markers: string[][] = [];
   for (const obj of page.objects) {
-    counters.listed++;
-    const mapped = keyToPath(m.prefix, obj.key);
-    if (mapped.kind === 'skip') {
-      counters.skipped++;
-      counters.warn(`${JSON.stringify(obj.key)}: ${mapped.reason}`);
-      continue;
-    }
+    const mapped = mapListed(m.prefix, obj.key, counters);
+    if (!mapped) continue;
     if (mapped.kind === 'dir-marker') {
       if (mapped.parts.length > 0) markers.push(mapped.parts);
       continue;
@@ -210,13 +215,8 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
       store.set(mapped.parts.at(-1)!, { type: 'directory', fingerprint: 'dir', size: 0n, mtimeMs: Date.now() });
     }
     for (const obj of page.objects) {
-      counters.listed++;
-      const mapped = keyToPath(m.prefix, obj.key);
-      if (mapped.kind === 'skip') {
-        counters.skipped++;
-        counters.warn(`${JSON.stringify(obj.key)}: ${mapped.reason}`);
-        continue;
-      }
+      const mapped = mapListed(m.prefix, obj.key, counters);
+      if (!mapped) continue;
       if (mapped.kind === 'dir-marker') continue; // this directory's own marker
       const name = mapped.parts.at(-1)!;
       if (store.get(name)?.type === 'directory') {
