@@ -86,6 +86,8 @@ export class SyncJobs {
       return await this.queueFor(record.source).run(async () => {
         if (ctrl.signal.aborted) return this.finish(run, 'terminated', 'terminated before it started');
         let source = this.catalog.get(record.source);
+        // A periodic tick can race a `sync begin`: periodic rules pause while synchronizing.
+        if (record.trigger === 'periodic' && source.mode === 'synchronizing') return this.finish(run, 'terminated', 'periodic rules pause while the source is synchronizing');
         // Each normal-mode job opens a new generation; during begin/end all jobs share the open one.
         if (source.mode === 'normal') source = await this.catalog.update(record.source, (s) => { s.gen = (BigInt(s.gen) + 1n).toString(); });
         record.gen = source.gen;
