@@ -17,6 +17,9 @@ import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAt
 import { Txn, type Counters, type Db } from './Txn.js';
 import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
 import { resolvePath } from './resolvePath.js';
+import { bulkInsert, type BulkItem } from './bulkInsert.js';
+
+export type { BulkItem };
 import { WriteQueue } from './WriteQueue.js';
 
 const log = logger('meta');
@@ -37,17 +40,6 @@ export interface ChildRef {
   type: FileType;
 }
 
-export interface BulkItem {
-  name: string;
-  type: Exclude<FileType, 'directory'> | 'directory';
-  mode: number;
-  uid?: number;
-  gid?: number;
-  size?: bigint;
-  mtimeNs?: bigint;
-  /** Symlink target, for type 'symlink'. */
-  target?: string;
-}
 
 export class InodeTree implements MetaClient {
   private readonly writes = new WriteQueue();
@@ -480,38 +472,10 @@ export class InodeTree implements MetaClient {
 
   /**
    * The in-process batch path: adds many entries to one directory in a few large
-   * batches (used by bulk imports and the 1M-inode benchmark). Existing names are
-   * refused with EEXIST before anything is written. Returns the new inode numbers.
+   * batches (bulk imports, the 1M-inode benchmark). See bulkInsert.ts.
    */
-  async bulkInsert(parent: Ino, items: readonly BulkItem[]): Promise<Ino[]> {
-    checkIno(parent);
-    for (const it of items) {
-      checkName(it.name);
-      checkMode(it.mode);
-      if (it.type === 'symlink') checkSymlinkTarget(it.target);
-    }
-    return this.mutate('bulkInsert', async (tx) => {
-      await tx.mustGetDir(parent);
-      const seen = new Set<string>();
-      for (const it of items) {
-        if (seen.has(it.name)) throw new WharfError('EEXIST', `${JSON.stringify(it.name)} appears twice in one bulk insert`);
-        seen.add(it.name);
-      }
-      const existing = await tx.getDentries(parent, items.map((it) => it.name));
-      const clash = existing.findIndex((v) => v !== undefined);
-      if (clash >= 0) throw new WharfError('EEXIST', `${JSON.stringify(items[clash]!.name)} already exists in directory ${parent}`);
-      const now = nowNs();
-      let subdirs = 0;
-      const inos = items.map((it) => {
-        const size = it.type === 'symlink' ? BigInt(Buffer.byteLength(it.target!, 'utf8')) : it.type === 'file' ? (it.size ?? 0n) : 0n;
-        if (it.type === 'directory') subdirs++;
-        return tx.addChild(parent, it.name, {
-          type: it.type, mode: it.mode & 0o7777, uid: it.uid ?? 0, gid: it.gid ?? 0, size,
-          atimeNs: it.mtimeNs ?? now, mtimeNs: it.mtimeNs ?? now, ctimeNs: now,
-        }, it.type === 'symlink' ? it.target! : undefined, true).ino;
-      });
-      await tx.touchDir(parent, now, subdirs);
-      return inos;
-    });
+  bulkInsert(parent: Ino, items: readonly BulkItem[]): Promise<Ino[]> {
+    return bulkInsert(this, parent, items);
   }
+
 }
