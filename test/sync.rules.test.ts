@@ -902,7 +902,7 @@ describe('persistence', () => {
     const heldAfter = jobsAfter.get(held.id)!;
     assert.deepEqual([heldAfter.state, heldAfter.reason], ['terminated', 'the master stopped'], 'a graceful stop terminates the running job');
     const queuedAfter = jobsAfter.get(queued.id)!;
-    assert.deepEqual([queuedAfter.state, queuedAfter.reason], ['terminated', 'terminated before it started']);
+    assert.deepEqual([queuedAfter.state, queuedAfter.reason], ['terminated', 'the master stopped before the job started']);
 
     // Enabled rules tick again; disabled ones do not; new jobs get new ids.
     const maxOld = [...jobsAfter.keys()].map(BigInt).reduce((x, y) => (y > x ? y : x), 0n);

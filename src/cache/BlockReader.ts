@@ -65,6 +65,8 @@ export interface BlockReaderOptions {
 }
 
 export interface ReaderCounters {
+  /** Block reads answered from memory (the cache's own counters see only its disk). */
+  memoryHits: number;
   fetches: number;
   fetchedBytes: number;
   fetchFailures: number;
@@ -81,7 +83,7 @@ export class BlockReader {
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly hot: LRUCache<string, Buffer>;
   private readonly limit: ReturnType<typeof pLimit>;
-  readonly counters: ReaderCounters = { fetches: 0, fetchedBytes: 0, fetchFailures: 0, prefetches: 0 };
+  readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, fetchFailures: 0, prefetches: 0 };
 
   constructor(private readonly cache: BlockCache, private readonly o: BlockReaderOptions) {
     this.limit = pLimit(o.maxFetches);
@@ -146,7 +148,10 @@ export class BlockReader {
   private block(file: CachedFile, index: number): Promise<Buffer> {
     const k = `${file.id}:${index}`;
     const warm = this.hot.get(k);
-    if (warm) return Promise.resolve(warm);
+    if (warm) {
+      this.counters.memoryHits++;
+      return Promise.resolve(warm);
+    }
     const running = this.inflight.get(k);
     if (running) return running;
     const p = (async () => {

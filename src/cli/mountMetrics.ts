@@ -12,6 +12,7 @@ export function serveMountMetrics(listen: string, mount: FuseMount): Promise<Met
   gauge('wharf_cache_bytes', 'Bytes of blocks in the block cache', () => mount.stats().cache.bytes);
   gauge('wharf_cache_blocks', 'Blocks in the block cache', () => mount.stats().cache.blocks);
   gauge('wharf_cache_hits_total', 'Block reads served from the cache disk', () => mount.stats().cache.hits);
+  gauge('wharf_cache_memory_hits_total', 'Block reads served from memory', () => mount.stats().reader.memoryHits);
   gauge('wharf_cache_misses_total', 'Block reads not in the cache', () => mount.stats().cache.misses);
   gauge('wharf_cache_evicted_total', 'Blocks evicted', () => mount.stats().cache.evicted);
   gauge('wharf_cache_corrupt_total', 'Blocks that failed their checksum and were fetched again', () => mount.stats().cache.corrupt);

@@ -84,7 +84,7 @@ export class SyncJobs {
     const { record, ctrl, counters } = run;
     try {
       return await this.queueFor(record.source).run(async () => {
-        if (ctrl.signal.aborted) return this.finish(run, 'terminated', 'terminated before it started');
+        if (ctrl.signal.aborted) return this.finish(run, 'terminated', this.closing ? 'the master stopped before the job started' : 'terminated before it started');
         let source = this.catalog.get(record.source);
         // A periodic tick can race a `sync begin`: periodic rules pause while synchronizing.
         if (record.trigger === 'periodic' && source.mode === 'synchronizing') return this.finish(run, 'terminated', 'periodic rules pause while the source is synchronizing');
