@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, readlink as readlinkP, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalStore, S3Store, type UnderStore } from '../src/ufs/index.js';
+import { LocalStore, S3Store, mulberry32, type UnderStore } from '../src/ufs/index.js';
 import { s3rverMountSettings, sh, shOk, wharfUp, type MountProcess } from './helpers/mount.js';
 import { startS3rver, type S3rver } from './helpers/s3rver.js';
 import { tempDir } from './helpers/tmp.js';
@@ -58,16 +58,6 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 
 /** Seeded (mulberry32): WHARF_SEED=N replays the random reads of a failed run. */
 const SEED = Number(process.env['WHARF_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The source tree cp -r and tar copy in: a few hundred small files in nested directories and a few MB files. */
 function makeTree(root: string): Map<string, Buffer> {
@@ -165,7 +155,7 @@ for (const b of backends) {
 
     it('200 reads at random offsets (from this process) match the source bytes', async () => {
       const src = imported.get('data/big.bin')!;
-      const random = rng(SEED);
+      const random = mulberry32(SEED);
       const fh = await open(inMount('data/big.bin'), 'r');
       try {
         const one = async (): Promise<void> => {

@@ -235,8 +235,8 @@ function goneError(): WharfError {
   return new WharfError('EIO', 'injected fault: the store is gone');
 }
 
-/** A small, fast, seedable PRNG (mulberry32): determinism matters, quality hardly. */
-function mulberry32(seed: number): () => number {
+/** A small, fast, seedable PRNG (mulberry32): determinism matters, quality hardly. Tests replay runs with it. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -25,7 +25,7 @@ export type { ObjectInfo, ListPage, ListOptions, ByteRange, PutOptions, UnderSto
 export { STORE_OPS } from './UnderStore.js';
 export { LocalStore, type LocalStoreOptions } from './LocalStore.js';
 export { S3Store, MIN_PART_SIZE, type S3StoreOptions, type ChecksumSetting } from './S3Store.js';
-export { FaultyStore, type FaultRule, type TruncateRule, type FaultyStoreOptions } from './FaultyStore.js';
+export { FaultyStore, mulberry32, type FaultRule, type TruncateRule, type FaultyStoreOptions } from './FaultyStore.js';
 export {
   keyToPath, pathToKey, mapKeys, warnSkipped, checkMountPrefix, parseStoreUri,
   type KeyMapping, type MappedEntry, type MappedKeys, type StoreLocation,
