@@ -76,7 +76,6 @@ export interface ReaderCounters {
 /** Per open file: where the last read ended, to tell sequential from random reading. */
 export class ReadPattern {
   nextOffset = -1;
-  sequentialRuns = 0;
 }
 
 export class BlockReader {
@@ -129,7 +128,6 @@ export class BlockReader {
   /** Notes where this read ended; prefetches after sequential reads. True if the read was sequential. */
   private readAhead(file: CachedFile, offset: number, end: number, lastBlock: number, p: ReadPattern): boolean {
     const sequential = offset === p.nextOffset || offset === 0;
-    p.sequentialRuns = sequential ? p.sequentialRuns + 1 : 0;
     p.nextOffset = end;
     if (!sequential || this.o.prefetchBlocks <= 0) return sequential;
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);

@@ -98,8 +98,3 @@ export class WharfError extends Error {
 export function isWharfError(e: unknown): e is WharfError {
   return e instanceof WharfError;
 }
-
-/** Shorthand constructors keep call sites short and greppable. */
-export const fail = (errno: Errno, message: string, cause?: unknown): never => {
-  throw new WharfError(errno, message, cause);
-};

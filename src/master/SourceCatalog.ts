@@ -130,14 +130,14 @@ export class SourceCatalog {
   }
 
   /** Applies `change` to a source record and persists it (serialised with all writes). */
-  async update(name: string, change: (s: SourceRecord) => SourceRecord | void, tx?: Txn): Promise<SourceRecord> {
+  async update(name: string, change: (s: SourceRecord) => SourceRecord | void): Promise<SourceRecord> {
     const apply = async (t: Txn) => {
       const draft = { ...this.get(name) };
       const next = change(draft) ?? draft;
       t.putRecord(sourceKey(name), encodeRecord(next));
       return next;
     };
-    const next = tx ? await apply(tx) : await this.tree.write('source update', apply);
+    const next = await this.tree.write('source update', apply);
     this.sources.set(name, next);
     return next;
   }

@@ -66,28 +66,24 @@ export class MetaCache {
     this.listed.set(dir, new Set(entries.map((e) => e.name)));
   }
 
-  /** Forgets a path (and, for a directory, everything below it) after a change. */
-  invalidate(path: string, opts: { subtree?: boolean } = {}): void {
+  /**
+   * Forgets what is known of a path (and, for a directory, everything below it) after a
+   * change. With `gone`, the name itself no longer exists (unlink, rmdir, a rename's
+   * source); otherwise it still does and only its attributes are unknown.
+   */
+  invalidate(path: string, opts: { subtree?: boolean; gone?: boolean } = {}): void {
     this.attrs.delete(path);
     this.absent.delete(path);
     this.listed.delete(path);
     const { dir, name } = split(path);
-    this.listed.get(dir)?.delete(name);
+    if (opts.gone) this.listed.get(dir)?.delete(name);
+    else this.listed.get(dir)?.add(name); // e.g. a rename's new name: looked up, not absent
     if (opts.subtree) {
       const prefix = path === '/' ? '/' : `${path}/`;
       for (const k of [...this.attrs.keys()]) if (k.startsWith(prefix)) this.attrs.delete(k);
       for (const k of [...this.listed.keys()]) if (k.startsWith(prefix)) this.listed.delete(k);
       for (const k of [...this.absent.keys()]) if (k.startsWith(prefix)) this.absent.delete(k);
     }
-  }
-
-  /**
-   * The name exists (a rename's target, a file truncated by path) but its attributes
-   * are not known: keep it in its directory's listing, so it is looked up, not absent.
-   */
-  present(path: string): void {
-    const { dir, name } = split(path);
-    this.listed.get(dir)?.add(name);
   }
 
   /** A directory's entries changed (create, remove, rename): its own attributes (mtime, nlink) are stale. */

@@ -126,8 +126,8 @@ export class Vfs {
     return { parent, name, dir };
   }
 
-  private changed(path: string, dir: string, subtree = false): void {
-    this.cache.invalidate(path, { subtree });
+  private changed(path: string, dir: string, opts: { subtree?: boolean; gone?: boolean } = {}): void {
+    this.cache.invalidate(path, opts);
     this.cache.dirChanged(dir);
   }
 
@@ -145,7 +145,7 @@ export class Vfs {
     const a = await this.attrOf(path);
     if (a.type === 'directory') await this.io.deleteMarker(a.ino);
     await this.meta.rmdir(parent.ino, name);
-    this.changed(path, dir, true);
+    this.changed(path, dir, { subtree: true, gone: true });
   }
 
   async unlink(path: string): Promise<void> {
@@ -154,7 +154,7 @@ export class Vfs {
     if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
     await this.io.deleteObject(a);
     await this.meta.unlink(parent.ino, name);
-    this.changed(path, dir);
+    this.changed(path, dir, { gone: true });
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -165,9 +165,8 @@ export class Vfs {
     await this.meta.rename(src.parent.ino, src.name, dst.parent.ino, dst.name);
     this.io.renamed(moving.ino, to);
     await this.io.afterRename(moving);
-    this.changed(from, src.dir, true);
-    this.changed(to, dst.dir, true);
-    this.cache.present(to);
+    this.changed(from, src.dir, { subtree: true, gone: true });
+    this.changed(to, dst.dir, { subtree: true });
   }
 
   async symlink(target: string, path: string): Promise<Attr> {
@@ -192,7 +191,6 @@ export class Vfs {
     if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
     await this.io.truncatePath(path, a, size);
     this.cache.invalidate(path);
-    this.cache.present(path);
   }
 
   // ---- file I/O ------------------------------------------------------------------
