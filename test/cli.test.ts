@@ -1,7 +1,6 @@
 // The real `wharf` binary (dist/src/cli/main.js) against a real master process:
 // every command's output and exit code, errors with their exact errno, and fsck.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,30 +12,10 @@ import { dentryKey } from '../src/meta/keys.js';
 import { mkdirp, resolveParent, walkTree, type TreeNode } from '../src/meta/PathOps.js';
 import type { Db } from '../src/meta/Txn.js';
 import { GrpcMetaClient } from '../src/rpc/index.js';
-import { WHARF_BIN, startMasterProcess, type CliResult, type MasterProcess } from './helpers/processes.js';
+import { runCli, startMasterProcess, type CliResult, type MasterProcess } from './helpers/processes.js';
 import { tempDir } from './helpers/tmp.js';
 
-/**
- * Runs `wharf ARGS...` like runCli, but resolves on 'close' (once stdout and stderr
- * are drained; 'exit' may come first and lose output) and kills the child if it
- * outlives `deadlineMs`, so a command that wrongly keeps running fails the test
- * instead of hanging it.
- */
-function wharf(args: string[], env: NodeJS.ProcessEnv = {}, deadlineMs = 20_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WHARF_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr });
-    });
-  });
-}
+const wharf = runCli;
 
 /** Runs `fn` over `items` with at most `width` at a time (2 CPUs: each CLI run is a Node start). */
 async function pooled<const T extends readonly unknown[], R>(items: T, width: number, fn: (item: T[number]) => Promise<R>): Promise<{ -readonly [K in keyof T]: R }> {

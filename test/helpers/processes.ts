@@ -45,16 +45,23 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `wharf ARGS...` to completion. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * Runs `wharf ARGS...` to completion. Resolves on 'close' (once stdout and stderr are
+ * drained; 'exit' may come first and lose output) and kills the child if it outlives
+ * `deadlineMs`, so a command that wrongly keeps running fails a test instead of hanging it.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, deadlineMs = 20_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WHARF_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('error', reject);
-    // 'close', not 'exit': only then has all of stdout and stderr been read.
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr });
+    });
   });
 }
