@@ -393,6 +393,51 @@ describe('BlockReader', () => {
     assert.equal(r2.store.calls.get, 2);
   });
 
+  it('memory blocks are reused buffers: 300 concurrent reads over a 2-block memory and a jittery store all get exact bytes', async () => {
+    // Two memory slots for six blocks: buffers are evicted and refilled while other
+    // readers still wait on them, which only pins keep safe.
+    const { store, reader, file } = setup({ hotBytes: 1, prefetchBlocks: 2, maxFetches: 4 }, 3 * stored(BS));
+    store.setLatency(2, 15);
+    active.push(store);
+    const f = file();
+    let seed = 7;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const patterns = Array.from({ length: 4 }, () => new ReadPattern());
+    const reads = Array.from({ length: 300 }, () => {
+      const off = rnd(content.length);
+      const len = 1 + rnd(2 * BS);
+      const into = Buffer.alloc(len, 0xee);
+      const pattern = patterns[rnd(4)];
+      // Started over time, so blocks keep being evicted and loaded again while others wait.
+      const delay = rnd(300);
+      return { off, len, into, n: new Promise<void>((r) => setTimeout(r, delay)).then(() => reader.readInto(f, off, len, into, pattern)) };
+    });
+    for (const r of reads) {
+      const n = await r.n;
+      const want = content.subarray(r.off, Math.min(r.off + r.len, content.length));
+      assert.equal(n, want.length, `read ${r.off}+${r.len}: length`);
+      assert.ok(r.into.subarray(0, n).equals(want), `read ${r.off}+${r.len}: bytes`);
+    }
+    // Reads after the storm, with nothing in flight, still match.
+    assert.deepEqual(await reader.read(f, 0, content.length), content);
+  });
+
+  it('readHot answers from memory at once, and undefined for what is not in memory', async () => {
+    const { reader, file } = setup({ prefetchBlocks: 0 });
+    const f = file();
+    const p = new ReadPattern();
+    const target = Buffer.alloc(BS);
+    assert.equal(reader.readHot(f, 0, 1000, p, target), undefined, 'nothing in memory yet');
+    await reader.read(f, 0, 2 * BS);
+    assert.equal(reader.readHot(f, 10, 1000, p, target), 1000);
+    assert.deepEqual(target.subarray(0, 1000), content.subarray(10, 1010));
+    assert.equal(reader.readHot(f, BS - 100, 300, p, target), 300, 'across two blocks in memory');
+    assert.deepEqual(target.subarray(0, 300), content.subarray(BS - 100, BS + 200));
+    assert.equal(reader.readHot(f, 2 * BS - 10, 100, p, target), undefined, 'block 2 is not in memory');
+    assert.equal(reader.readHot(f, content.length, 100, p, target), 0, 'at the end of the file');
+    assert.equal(reader.readHot(f, 0, 2 * BS, p, Buffer.alloc(10)), 10, 'clipped at the target');
+  });
+
   it('a read still succeeds when the cache cannot keep the block', async () => {
     const { store, reader, file, cache } = setup({ hotBytes: 1 }, stored(10)); // capacity below one block
     const f = file();

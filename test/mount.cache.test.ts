@@ -163,6 +163,23 @@ describe('mount block cache', () => {
     assert.equal(d.fetchedBytes, 8 * MiB);
   });
 
+  it("raises the kernel's read-ahead for the mount to --read-ahead (default 8 MiB; 0 leaves the kernel's)", async () => {
+    const readAheadKb = async (mnt: string) => {
+      const dev = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === mnt)?.split(' ')[2];
+      assert.ok(dev, `${mnt} is in mountinfo`);
+      return Number((await readFile(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8')).trim());
+    };
+    const a = await up('ra-default', []);
+    assert.equal(await readAheadKb(a.mnt), 8192);
+    await a.m.stop();
+    const b = await up('ra-2m', ['--read-ahead', '2MB']);
+    assert.equal(await readAheadKb(b.mnt), 2048);
+    await b.m.stop();
+    const c = await up('ra-off', ['--read-ahead', '0']);
+    assert.equal(await readAheadKb(c.mnt), 128, "the kernel's own for FUSE");
+    await c.m.stop();
+  });
+
   it('a file written through the mount is read back from the cache (write-through), not the store', async () => {
     const { m, mnt } = await up('wt', []);
     const data = randomBytes(3 * MiB + 99);

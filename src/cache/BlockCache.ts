@@ -15,7 +15,7 @@
 import { crc32c } from '@node-rs/crc32';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { open, readFile, rename, statfs, unlink } from 'node:fs/promises';
+import { open, rename, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { logger } from '../common/index.js';
@@ -29,6 +29,11 @@ const CHUNK = 64 * 1024;
 
 function tableBytes(length: number): number {
   return 4 * Math.ceil(length / CHUNK);
+}
+
+/** Bytes of the file of a block holding `length` bytes (header and checksum table included). */
+export function blockFileBytes(length: number): number {
+  return HEADER + tableBytes(length) + length;
 }
 
 export interface BlockCacheOptions {
@@ -101,22 +106,38 @@ export class BlockCache {
     return join(this.blocksDir, name.slice(0, 2), name);
   }
 
-  /** The block's bytes, or undefined on a miss. A damaged block is dropped and reported as a miss. */
-  async get(fileId: string, index: number): Promise<Buffer | undefined> {
+  /**
+   * The block's bytes, or undefined on a miss. A damaged block is dropped and
+   * reported as a miss. With `into` (at least blockFileBytes(block size) long) the
+   * block is read into it and the answer is a view of it.
+   */
+  async get(fileId: string, index: number, into?: Buffer): Promise<Buffer | undefined> {
     const name = `${fileId}-${index}`;
-    if (!this.index.has(name)) {
+    const size = this.index.peek(name);
+    if (size === undefined) {
       this.counters.misses++;
       return undefined;
     }
-    let raw: Buffer;
+    // One read of the whole file (readFile would read it 512 KiB at a time and
+    // allocate for each step); a file of another size than indexed is damaged.
+    const raw = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+    let fh;
     try {
-      raw = await readFile(this.pathOf(name));
+      fh = await open(this.pathOf(name), 'r');
     } catch {
       this.index.delete(name);
       this.counters.misses++;
       return undefined;
     }
-    const data = decodeBlock(raw);
+    let got = 0;
+    try {
+      got = (await fh.read(raw, 0, size, 0)).bytesRead;
+    } catch {
+      got = -1;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    const data = got === size ? decodeBlock(raw) : undefined;
     return data ? this.hit(name, data) : this.damaged(name);
   }
 
@@ -188,7 +209,7 @@ export class BlockCache {
    */
   async put(fileId: string, index: number, data: Buffer): Promise<boolean> {
     const name = `${fileId}-${index}`;
-    const size = HEADER + tableBytes(data.length) + data.length;
+    const size = blockFileBytes(data.length);
     if (size > this.options.capacityBytes || !(await this.roomFor(size))) {
       this.counters.refused++;
       return false;

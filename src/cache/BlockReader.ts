@@ -5,11 +5,11 @@
 // Where a missing block comes from is a BlockSource chosen by a BlockLocator: today
 // always the file's under store; a cache cluster adds a locator that answers "the
 // node that owns this block by consistent hashing" without changing this reader.
-import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { WharfError, logger } from '../common/index.js';
 import type { UnderStore } from '../ufs/index.js';
-import type { BlockCache } from './BlockCache.js';
+import { blockFileBytes, type BlockCache } from './BlockCache.js';
+import { HotBlocks, type HotBlock } from './HotBlocks.js';
 
 const log = logger('cache');
 
@@ -23,8 +23,11 @@ export interface CachedFile {
 }
 
 export interface BlockSource {
-  /** The bytes of block `index` (exactly `length` of them), or a WharfError. */
-  fetch(file: CachedFile, index: number, offset: number, length: number, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * The bytes of block `index` (exactly `length` of them), or a WharfError. `into`
+   * (at least `length` long) is a buffer the answer may be read into and be a view of.
+   */
+  fetch(file: CachedFile, index: number, offset: number, length: number, signal: AbortSignal, into?: Buffer): Promise<Buffer>;
 }
 
 export interface BlockLocator {
@@ -33,16 +36,17 @@ export interface BlockLocator {
 
 /** One ranged GET from the file's under store. */
 export const storeBlockSource: BlockSource = {
-  async fetch(file, _index, offset, length, signal) {
+  async fetch(file, _index, offset, length, signal, into) {
     const stream = await file.store.get(file.key, { start: BigInt(offset), end: BigInt(offset + length - 1) }, { signal });
-    const chunks: Buffer[] = [];
+    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let got = 0;
     for await (const c of stream) {
-      chunks.push(c as Buffer);
-      got += (c as Buffer).length;
+      const chunk = c as Buffer;
+      if (got + chunk.length > length) throw new WharfError('EIO', `${file.key}: the store sent more than the ${length} bytes asked for at ${offset} (changed in the store)`);
+      got += chunk.copy(out, got);
     }
     if (got !== length) throw new WharfError('EIO', `${file.key}: got ${got} bytes of block at ${offset}, expected ${length} (changed or truncated in the store)`);
-    return Buffer.concat(chunks, got);
+    return out;
   },
 };
 
@@ -78,15 +82,21 @@ export class ReadPattern {
   nextOffset = -1;
 }
 
+interface Load {
+  promise: Promise<HotBlock>;
+  /** Readers waiting for the block: each gets a pin, taken as the load ends. */
+  waiters: number;
+}
+
 export class BlockReader {
-  private readonly inflight = new Map<string, Promise<Buffer>>();
-  private readonly hot: LRUCache<string, Buffer>;
+  private readonly inflight = new Map<string, Load>();
+  private readonly hot: HotBlocks;
   private readonly limit: ReturnType<typeof pLimit>;
   readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, fetchFailures: 0, prefetches: 0 };
 
   constructor(private readonly cache: BlockCache, private readonly o: BlockReaderOptions) {
     this.limit = pLimit(o.maxFetches);
-    this.hot = new LRUCache<string, Buffer>({ maxSize: Math.max(1, o.hotBytes ?? 64 * 1024 * 1024), sizeCalculation: (b) => Math.max(1, b.length) });
+    this.hot = new HotBlocks(blockFileBytes(o.blockSize), o.hotBytes ?? 64 * 1024 * 1024);
   }
 
   /**
@@ -99,17 +109,24 @@ export class BlockReader {
 
   /** Forgets a file's blocks held in memory (its object changed). */
   forget(fileId: string): void {
-    for (const k of [...this.hot.keys()]) if (k.startsWith(`${fileId}:`)) this.hot.delete(k);
+    this.hot.dropPrefix(`${fileId}:`);
   }
 
   get blockSize(): number {
     return this.o.blockSize;
   }
 
-  /** Bytes [offset, offset + length) of the file, clipped at its end. */
+  /** Bytes [offset, offset + length) of the file, clipped at its end, in a buffer of the caller's own. */
   async read(file: CachedFile, offset: number, length: number, pattern?: ReadPattern): Promise<Buffer> {
-    const end = Math.min(offset + length, file.size);
-    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(offset + length, file.size) - offset));
+    const n = await this.readInto(file, offset, length, out, pattern);
+    return out.subarray(0, n);
+  }
+
+  /** Copies bytes [offset, offset + length) of the file, clipped at its end and at target's size, into target; answers how many. */
+  async readInto(file: CachedFile, offset: number, length: number, target: Buffer, pattern?: ReadPattern): Promise<number> {
+    const end = Math.min(offset + length, file.size, offset + target.length);
+    if (end <= offset) return 0;
     const bs = this.o.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
@@ -117,12 +134,49 @@ export class BlockReader {
     // A random read inside one cached block reads just its chunks from disk, not the block.
     if (!sequential && first === last && !this.hot.has(`${file.id}:${first}`) && !this.inflight.has(`${file.id}:${first}`)) {
       const part = await this.cache.getRange(file.id, first, offset - first * bs, end - offset);
-      if (part) return part;
+      if (part) return part.copy(target, 0);
     }
-    const blocks = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(file, first + i)));
-    const joined = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
-    const from = offset - first * bs;
-    return joined.subarray(from, from + (end - offset));
+    const blocks = await Promise.allSettled(Array.from({ length: last - first + 1 }, (_, i) => this.pinned(file, first + i)));
+    try {
+      let at = 0;
+      for (let i = 0; i < blocks.length; i++) {
+        const r = blocks[i]!;
+        if (r.status === 'rejected') throw r.reason;
+        const blockStart = (first + i) * bs;
+        at += r.value.data.copy(target, at, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
+      }
+      return at;
+    } finally {
+      for (const r of blocks) if (r.status === 'fulfilled') this.hot.unpin(r.value);
+    }
+  }
+
+  /**
+   * The fast path of a read whose blocks are all in memory: copies the bytes into
+   * `target` at once and answers how many, or undefined when the read needs the
+   * disk or the store (then call readInto). A FUSE read is served without a promise,
+   * which is most of what a warm sequential read costs in JS.
+   */
+  readHot(file: CachedFile, offset: number, length: number, pattern: ReadPattern, target: Buffer): number | undefined {
+    const end = Math.min(offset + length, file.size, offset + target.length);
+    if (end <= offset) return 0;
+    const bs = this.o.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((end - 1) / bs);
+    const parts: HotBlock[] = [];
+    for (let i = first; i <= last; i++) {
+      const b = this.hot.get(`${file.id}:${i}`);
+      if (!b) return undefined;
+      parts.push(b);
+    }
+    this.counters.memoryHits += parts.length;
+    let at = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const blockStart = (first + i) * bs;
+      at += parts[i]!.data.copy(target, at, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
+    }
+    this.readAhead(file, offset, end, last, pattern);
+    return at;
   }
 
   /** Notes where this read ended; prefetches after sequential reads. True if the read was sequential. */
@@ -133,38 +187,55 @@ export class BlockReader {
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);
     for (let i = 1; i <= this.o.prefetchBlocks && lastBlock + i <= lastBlockOfFile; i++) {
       const idx = lastBlock + i;
+      const k = `${file.id}:${idx}`;
       // Blocks on the cache disk are read ahead into memory too: a warm sequential read
       // would otherwise stall on every block file in turn.
-      if (this.hot.has(`${file.id}:${idx}`) || this.inflight.has(`${file.id}:${idx}`)) continue;
+      if (this.hot.has(k) || this.inflight.has(k)) continue;
       this.counters.prefetches++;
-      this.block(file, idx).catch(() => undefined); // a failed prefetch is retried by the read that needs it
+      this.startLoad(file, idx, k).promise.catch(() => undefined); // a failed prefetch is retried by the read that needs it
     }
     return true;
   }
 
-  /** One block, from the cache or fetched (once, however many readers want it). */
-  private block(file: CachedFile, index: number): Promise<Buffer> {
+  /** One block, pinned for the caller (who unpins it), from memory, the cache disk or its source. */
+  private pinned(file: CachedFile, index: number): Promise<HotBlock> {
     const k = `${file.id}:${index}`;
     const warm = this.hot.get(k);
     if (warm) {
       this.counters.memoryHits++;
+      warm.pins++;
       return Promise.resolve(warm);
     }
-    const running = this.inflight.get(k);
-    if (running) return running;
-    const p = (async () => {
-      const cached = await this.cache.get(file.id, index);
-      if (cached && cached.length === this.expectedLength(file, index)) {
-        this.hot.set(k, cached);
-        return cached;
+    const load = this.inflight.get(k) ?? this.startLoad(file, index, k);
+    load.waiters++;
+    return load.promise;
+  }
+
+  /**
+   * Loads a block once, however many readers want it. The load leaves `inflight`
+   * and pins the block for its waiters in the same synchronous step as it settles,
+   * so no reader can join a finished load without its pin.
+   */
+  private startLoad(file: CachedFile, index: number, k: string): Load {
+    const load: Load = { waiters: 0, promise: undefined as unknown as Promise<HotBlock> };
+    load.promise = (async () => {
+      const raw = this.hot.take();
+      try {
+        let data = await this.cache.get(file.id, index, raw);
+        if (!data || data.length !== this.expectedLength(file, index)) {
+          data = await this.limit(() => this.fetch(file, index, raw.subarray(raw.length - this.o.blockSize)));
+          await this.cache.put(file.id, index, data); // false (full disk, …) still serves the read
+        }
+        this.inflight.delete(k);
+        return this.hot.keep(k, raw, data, load.waiters);
+      } catch (e) {
+        // raw is not given back: a fetch that timed out may still be writing into it.
+        this.inflight.delete(k);
+        throw e;
       }
-      const data = await this.limit(() => this.fetch(file, index));
-      await this.cache.put(file.id, index, data); // false (full disk, …) still serves the read
-      this.hot.set(k, data);
-      return data;
-    })().finally(() => this.inflight.delete(k));
-    this.inflight.set(k, p);
-    return p;
+    })();
+    this.inflight.set(k, load);
+    return load;
   }
 
   private expectedLength(file: CachedFile, index: number): number {
@@ -172,7 +243,7 @@ export class BlockReader {
     return Math.max(0, Math.min(this.o.blockSize, file.size - start));
   }
 
-  private async fetch(file: CachedFile, index: number): Promise<Buffer> {
+  private async fetch(file: CachedFile, index: number, into: Buffer): Promise<Buffer> {
     const offset = index * this.o.blockSize;
     const length = this.expectedLength(file, index);
     const ctrl = new AbortController();
@@ -180,7 +251,7 @@ export class BlockReader {
     const source = (this.o.locator ?? storeLocator).sourceFor(file, index);
     try {
       const data = await Promise.race([
-        source.fetch(file, index, offset, length, ctrl.signal),
+        source.fetch(file, index, offset, length, ctrl.signal, into),
         new Promise<never>((_, reject) => ctrl.signal.addEventListener('abort', () => reject(new WharfError('EIO', `${file.key}: the store did not deliver block ${index} within ${this.o.fetchTimeoutMs} ms`)), { once: true })),
       ]);
       this.counters.fetches++;

@@ -11,5 +11,5 @@
 //   - The index never holds more than the capacity; evicting deletes the block file.
 //   - Failing to store a block (full disk, floor reached) never fails a read.
 //   - A fetch that outlives its timeout fails with EIO: readers never hang on a store.
-export { BlockCache, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
+export { BlockCache, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
 export { BlockReader, ReadPattern, storeBlockSource, storeLocator, type BlockReaderOptions, type BlockSource, type BlockLocator, type CachedFile, type ReaderCounters } from './BlockReader.js';

@@ -3,8 +3,7 @@
 // by a killed process is cleaned before mounting; unmount waits for uploads.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Fuse from 'fuse-native';
@@ -32,6 +31,8 @@ export interface MountOptions {
   /** Attribute and entry cache TTL in the mount and the kernel (default 1 s). */
   attrTimeoutMs?: number;
   negativeTimeoutMs?: number;
+  /** The kernel's read-ahead for the mount (default 8 MiB; 0 leaves the kernel's 128 KiB). */
+  readAheadBytes?: number;
   allowOther?: boolean;
   defaultPermissions?: boolean;
   debug?: boolean;
@@ -82,6 +83,8 @@ export class FuseMount {
       timeout: Math.max(60_000, (o.fetchTimeoutMs ?? 30_000) * 2),
     });
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
+    const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;
+    if (readAhead > 0) await setReadAhead(mountpoint, readAhead);
     log.info({ mountpoint, cacheDir: o.cacheDir, blocks: cache.stats().blocks }, 'mounted');
     return new FuseMount(vfs, cache, reader, fuse, mountpoint);
   }
@@ -109,6 +112,29 @@ export class FuseMount {
 async function isMounted(mountpoint: string): Promise<boolean> {
   const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   return mounts.split('\n').some((l) => l.split(' ')[1] === mountpoint.replace(/ /g, '\\040'));
+}
+
+/**
+ * Raises the kernel's read-ahead for the mount. The kernel caps a FUSE mount's at
+ * 128 KiB whatever max_readahead says, and with one 128 KiB request in flight at a
+ * time a warm sequential read ran at 60% of the speed it reaches with several
+ * (the only knob is the mount's backing device in sysfs, writable by root).
+ * Not being able to set it costs speed, never correctness: logged, not fatal.
+ */
+export async function setReadAhead(mountpoint: string, bytes: number): Promise<boolean> {
+  // The device number from mountinfo: a stat of the mountpoint would be a FUSE call
+  // into this very process.
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const line = info.split('\n').find((l) => l.split(' ')[4] === mountpoint.replace(/ /g, '\\040'));
+  const dev = line?.split(' ')[2];
+  if (!dev) return false;
+  try {
+    await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, String(Math.ceil(bytes / 1024)));
+    return true;
+  } catch (e) {
+    log.info({ mountpoint, err: (e as Error).message }, 'could not raise the kernel read-ahead (needs root); sequential reads will be slower');
+    return false;
+  }
 }
 
 /** A FUSE mount whose process died answers ENOTCONN: detach it so the new mount can take its place. */

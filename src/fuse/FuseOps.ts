@@ -51,6 +51,8 @@ export function fuseOps(vfs: Vfs): Operations {
       vfs.create(path, mode).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'create', path)));
     },
     read: (path, fd, buf, len, pos, cb) => {
+      const copied = vfs.io.readHot(fd, buf, len, pos);
+      if (copied !== undefined) return cb(copied);
       vfs.io.read(fd, len, pos).then((data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))), (e: unknown) => cb(errnoOf(e, 'read', path)));
     },
     write: (path, fd, buf, len, pos, cb) => {

@@ -137,6 +137,16 @@ export class FileIo {
     return this.reader.read(h.file, position, length, h.pattern);
   }
 
+  /**
+   * A read answered at once from blocks in memory, copied into `target`; undefined
+   * when it must go the long way (read). Staged and not yet opened files never take it.
+   */
+  readHot(fh: number, target: Buffer, length: number, position: number): number | undefined {
+    const h = this.handles.get(fh);
+    if (!h || typeof h.file !== 'object' || this.staged.has(h.ino)) return undefined;
+    return this.reader.readHot(h.file, position, length, h.pattern, target);
+  }
+
   async write(fh: number, buf: Buffer, position: number): Promise<number> {
     const h = this.handle(fh);
     if (!h.writable) throw new WharfError('EBADF', `${h.path} is not open for writing`);
