@@ -128,7 +128,7 @@ async function main(): Promise<void> {
       const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', WHARF_S3_CHECKSUMS: 'WHEN_REQUIRED' };
       const cacheDir = join(dir, 'cache');
       const mnt = join(dir, 'mnt');
-      const upArgs = ['--store', 's3://bench/data', '--endpoint', s3.endpoint, '--cache-dir', cacheDir, '--cache-size', `${Math.ceil((bigBytes * 2) / MiB)}MB`, '--cache-min-free', '1MB', '--prefetch', '8'];
+      const upArgs = ['--store', 's3://bench/data', '--endpoint', s3.endpoint, '--cache-dir', cacheDir, '--cache-size', `${Math.ceil((bigBytes * 2) / MiB)}MB`, '--cache-min-free', '1MB'];
       let up = await wharfUp(upArgs, env, mnt);
       const cold = await timed(() => readAll(join(mnt, 'big.bin')));
       results['coldMiBps'] = bigBytes / MiB / cold.seconds;

@@ -345,6 +345,33 @@ describe('BlockReader', () => {
     assert.deepEqual(await reader.read(file(), 0, 100), content.subarray(0, 100), 'a failure is not cached');
   });
 
+  it('a prefetch run that breaks mid-way keeps the blocks that arrived; the rest fail, then load on their own', async () => {
+    const { store, reader, file, cache } = setup({ prefetchBlocks: 4, spanBlocks: 4 });
+    active.push(store);
+    const f = file();
+    assert.deepEqual(await reader.read(f, 0, 100), content.subarray(0, 100), 'block 0, no read-ahead');
+    // The run 1-4 breaks after one and a half blocks.
+    store.truncateGets({ afterBytes: BS + BS / 2, mode: 'error', times: 1 });
+    const p = new ReadPattern();
+    assert.deepEqual(await reader.read(f, 0, 100, p), content.subarray(0, 100));
+    await eventually('block 1 stored', () => cache.has(f.id, 1));
+    await eventually('the run failed', () => reader.counters.fetchFailures === 1);
+    assert.equal(cache.has(f.id, 2), false, 'the broken block is not stored');
+    assert.equal(reader.counters.fetches, 2, 'blocks 0 and 1 arrived');
+    // Reading on: block 1 from memory, blocks 2.. fetched again, bytes exact.
+    assert.deepEqual(await reader.read(f, 100, content.length, p), content.subarray(100));
+    assert.equal(reader.counters.fetches, 6);
+  });
+
+  it('each block of a run must arrive within the fetch timeout: a stalled run fails with EIO, never hangs', async () => {
+    const { store, reader, file } = setup({ prefetchBlocks: 0, fetchTimeoutMs: 300 });
+    active.push(store);
+    store.goAway('hang');
+    const ms = await rejectsErrno(reader.read(file(), 0, 3 * BS), 'EIO');
+    assert.ok(ms >= 250 && ms < 2_000, `failed after ${Math.round(ms)} ms`);
+    store.comeBack();
+  });
+
   it('a store error is EIO; a missing object is ESTALE; a short object is EIO (never short bytes)', async () => {
     const { store, reader, file } = setup();
     active.push(store);
@@ -372,18 +399,31 @@ describe('BlockReader', () => {
     assert.equal(cache.has(blockFileId('s', 'data/changing', 'fp2'), 0), true);
   });
 
-  it('a sequential reader prefetches the next blocks; a random reader does not', async () => {
+  it('a sequential reader prefetches the next blocks (a run in one request); a random reader does not', async () => {
     const { store, reader, file, cache } = setup({ prefetchBlocks: 2 });
     const f = file();
     const pattern = new ReadPattern();
     assert.deepEqual(await reader.read(f, 0, 1000, pattern), content.subarray(0, 1000));
     assert.equal(reader.counters.prefetches, 2);
     await eventually('prefetched blocks 1 and 2 cached', () => cache.has(f.id, 1) && cache.has(f.id, 2));
-    assert.equal(store.calls.get, 3);
+    assert.equal(store.calls.get, 2, 'block 0, then blocks 1-2 in one ranged GET');
+    assert.equal(reader.counters.requests, 2);
+    assert.equal(reader.counters.fetches, 3, 'fetches count blocks');
     // Reading on sequentially: blocks 1 and 2 are served from what was prefetched.
     assert.deepEqual(await reader.read(f, 1000, 2 * BS), content.subarray(1000, 1000 + 2 * BS));
     assert.equal(reader.counters.prefetches, 2, 'no pattern passed: no read-ahead');
-    assert.equal(store.calls.get, 3);
+    assert.equal(store.calls.get, 2);
+
+    // A whole-file sequential read with a wide window: runs of at most `spanBlocks` per
+    // request; a short run is asked for only when the reader needs it next or it ends the file.
+    const r3 = setup({ prefetchBlocks: 8, spanBlocks: 2 });
+    const p3 = new ReadPattern();
+    const f3 = r3.file();
+    const got: Buffer[] = [];
+    for (let off = 0; off < content.length; off += 100_000) got.push(await r3.reader.read(f3, off, 100_000, p3));
+    assert.deepEqual(Buffer.concat(got), content);
+    assert.equal(r3.reader.counters.fetches, 6, 'each block fetched once');
+    assert.equal(r3.store.calls.get, 1 + Math.ceil(5 / 2), 'block 0 alone, then blocks 1-5 in runs of two');
 
     const r2 = setup({ prefetchBlocks: 2 });
     const p2 = new ReadPattern();

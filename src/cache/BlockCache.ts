@@ -63,6 +63,7 @@ export class BlockCache {
   private readonly index: LRUCache<string, number>;
   private readonly blocksDir: string;
   private tmpSeq = 0;
+  private freeSpace: { bytes: number; at: number } | undefined;
   private readonly counters = { hits: 0, misses: 0, stored: 0, refused: 0, evicted: 0, corrupt: 0 };
 
   private constructor(readonly dir: string, private readonly options: BlockCacheOptions) {
@@ -236,18 +237,30 @@ export class BlockCache {
     return true;
   }
 
-  /** Frees space down to the floor by evicting least recently used blocks; false if it cannot. */
+  /**
+   * Frees space down to the floor by evicting least recently used blocks; false if it
+   * cannot. The free space is asked of the file system at most every 250 ms and
+   * counted down by what is stored in between (a statfs per block cost a cold read
+   * a few percent), and always asked again when it looks short.
+   */
   private async roomFor(size: number): Promise<boolean> {
     const floor = this.options.minFreeBytes ?? 0;
     if (floor <= 0) return true;
+    const known = this.freeSpace;
+    if (known && Date.now() - known.at < 250 && known.bytes - size >= floor) {
+      known.bytes -= size;
+      return true;
+    }
     for (;;) {
       let free: number;
       try {
         const s = await statfs(this.blocksDir);
         free = s.bavail * s.bsize;
       } catch {
+        this.freeSpace = undefined;
         return false;
       }
+      this.freeSpace = { bytes: free - size, at: Date.now() };
       if (free - size >= floor) return true;
       const oldest = [...this.index.rkeys()][0];
       if (oldest === undefined) return false;

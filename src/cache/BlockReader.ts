@@ -1,69 +1,31 @@
-// Read-through over the block cache: a miss fetches the block with one ranged GET,
-// concurrent readers of a block share one fetch, sequential reading prefetches the
-// next blocks in parallel (bounded), and random reads fetch only what they need.
+// Read-through over the block cache: a miss fetches the block from its source,
+// concurrent readers of a block share one load, sequential reading prefetches the
+// next blocks (runs of consecutive blocks in one request each, bounded), and random
+// reads fetch only what they need.
 //
-// Where a missing block comes from is a BlockSource chosen by a BlockLocator: today
-// always the file's under store; a cache cluster adds a locator that answers "the
-// node that owns this block by consistent hashing" without changing this reader.
+// Blocks just read are kept in memory (HotBlocks, reused buffers): the kernel reads
+// 128 KiB at a time, and a read whose blocks are all there is answered at once
+// (readHot), without a promise.
 import pLimit from 'p-limit';
-import { WharfError, logger } from '../common/index.js';
-import type { UnderStore } from '../ufs/index.js';
+import { logger } from '../common/index.js';
 import { blockFileBytes, type BlockCache } from './BlockCache.js';
+import { storeLocator, type BlockLocator, type BlockSource, type CachedFile } from './BlockSource.js';
 import { HotBlocks, type HotBlock } from './HotBlocks.js';
+import { fetchSpan } from './SpanFetch.js';
 
 const log = logger('cache');
 
-/** A file as the cache knows it: the store object at one fingerprint. */
-export interface CachedFile {
-  /** blockFileId(source, key, fingerprint). */
-  id: string;
-  store: UnderStore;
-  key: string;
-  size: number;
-}
-
-export interface BlockSource {
-  /**
-   * The bytes of block `index` (exactly `length` of them), or a WharfError. `into`
-   * (at least `length` long) is a buffer the answer may be read into and be a view of.
-   */
-  fetch(file: CachedFile, index: number, offset: number, length: number, signal: AbortSignal, into?: Buffer): Promise<Buffer>;
-}
-
-export interface BlockLocator {
-  sourceFor(file: CachedFile, index: number): BlockSource;
-}
-
-/** One ranged GET from the file's under store. */
-export const storeBlockSource: BlockSource = {
-  async fetch(file, _index, offset, length, signal, into) {
-    const stream = await file.store.get(file.key, { start: BigInt(offset), end: BigInt(offset + length - 1) }, { signal });
-    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    let got = 0;
-    for await (const c of stream) {
-      const chunk = c as Buffer;
-      if (got + chunk.length > length) throw new WharfError('EIO', `${file.key}: the store sent more than the ${length} bytes asked for at ${offset} (changed in the store)`);
-      got += chunk.copy(out, got);
-    }
-    if (got !== length) throw new WharfError('EIO', `${file.key}: got ${got} bytes of block at ${offset}, expected ${length} (changed or truncated in the store)`);
-    return out;
-  },
-};
-
-export const storeLocator: BlockLocator = { sourceFor: () => storeBlockSource };
-
 export interface BlockReaderOptions {
   blockSize: number;
-  /** A fetch that takes longer fails with EIO: never a hang. */
+  /** Each block of a fetch must arrive within this long, or the fetch fails with EIO: never a hang. */
   fetchTimeoutMs: number;
   /** Blocks read ahead of a sequential reader. */
   prefetchBlocks: number;
-  /** Fetches in flight at once, prefetches included. */
+  /** Most consecutive blocks one prefetch request asks for (default 4). */
+  spanBlocks?: number;
+  /** Store requests in flight at once, prefetches included. */
   maxFetches: number;
-  /**
-   * Recently read blocks kept in memory: the kernel reads 128 KiB at a time, and
-   * without this each of those would read and checksum a whole block file again.
-   */
+  /** Memory for blocks just read (default: 64 MiB, or more to hold the prefetch window). */
   hotBytes?: number;
   locator?: BlockLocator;
 }
@@ -71,8 +33,11 @@ export interface BlockReaderOptions {
 export interface ReaderCounters {
   /** Block reads answered from memory (the cache's own counters see only its disk). */
   memoryHits: number;
+  /** Blocks fetched from their source. */
   fetches: number;
   fetchedBytes: number;
+  /** Store requests made (a prefetch request covers several blocks). */
+  requests: number;
   fetchFailures: number;
   prefetches: number;
 }
@@ -86,17 +51,24 @@ interface Load {
   promise: Promise<HotBlock>;
   /** Readers waiting for the block: each gets a pin, taken as the load ends. */
   waiters: number;
+  resolve: (b: HotBlock) => void;
+  reject: (e: unknown) => void;
 }
 
 export class BlockReader {
   private readonly inflight = new Map<string, Load>();
   private readonly hot: HotBlocks;
   private readonly limit: ReturnType<typeof pLimit>;
-  readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, fetchFailures: 0, prefetches: 0 };
+  private readonly span: number;
+  readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, requests: 0, fetchFailures: 0, prefetches: 0 };
 
   constructor(private readonly cache: BlockCache, private readonly o: BlockReaderOptions) {
     this.limit = pLimit(o.maxFetches);
-    this.hot = new HotBlocks(blockFileBytes(o.blockSize), o.hotBytes ?? 64 * 1024 * 1024);
+    this.span = Math.max(1, o.spanBlocks ?? 4);
+    // Room for the prefetch window and a little more, or prefetched blocks would be
+    // dropped from memory before they are read.
+    const hotBytes = o.hotBytes ?? Math.max(64 * 1024 * 1024, (o.prefetchBlocks + this.span + 2) * o.blockSize);
+    this.hot = new HotBlocks(blockFileBytes(o.blockSize), hotBytes);
   }
 
   /**
@@ -179,21 +151,45 @@ export class BlockReader {
     return at;
   }
 
-  /** Notes where this read ended; prefetches after sequential reads. True if the read was sequential. */
+  /**
+   * Notes where this read ended; after a sequential read, loads the blocks of the
+   * window ahead that are neither in memory nor loading: those on the cache disk one
+   * by one, the others in runs of up to `span` blocks per request. A short run waits
+   * for the window to grow unless the reader needs it next or it ends the file.
+   * True if the read was sequential.
+   */
   private readAhead(file: CachedFile, offset: number, end: number, lastBlock: number, p: ReadPattern): boolean {
     const sequential = offset === p.nextOffset || offset === 0;
     p.nextOffset = end;
     if (!sequential || this.o.prefetchBlocks <= 0) return sequential;
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);
-    for (let i = 1; i <= this.o.prefetchBlocks && lastBlock + i <= lastBlockOfFile; i++) {
-      const idx = lastBlock + i;
+    const windowEnd = Math.min(lastBlock + this.o.prefetchBlocks, lastBlockOfFile);
+    let run: number[] = [];
+    const launch = (final: boolean) => {
+      while (run.length >= this.span || (run.length > 0 && (final || run[0] === lastBlock + 1))) {
+        const part = run.splice(0, this.span);
+        this.counters.prefetches += part.length;
+        this.startFetch(file, part[0]!, part.length);
+      }
+      run = [];
+    };
+    for (let idx = lastBlock + 1; idx <= windowEnd; idx++) {
       const k = `${file.id}:${idx}`;
-      // Blocks on the cache disk are read ahead into memory too: a warm sequential read
-      // would otherwise stall on every block file in turn.
-      if (this.hot.has(k) || this.inflight.has(k)) continue;
-      this.counters.prefetches++;
-      this.startLoad(file, idx, k).promise.catch(() => undefined); // a failed prefetch is retried by the read that needs it
+      if (this.hot.has(k) || this.inflight.has(k)) {
+        launch(false);
+      } else if (this.cache.has(file.id, idx)) {
+        launch(false);
+        // Blocks on the cache disk are read ahead into memory too: a warm sequential
+        // read would otherwise stall on every block file in turn.
+        this.counters.prefetches++;
+        this.startLoad(file, idx, k);
+      } else {
+        // A run is one request to one source (a cache cluster may own neighbours elsewhere).
+        if (run.length > 0 && this.sourceFor(file, idx) !== this.sourceFor(file, run[0]!)) launch(true);
+        run.push(idx);
+      }
     }
+    launch(windowEnd === lastBlockOfFile);
     return true;
   }
 
@@ -211,58 +207,85 @@ export class BlockReader {
     return load.promise;
   }
 
-  /**
-   * Loads a block once, however many readers want it. The load leaves `inflight`
-   * and pins the block for its waiters in the same synchronous step as it settles,
-   * so no reader can join a finished load without its pin.
-   */
-  private startLoad(file: CachedFile, index: number, k: string): Load {
-    const load: Load = { waiters: 0, promise: undefined as unknown as Promise<HotBlock> };
-    load.promise = (async () => {
-      const raw = this.hot.take();
-      try {
-        let data = await this.cache.get(file.id, index, raw);
-        if (!data || data.length !== this.expectedLength(file, index)) {
-          data = await this.limit(() => this.fetch(file, index, raw.subarray(raw.length - this.o.blockSize)));
-          await this.cache.put(file.id, index, data); // false (full disk, …) still serves the read
-        }
-        this.inflight.delete(k);
-        return this.hot.keep(k, raw, data, load.waiters);
-      } catch (e) {
-        // raw is not given back: a fetch that timed out may still be writing into it.
-        this.inflight.delete(k);
-        throw e;
-      }
-    })();
+  private newLoad(k: string): Load {
+    let resolve!: (b: HotBlock) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<HotBlock>((res, rej) => { resolve = res; reject = rej; });
+    promise.catch(() => undefined); // a prefetch nobody waits for may fail quietly
+    const load: Load = { promise, waiters: 0, resolve, reject };
     this.inflight.set(k, load);
     return load;
+  }
+
+  /**
+   * Ends a load: it leaves `inflight` and pins the block for its waiters in the same
+   * synchronous step, so no reader can join a finished load without its pin.
+   */
+  private settle(k: string, load: Load, raw: Buffer, data: Buffer): void {
+    this.inflight.delete(k);
+    load.resolve(this.hot.keep(k, raw, data, load.waiters));
+  }
+
+  private fail(k: string, load: Load, e: unknown): void {
+    this.inflight.delete(k);
+    load.reject(e);
+  }
+
+  /** Loads one block: from the cache disk if it is there, else fetched on its own. */
+  private startLoad(file: CachedFile, index: number, k: string): Load {
+    const load = this.newLoad(k);
+    void (async () => {
+      const raw = this.hot.take();
+      const data = await this.cache.get(file.id, index, raw);
+      if (data && data.length === this.expectedLength(file, index)) return this.settle(k, load, raw, data);
+      this.hot.give(raw);
+      await this.fetchRun(file, index, [load]);
+    })().catch((e: unknown) => this.fail(k, load, e));
+    return load;
+  }
+
+  /** Fetches `count` consecutive blocks from `first` with one request. */
+  private startFetch(file: CachedFile, first: number, count: number): void {
+    const loads = Array.from({ length: count }, (_, i) => this.newLoad(`${file.id}:${first + i}`));
+    void this.fetchRun(file, first, loads);
+  }
+
+  /** One request for the blocks of `loads` (consecutive from `first`); each block is stored, kept and handed to its readers as it arrives. Never rejects. */
+  private async fetchRun(file: CachedFile, first: number, loads: Load[]): Promise<void> {
+    let delivered = 0;
+    const stored: Promise<void>[] = [];
+    try {
+      await this.limit(() => {
+        this.counters.requests++;
+        return fetchSpan({
+          source: this.sourceFor(file, first),
+          file, first, blockSize: this.o.blockSize, timeoutMs: this.o.fetchTimeoutMs,
+          lengths: loads.map((_, i) => this.expectedLength(file, first + i)),
+          take: () => this.hot.take(),
+          onBlock: (i, raw, data) => {
+            delivered = i + 1;
+            this.counters.fetches++;
+            this.counters.fetchedBytes += data.length;
+            const k = `${file.id}:${first + i}`;
+            // Stored before it is handed on (false — full disk, … — still serves the read).
+            stored.push(this.cache.put(file.id, first + i, data).then(() => this.settle(k, loads[i]!, raw, data), (e: unknown) => this.fail(k, loads[i]!, e)));
+          },
+        });
+      });
+    } catch (e) {
+      this.counters.fetchFailures++;
+      log.warn({ key: file.key, block: first + delivered, err: e instanceof Error ? e.message : String(e) }, 'block fetch failed');
+      for (let i = delivered; i < loads.length; i++) this.fail(`${file.id}:${first + i}`, loads[i]!, e);
+    }
+    await Promise.all(stored);
+  }
+
+  private sourceFor(file: CachedFile, index: number): BlockSource {
+    return (this.o.locator ?? storeLocator).sourceFor(file, index);
   }
 
   private expectedLength(file: CachedFile, index: number): number {
     const start = index * this.o.blockSize;
     return Math.max(0, Math.min(this.o.blockSize, file.size - start));
-  }
-
-  private async fetch(file: CachedFile, index: number, into: Buffer): Promise<Buffer> {
-    const offset = index * this.o.blockSize;
-    const length = this.expectedLength(file, index);
-    const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), this.o.fetchTimeoutMs);
-    const source = (this.o.locator ?? storeLocator).sourceFor(file, index);
-    try {
-      const data = await Promise.race([
-        source.fetch(file, index, offset, length, ctrl.signal, into),
-        new Promise<never>((_, reject) => ctrl.signal.addEventListener('abort', () => reject(new WharfError('EIO', `${file.key}: the store did not deliver block ${index} within ${this.o.fetchTimeoutMs} ms`)), { once: true })),
-      ]);
-      this.counters.fetches++;
-      this.counters.fetchedBytes += data.length;
-      return data;
-    } catch (e) {
-      this.counters.fetchFailures++;
-      log.warn({ key: file.key, block: index, err: e instanceof Error ? e.message : String(e) }, 'block fetch failed');
-      throw e instanceof WharfError ? (e.errno === 'ENOENT' ? new WharfError('ESTALE', `${file.key} is gone from the store`, e) : new WharfError('EIO', e.message, e)) : new WharfError('EIO', String(e), e);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

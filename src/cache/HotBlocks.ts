@@ -56,8 +56,13 @@ export class HotBlocks {
     return b;
   }
 
+  /**
+   * Without touching recency: memory drops blocks in the order they were loaded. A
+   * sequential reader touches the blocks behind it last, and true LRU would drop the
+   * prefetched blocks ahead of it, not yet read, first.
+   */
   get(key: string): HotBlock | undefined {
-    return this.lru.get(key);
+    return this.lru.peek(key);
   }
 
   has(key: string): boolean {

@@ -12,4 +12,5 @@
 //   - Failing to store a block (full disk, floor reached) never fails a read.
 //   - A fetch that outlives its timeout fails with EIO: readers never hang on a store.
 export { BlockCache, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
-export { BlockReader, ReadPattern, storeBlockSource, storeLocator, type BlockReaderOptions, type BlockSource, type BlockLocator, type CachedFile, type ReaderCounters } from './BlockReader.js';
+export { BlockReader, ReadPattern, type BlockReaderOptions, type ReaderCounters } from './BlockReader.js';
+export { storeBlockSource, storeLocator, type BlockSource, type BlockLocator, type CachedFile } from './BlockSource.js';

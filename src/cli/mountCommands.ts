@@ -41,7 +41,7 @@ function mountFlags(c: Command): Command {
     .option('--cache-size <size>', 'most bytes the block cache keeps', size, 10 * 1024 ** 3)
     .option('--cache-min-free <size>', 'free space to leave on the cache disk', size, 1024 ** 3)
     .option('--block-size <size>', 'cache block size', size, 4 * 1024 * 1024)
-    .option('--prefetch <blocks>', 'blocks read ahead of a sequential reader', integer(0, 64), 4)
+    .option('--prefetch <blocks>', 'blocks read ahead of a sequential reader', integer(0, 64), 16)
     .option('--read-ahead <size>', "the kernel's read-ahead for the mount (0: the kernel's 128 KiB)", size, 8 * 1024 * 1024)
     .option('--fetch-timeout <ms>', 'a store read slower than this fails with EIO', integer(100), 30_000)
     .option('--attr-timeout <ms>', 'attribute/entry cache TTL, in the mount and the kernel', integer(0), 1_000)

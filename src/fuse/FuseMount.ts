@@ -61,7 +61,7 @@ export class FuseMount {
       capacityBytes: o.cacheCapacity ?? 10 * 1024 ** 3, minFreeBytes: o.cacheMinFree ?? 1024 ** 3,
     });
     const reader = new BlockReader(cache, {
-      blockSize, fetchTimeoutMs: o.fetchTimeoutMs ?? 30_000, prefetchBlocks: o.prefetchBlocks ?? 4, maxFetches: 16,
+      blockSize, fetchTimeoutMs: o.fetchTimeoutMs ?? 30_000, prefetchBlocks: o.prefetchBlocks ?? 16, maxFetches: 16,
     });
     const attrMs = o.attrTimeoutMs ?? 1_000;
     const vfs = new Vfs(meta, reader, {
