@@ -12,6 +12,7 @@ import { BlockCache, BlockReader } from '../cache/index.js';
 import type { MetaClient } from '../meta/index.js';
 import { Vfs, defaultOpener, type OpenLocation } from '../vfs/index.js';
 import type { S3StoreOptions } from '../ufs/index.js';
+import { BusyPoll } from './BusyPoll.js';
 import { fuseOps } from './FuseOps.js';
 
 const log = logger('mount');
@@ -31,6 +32,8 @@ export interface MountOptions {
   /** Attribute and entry cache TTL in the mount and the kernel (default 1 s). */
   attrTimeoutMs?: number;
   negativeTimeoutMs?: number;
+  /** How long the event loop keeps polling after a FUSE request (default 2 ms; 0: never, see BusyPoll). */
+  pollMs?: number;
   /** The kernel's read-ahead for the mount (default 8 MiB; 0 leaves the kernel's 128 KiB). */
   readAheadBytes?: number;
   allowOther?: boolean;
@@ -73,10 +76,10 @@ export class FuseMount {
     });
     const recovered = await vfs.io.recover();
     if (recovered.recovered + recovered.orphaned > 0) log.info(recovered, 'staged data from a previous run handled');
-    const fuse = new Fuse(mountpoint, fuseOps(vfs), {
+    const fuse = new Fuse(mountpoint, fuseOps(vfs, new BusyPoll(o.pollMs ?? 2)), {
       // fuse-native has no big_writes option; it joins options with commas, so it rides along
       // here. Without it libfuse2 writes 4 KiB per call (a sixth of the speed).
-      fsname: 'wharf,big_writes,max_readahead=4194304', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
+      fsname: 'wharf,big_writes,max_readahead=4194304,splice_write,splice_move', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
       allowOther: o.allowOther ?? false, defaultPermissions: o.defaultPermissions ?? false,
       attrTimeout: attrMs / 1000, entryTimeout: attrMs / 1000,
       // Our own deadlines (fetch timeout, gRPC deadlines) answer first; this is the last resort.
