@@ -17,6 +17,7 @@ import { keyToPath, pathToKey, type ListPage, type UnderStore } from '../ufs/ind
 import { SyncCounters } from './SyncCounters.js';
 import { fileFingerprint, isStale, planEntry, type Existing, type StoreEntry } from './SyncPlan.js';
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
+import { ListingAhead } from './ListingAhead.js';
 import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
 
 const log = logger('sync');
@@ -41,6 +42,8 @@ export interface FullSyncOptions {
   sweep: boolean;
   signal?: AbortSignal;
   pageSize?: number;
+  /** Pages listed ahead of the writes at most (default 8). */
+  pagesAhead?: number;
   counters?: SyncCounters;
   /** Called after each applied page (progress, "last refresh" times). */
   onPage?: (counters: SyncCounters) => void;
@@ -80,16 +83,19 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
 
-  let next: Promise<ListPage> | undefined = list(undefined);
-  next.catch(() => undefined); // a job stopped before its first page must not leave this listing's rejection unhandled
-  while (next) {
-    checkCancelled(o.signal);
-    const page: ListPage = await next;
-    // Prefetch: the store lists the next page while this one is written.
-    next = page.nextToken ? list(page.nextToken) : undefined;
-    next?.catch(() => undefined); // observed when awaited; avoid an unhandled rejection if we stop first
-    await applyPage(m, page, o.gen, ctx, defaults, counters);
-    o.onPage?.(counters);
+  // The store lists ahead while the namespace writes; every page ready is written in one transaction.
+  const ahead = new ListingAhead(list, o.pagesAhead ?? 8);
+  try {
+    for (;;) {
+      checkCancelled(o.signal);
+      const pages = await ahead.take();
+      if (!pages) break;
+      const page = pages.length === 1 ? pages[0]! : { objects: pages.flatMap((p) => p.objects), prefixes: [] };
+      await applyPage(m, page, o.gen, ctx, defaults, counters);
+      o.onPage?.(counters);
+    }
+  } finally {
+    ahead.stop();
   }
   checkCancelled(o.signal);
   if (o.sweep) {

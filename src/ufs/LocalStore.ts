@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { isErrno, logger, type Logger, WharfError } from '../common/index.js';
 import { checkListOptions, checkMetadata, checkPrefix, checkRange, throwIfAborted } from './checks.js';
 import { absPath, dirEtag, fileEtag, metaPath, mtimeMs, parseLocalKey, tmpDir, type LocalKey } from './localLayout.js';
-import { listLocal } from './localList.js';
+import { listInWorker } from './LocalLister.js';
 import { emptyStream, guardStream, isAbortError } from './streams.js';
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, UnderStore } from './UnderStore.js';
 
@@ -74,7 +74,7 @@ export class LocalStore implements UnderStore {
     const maxKeys = checkListOptions(opts);
     throwIfAborted(opts.signal, 'list');
     try {
-      return await listLocal(this.root, prefix, opts.delimiter === '/', maxKeys, opts.token, opts.signal);
+      return await listInWorker({ root: this.root, prefix, delimited: opts.delimiter === '/', maxKeys, token: opts.token }, opts.signal);
     } catch (e) {
       throw mapFsError(e, 'list', prefix);
     }
