@@ -169,8 +169,10 @@ export class Txn {
     return (await this.getStoreStates([ino]))[0];
   }
 
-  putStoreState(ino: Ino, s: StoreState): void {
-    this.put(storeStateKey(ino), encodeStoreState(s));
+  /** With `fresh`: the inode was made by addChild(…, fresh) in this transaction (see there). */
+  putStoreState(ino: Ino, s: StoreState, fresh = false): void {
+    if (fresh) this.fresh.push(storeStateKey(ino), encodeStoreState(s));
+    else this.put(storeStateKey(ino), encodeStoreState(s));
   }
 
   delStoreState(ino: Ino): void {

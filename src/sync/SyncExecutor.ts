@@ -125,6 +125,12 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { star
   if (m.objectMetadata) {
     for (const g of groups.values()) await readObjectMetadata(m.tree, m.store, await m.tree.lookupPath(m.rootIno, g.parts), g.files);
   }
+  // Paths this transaction looks up as directories: a new file at one of them must
+  // be visible to the lookup (the directory wins, KEYS.md), so it cannot take the batch path.
+  const dirPaths = new Set<string>();
+  for (const parts of [...markers, ...[...groups.values()].map((g) => g.parts)]) {
+    for (let i = 1; i <= parts.length; i++) dirPaths.add(parts.slice(0, i).join('/'));
+  }
   await m.tree.write('sync: page', async (tx) => {
     const w = new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters);
     for (const parts of markers) {
@@ -137,7 +143,8 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { star
         counters.warn(`/${g.parts.join('/')}: a file written through Wharf has this name; ${g.files.length} key(s) below it skipped`);
         continue;
       }
-      await w.applyMany(dir, g.files);
+      const base = g.parts.join('/');
+      await w.applyMany(dir, g.files, (name) => dirPaths.has(base === '' ? name : `${base}/${name}`));
     }
   });
 }
@@ -153,7 +160,12 @@ export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: 
     checkCancelled(signal);
     const { children, next } = await tree.readdirNames(dirIno, after, 1000);
     for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal);
-    await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, children, (e) => isStale(e, gen, startNs), counters));
+    // Only what an older generation stamped can be stale: read the stamps without the
+    // write queue, and write (re-checking everything) only where one is older. An
+    // unchanged re-sync then sweeps without a single transaction.
+    const states = await tree.getStoreStates(children.map((c) => c.ino));
+    const candidates = children.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen);
+    if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, (e) => isStale(e, gen, startNs), counters));
     if (!next) return;
     after = next;
   }

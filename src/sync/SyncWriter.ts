@@ -69,17 +69,30 @@ export class SyncWriter {
     return this.applyPlanned(parent, name, entry, existing);
   }
 
-  /** Applies many entries of one directory with batched reads. */
-  async applyMany(parent: Ino, entries: readonly { name: string; entry: StoreEntry }[]): Promise<void> {
+  /**
+   * Applies many entries of one directory with batched reads. A new file whose name
+   * `readBack` does not claim (nothing later in this transaction looks it up) takes
+   * the batch path, and the directory's times are bumped once for all of them: an
+   * initial sync is mostly such files.
+   */
+  async applyMany(parent: Ino, entries: readonly { name: string; entry: StoreEntry }[], readBack: (name: string) => boolean = () => true): Promise<void> {
     const dvs = await this.tx.getDentries(parent, entries.map((e) => e.name));
     const inos = dvs.map((d) => d?.ino).filter((i): i is Ino => i !== undefined);
     const [attrs, states] = await Promise.all([this.tx.getAttrs(inos), this.tx.getStoreStates(inos)]);
     const byIno = new Map<Ino, Existing>();
     inos.forEach((ino, i) => { if (attrs[i]) byIno.set(ino, { attr: attrs[i]!, state: states[i] }); });
+    let fresh = 0;
     for (const [i, e] of entries.entries()) {
       const d = dvs[i];
+      if (!d && e.entry.type === 'file' && !readBack(e.name)) {
+        this.create(parent, e.name, e.entry, true); // planEntry(nothing, a file) is 'create'
+        this.counters.created++;
+        fresh++;
+        continue;
+      }
       await this.applyPlanned(parent, e.name, e.entry, d ? byIno.get(d.ino) : undefined);
     }
+    if (fresh > 0) await this.tx.touchDir(parent, nowNs(), 0);
   }
 
   private async existing(ino: Ino): Promise<Existing | undefined> {
@@ -154,7 +167,7 @@ export class SyncWriter {
     }
   }
 
-  private create(parent: Ino, name: string, entry: StoreEntry): Attr {
+  private create(parent: Ino, name: string, entry: StoreEntry, fresh = false): Attr {
     const now = nowNs();
     const mtimeNs = entry.type !== 'directory' ? BigInt(entry.meta?.mtimeMs ?? entry.mtimeMs) * 1_000_000n : now;
     const d = this.defaults;
@@ -164,8 +177,8 @@ export class SyncWriter {
       uid: m.uid ?? d.uid, gid: m.gid ?? d.gid,
       size: entry.type === 'file' ? entry.size : entry.type === 'symlink' ? BigInt(Buffer.byteLength(entry.target ?? '', 'utf8')) : 0n,
       atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
-    }, entry.type === 'symlink' ? (entry.target ?? '') : undefined);
-    this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
+    }, entry.type === 'symlink' ? (entry.target ?? '') : undefined, fresh);
+    this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint }, fresh);
     if (entry.type === 'directory' && this.newDirsUnloaded) this.tx.putSyncTimes(a.ino, { listedMs: 0, treeMs: 0 });
     return a;
   }
