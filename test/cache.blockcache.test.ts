@@ -191,6 +191,26 @@ describe('BlockCache', () => {
     await eventually('the damaged block file deleted', () => blockFiles(dir).size === 0);
   });
 
+  it('getRange never serves a dropped or replaced block from a file it kept open', async () => {
+    const dir = fresh();
+    const cache = BlockCache.open(dir, { capacityBytes: 1024 * 1024 });
+    const v1 = randomBytes(2 * CHUNK);
+    await cache.put(id, 0, v1);
+    assert.deepEqual(await cache.getRange(id, 0, 100, 50), v1.subarray(100, 150), 'opens the block file');
+    // Replaced under the same name (a block fetched again after damage): the new bytes.
+    const v2 = randomBytes(2 * CHUNK);
+    await cache.put(id, 0, v2);
+    assert.deepEqual(await cache.getRange(id, 0, 100, 50), v2.subarray(100, 150));
+    // Dropped: a miss, not the bytes of the unlinked file still open.
+    cache.dropFile(id);
+    assert.equal(await cache.getRange(id, 0, 100, 50), undefined);
+    // Many concurrent random reads of one block share its open file and all match.
+    await cache.put(id, 0, v1);
+    const offs = Array.from({ length: 200 }, (_, i) => (i * 7919) % (2 * CHUNK - 64));
+    const got = await Promise.all(offs.map((o) => cache.getRange(id, 0, o, 64)));
+    for (const [i, o] of offs.entries()) assert.deepEqual(got[i], v1.subarray(o, o + 64), `read at ${o}`);
+  });
+
   it('reopening rebuilds the index from disk and discards temporaries, short files and strangers', async () => {
     const dir = fresh();
     const first = BlockCache.open(dir, { capacityBytes: 1024 * 1024 });

@@ -180,6 +180,33 @@ describe('mount block cache', () => {
     await c.m.stop();
   });
 
+  it('close uploads once; fsync uploads durably, and once: a close after it does not upload again; fsync of a clean file uploads it durably', async () => {
+    const { m, mnt } = await up('fsync', []);
+    await shOk(`mkdir -p ${join(mnt, 'durable')}`);
+    const uploads = async () => (await m.stats()).io.uploads;
+    const u0 = await uploads();
+    // (Not a shell redirection: the shell's dup2 and close of the first descriptor is a flush of its own.)
+    await shOk(`python3 -c "open('${join(mnt, 'durable/a')}', 'w').write('one')"`);
+    assert.equal(await uploads(), u0 + 1, 'close: one upload');
+    // dd conv=fsync: write, fsync, close.
+    await shOk(`printf two | dd of=${join(mnt, 'durable/b')} conv=fsync status=none`);
+    assert.equal(await uploads(), u0 + 2, 'fsync then close: one upload (the durable one)');
+    // Open for writing, fsync without writing, close: the clean file goes up again, durably.
+    await shOk(`python3 -c "import os; fd = os.open('${join(mnt, 'durable/a')}', os.O_WRONLY); os.fsync(fd); os.close(fd)"`);
+    assert.equal(await uploads(), u0 + 3);
+    // A shell redirection into a new file: the flush of the dup'ed descriptor, before any
+    // byte, uploads nothing; the close uploads once.
+    await shOk(`printf three > ${join(mnt, 'durable/c')}`);
+    assert.equal(await uploads(), u0 + 4);
+    assert.equal(await readFile(join(storeDir, 'durable/c'), 'utf8'), 'three');
+    await shOk(`touch ${join(mnt, 'durable/empty')}`);
+    // (release is asynchronous: close(2) does not wait for it)
+    await waitFor('the new empty file uploaded at its release', async () => ((await uploads()) === u0 + 5 ? true : undefined));
+    assert.equal((await readFile(join(storeDir, 'durable/empty'))).length, 0);
+    assert.equal(await readFile(join(storeDir, 'durable/a'), 'utf8'), 'one');
+    assert.equal(await readFile(join(storeDir, 'durable/b'), 'utf8'), 'two');
+  });
+
   it('a file written through the mount is read back from the cache (write-through), not the store', async () => {
     const { m, mnt } = await up('wt', []);
     const data = randomBytes(3 * MiB + 99);

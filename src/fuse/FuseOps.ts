@@ -80,7 +80,7 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined): Operations {
       vfs.io.write(fd, buf.subarray(0, len), pos).then((n) => cb(n), (e: unknown) => cb(errnoOf(e, 'write', path)));
     },
     flush: (path, fd, cb) => run('flush', path, cb, () => vfs.io.flush(fd)),
-    fsync: (path, _datasync, fd, cb) => run('fsync', path, cb, () => vfs.io.flush(fd)),
+    fsync: (path, _datasync, fd, cb) => run('fsync', path, cb, () => vfs.io.flush(fd, true)),
     release: (path, fd, cb) => run('release', path, cb, () => vfs.io.release(fd)),
     truncate: (path, size, cb) => run('truncate', path, cb, () => vfs.truncate(path, size)),
     ftruncate: (path, fd, size, cb) => run('ftruncate', path, cb, () => vfs.io.ftruncate(fd, size)),

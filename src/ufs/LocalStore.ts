@@ -295,7 +295,7 @@ export class LocalStore implements UnderStore {
     if (opts.size !== undefined && written !== opts.size) {
       throw new WharfError('EIO', `put ${JSON.stringify(key)}: body has ${written} bytes, expected ${opts.size}`);
     }
-    if (this.options.fsync ?? true) await syncFile(tmp);
+    if (opts.durable ?? this.options.fsync ?? true) await syncFile(tmp);
     return lstat(tmp, { bigint: true });
   }
 

@@ -51,6 +51,11 @@ export interface PutOptions {
   size?: bigint;
   /** User metadata; see ObjectInfo.metadata for the allowed names and values. */
   metadata?: Record<string, string>;
+  /**
+   * On a store that can choose (a local directory): on stable storage before the put
+   * returns (fsync). Default: the store's own setting. S3 stores are always durable.
+   */
+  durable?: boolean;
   signal?: AbortSignal;
 }
 

@@ -17,6 +17,10 @@ export class StagedFile {
   size = 0;
   /** Written since the last successful upload. */
   dirty = false;
+  /** The last upload was made durable (fsync(2) asked for it). */
+  durable = false;
+  /** Uploaded at least once since staged. */
+  uploaded = false;
   /** Handles using this staged file; it is removed when the last one goes and it is clean. */
   refs = 0;
   /** Set while an upload runs, so concurrent flushes wait for it rather than upload twice. */
