@@ -42,7 +42,7 @@ export interface FullSyncOptions {
   sweep: boolean;
   signal?: AbortSignal;
   pageSize?: number;
-  /** Pages listed ahead of the writes at most (default 8). */
+  /** Pages listed ahead of the writes at most (default 2). */
   pagesAhead?: number;
   counters?: SyncCounters;
   /** Called after each applied page (progress, "last refresh" times). */
@@ -84,7 +84,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
 
   // The store lists ahead while the namespace writes; every page ready is written in one transaction.
-  const ahead = new ListingAhead(list, o.pagesAhead ?? 8);
+  const ahead = new ListingAhead(list, o.pagesAhead ?? 2);
   try {
     for (;;) {
       checkCancelled(o.signal);
