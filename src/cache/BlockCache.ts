@@ -74,6 +74,8 @@ export class BlockCache {
   private readonly blocksDir: string;
   private tmpSeq = 0;
   private freeSpace: { bytes: number; at: number } | undefined;
+  /** Shard directories known to exist. */
+  private readonly shards = new Set<string>();
   /** Block files kept open for random reads; closed when dropped and no read is using them. */
   private readonly open = new LRUCache<string, OpenBlock>({
     max: 64,
@@ -266,7 +268,11 @@ export class BlockCache {
     const final = this.pathOf(name);
     const tmp = `${final}.tmp${process.pid}-${++this.tmpSeq}`;
     try {
-      mkdirSync(join(this.blocksDir, name.slice(0, 2)), { recursive: true });
+      const shard = name.slice(0, 2);
+      if (!this.shards.has(shard)) {
+        mkdirSync(join(this.blocksDir, shard), { recursive: true });
+        this.shards.add(shard);
+      }
       const fh = await open(tmp, 'w');
       try {
         await fh.writev([encodeHeader(data), data]);
@@ -277,6 +283,7 @@ export class BlockCache {
       this.open.delete(name); // an open handle would still read the file this one replaced
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
+      this.shards.delete(name.slice(0, 2)); // in case it was removed under us
       this.counters.refused++;
       log.warn({ err: e, block: name }, 'could not store a cache block; serving from the store');
       return false;

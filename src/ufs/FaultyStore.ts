@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { WharfError, type Errno } from '../common/index.js';
 import { delay } from './streams.js';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, StoreOp, UnderStore } from './UnderStore.js';
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, PutResult, StoreOp, UnderStore } from './UnderStore.js';
 
 export interface FaultRule {
   /** Operations it applies to (default: all). */
@@ -146,7 +146,7 @@ export class FaultyStore implements UnderStore {
     return out;
   }
 
-  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<PutResult> {
     await this.before('put', key, opts.signal);
     return this.inner.put(key, body, opts);
   }

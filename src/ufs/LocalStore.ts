@@ -28,7 +28,7 @@ import { checkListOptions, checkMetadata, checkPrefix, checkRange, throwIfAborte
 import { absPath, dirEtag, fileEtag, metaPath, mtimeMs, parseLocalKey, tmpDir, type LocalKey } from './localLayout.js';
 import { listInWorker } from './LocalLister.js';
 import { emptyStream, guardStream, isAbortError } from './streams.js';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, UnderStore } from './UnderStore.js';
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, PutResult, UnderStore } from './UnderStore.js';
 
 export interface LocalStoreOptions {
   /** fsync each put before renaming it into place (default true). */
@@ -129,7 +129,7 @@ export class LocalStore implements UnderStore {
     }
   }
 
-  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<PutResult> {
     this.checkOpen();
     const k = parseLocalKey(key);
     const metadata = checkMetadata(opts.metadata);
@@ -143,7 +143,7 @@ export class LocalStore implements UnderStore {
         const etag = fileEtag(st);
         await this.writeSidecar(key, etag, metadata);
         await rename(tmp, path);
-        return { etag };
+        return { etag, mtimeMs: mtimeMs(st) }; // rename keeps the file's mtime
       } catch (e) {
         await rm(tmp, { force: true });
         throw e;
@@ -244,7 +244,7 @@ export class LocalStore implements UnderStore {
     return path;
   }
 
-  private async putMarker(k: LocalKey, body: Readable | Buffer, opts: PutOptions, metadata: Record<string, string> | undefined): Promise<{ etag: string }> {
+  private async putMarker(k: LocalKey, body: Readable | Buffer, opts: PutOptions, metadata: Record<string, string> | undefined): Promise<PutResult> {
     const size = Buffer.isBuffer(body) ? body.length : await countBytes(body, opts.signal);
     if (size !== 0 || (opts.size !== undefined && opts.size !== 0n)) throw new WharfError('EINVAL', `directory marker ${JSON.stringify(k.key)} must have an empty body`);
     const path = await this.resolve(k, true);

@@ -23,7 +23,7 @@ import { checkKey, checkListOptions, checkMetadata, checkPrefix, checkRange, thr
 import { mapS3Error, redactor } from './s3errors.js';
 import { stripQuotes, uploadMultipart } from './s3multipart.js';
 import { emptyStream, guardStream, pieces, sliceStream } from './streams.js';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, UnderStore } from './UnderStore.js';
+import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, PutResult, UnderStore } from './UnderStore.js';
 
 export type ChecksumSetting = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
 
@@ -175,7 +175,7 @@ export class S3Store implements UnderStore {
     }
   }
 
-  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<PutResult> {
     checkKey(key);
     const metadata = checkMetadata(opts.metadata);
     return this.call('put', key, opts.signal, async (abortSignal) => {

@@ -59,6 +59,12 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+export interface PutResult {
+  etag: string;
+  /** The object's time as a listing or head will report it, when the put knows it (S3 does not: head it). */
+  mtimeMs?: number;
+}
+
 export interface UnderStore {
   /**
    * One page of keys starting with `prefix` (a plain string prefix, not a path).
@@ -74,7 +80,7 @@ export interface UnderStore {
    */
   get(key: string, range?: ByteRange, opts?: { signal?: AbortSignal }): Promise<Readable>;
   /** Stores the body under `key`, replacing any object there; atomic for readers. */
-  put(key: string, body: Readable | Buffer, opts?: PutOptions): Promise<{ etag: string }>;
+  put(key: string, body: Readable | Buffer, opts?: PutOptions): Promise<PutResult>;
   /** Removes the object; a missing key is not an error. */
   delete(key: string, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Copies content and user metadata; a missing source rejects with ENOENT. */

@@ -21,7 +21,7 @@ import { LocalStore, type LocalStoreOptions } from './LocalStore.js';
 import { S3Store, type S3StoreOptions } from './S3Store.js';
 import type { UnderStore } from './UnderStore.js';
 
-export type { ObjectInfo, ListPage, ListOptions, ByteRange, PutOptions, UnderStore, StoreOp } from './UnderStore.js';
+export type { ObjectInfo, ListPage, ListOptions, ByteRange, PutOptions, PutResult, UnderStore, StoreOp } from './UnderStore.js';
 export { STORE_OPS } from './UnderStore.js';
 export { LocalStore, type LocalStoreOptions } from './LocalStore.js';
 export { S3Store, MIN_PART_SIZE, type S3StoreOptions, type ChecksumSetting } from './S3Store.js';

@@ -19,6 +19,9 @@ import type { StoreRegistry } from './StoreRegistry.js';
 
 const log = logger('vfs');
 
+/** Files up to this size (and one cache block) are uploaded from one buffer (no stream), which also fills the cache. */
+const SMALL_UPLOAD = 1024 * 1024;
+
 const O_ACCMODE = 0o3;
 const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
@@ -217,16 +220,22 @@ export class FileIo {
       if (!loc) throw new WharfError('EROFS', `inode ${s.ino} is no longer in a data source`);
       const store = await this.stores.get(loc);
       const size = s.size;
-      const body = size > 0 ? createReadStream(s.dataPath, { start: 0, end: size - 1 }) : Buffer.alloc(0);
-      await store.put(loc.key, body, { size: BigInt(size), metadata: s3fsMetadata(attr), durable });
+      // A small file goes up from memory, and the same bytes fill the cache after.
+      const small = size <= Math.min(SMALL_UPLOAD, this.reader.blockSize) ? await s.read(size, 0) : undefined;
+      const body = small ?? createReadStream(s.dataPath, { start: 0, end: size - 1 });
+      const put = await store.put(loc.key, body, { size: BigInt(size), metadata: s3fsMetadata(attr), durable });
       s.durable = durable;
       s.uploaded = true;
-      // The store's own etag and time are what a sync will compare against.
-      const head = await store.head(loc.key);
-      if (!head) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
-      const committed = await this.meta.commitWrite(s.ino, { size: BigInt(size), etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
+      // The store's own etag and time are what a sync will compare against (S3 does not return the time: ask).
+      const stored = put.mtimeMs !== undefined ? { etag: put.etag, mtimeMs: put.mtimeMs } : await store.head(loc.key);
+      if (!stored) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
+      const fileId = blockFileId(loc.source, loc.key, `${size}:${stored.etag}:${stored.mtimeMs}`);
+      // The cache is filled while the master records the write (neither needs the other).
+      const [committed] = await Promise.all([
+        this.meta.commitWrite(s.ino, { size: BigInt(size), etag: stored.etag, mtimeNs: BigInt(stored.mtimeMs) * 1_000_000n }),
+        small ? (size > 0 ? this.reader.adopt(fileId, 0, small).catch(() => undefined) : undefined) : this.writeThrough(s, fileId, size),
+      ]);
       this.cache.put(s.path, committed);
-      await this.writeThrough(s, blockFileId(loc.source, loc.key, `${size}:${head.etag}:${head.mtimeMs}`), size);
       log.debug({ key: loc.key, size }, 'uploaded');
       this.uploads++;
       this.clearRetry(s.ino);

@@ -13,6 +13,9 @@ export interface StagedRecord {
   createdMs: number;
 }
 
+/** Staging directories known to exist (a mkdir per new file cost a tenth of its create). */
+const madeDirs = new Set<string>();
+
 export class StagedFile {
   size = 0;
   /** Written since the last successful upload. */
@@ -29,12 +32,19 @@ export class StagedFile {
   private constructor(readonly dataPath: string, readonly ino: Ino, private fh: FileHandle, public path: string) {}
 
   static async create(dir: string, ino: Ino, path: string): Promise<StagedFile> {
-    mkdirSync(dir, { recursive: true });
+    if (!madeDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      madeDirs.add(dir);
+    }
     const id = `${ino}-${randomBytes(6).toString('hex')}`;
     const dataPath = join(dir, `${id}.data`);
-    const fh = await open(dataPath, 'w+');
     const rec: StagedRecord = { ino: ino.toString(), path, createdMs: Date.now() };
-    await writeFile(join(dir, `${id}.json`), JSON.stringify(rec));
+    const make = () => Promise.all([open(dataPath, 'w+'), writeFile(join(dir, `${id}.json`), JSON.stringify(rec))]);
+    const [fh] = await make().catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dir, { recursive: true }); // removed under us: make it again
+      return make();
+    });
     return new StagedFile(dataPath, ino, fh, path);
   }
 
