@@ -83,7 +83,9 @@ export class FuseMount {
       allowOther: o.allowOther ?? false, defaultPermissions: o.defaultPermissions ?? false,
       attrTimeout: attrMs / 1000, entryTimeout: attrMs / 1000,
       // Our own deadlines (fetch timeout, gRPC deadlines) answer first; this is the last resort.
-      timeout: Math.max(60_000, (o.fetchTimeoutMs ?? 30_000) * 2),
+      // Not for reads and writes: those have the fetch timeout, and a timer per request
+      // is a measurable share of a warm read.
+      timeout: { default: Math.max(60_000, (o.fetchTimeoutMs ?? 30_000) * 2), read: false, write: false },
     });
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
     const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;

@@ -46,7 +46,7 @@ declare module 'fuse-native' {
   export interface FuseOptions {
     force?: boolean; mkdir?: boolean; debug?: boolean; allowOther?: boolean; defaultPermissions?: boolean;
     fsname?: string; subtype?: string; attrTimeout?: number; entryTimeout?: number; maxRead?: number;
-    autoCache?: boolean; kernelCache?: boolean; timeout?: number | false; bigWrites?: boolean;
+    autoCache?: boolean; kernelCache?: boolean; timeout?: number | false | { default?: number; [op: string]: number | false | undefined }; bigWrites?: boolean;
   }
   export default class Fuse {
     constructor(mnt: string, ops: Operations, opts?: FuseOptions);
