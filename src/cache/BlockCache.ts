@@ -78,7 +78,7 @@ export class BlockCache {
   private readonly shards = new Set<string>();
   /** Block files kept open for random reads; closed when dropped and no read is using them. */
   private readonly open = new LRUCache<string, OpenBlock>({
-    max: 64,
+    max: 256, // a 1 GiB file of 4 MiB blocks; well under a default 1,024-descriptor limit
     dispose: (b) => {
       b.gone = true;
       if (b.refs === 0) b.fh.close().catch(() => undefined);
