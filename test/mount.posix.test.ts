@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, readlink as readlinkP, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, readlink as readlinkP, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalStore, S3Store, mulberry32, type UnderStore } from '../src/ufs/index.js';
@@ -315,6 +316,22 @@ for (const b of backends) {
       assert.ok(Math.abs(touched - now) < 60, `touch without -d sets the time to now (${touched} vs ${now})`);
       // New files and directories are the mount owner's.
       assert.equal((await run('touch attrs/new && stat -c "%u %g" attrs/new')).trim(), `${process.getuid!()} ${process.getgid!()}`);
+    });
+
+    it('utimensat with two different times keeps both (os.utime, cp -p: fuse-native rebuilt with its utimens fix)', async () => {
+      await run('mkdir -p times && printf x > times/f');
+      await run(`python3 -c "import os; os.utime('${inMount('times/f')}', (1000000000, 1500000000))"`);
+      assert.equal((await run('stat -c "%X %Y" times/f')).trim(), '1000000000 1500000000');
+      // cp -p of a file whose atime and mtime differ.
+      const src = join(tmpdir(), `wharf-times-${process.pid}`);
+      await writeFile(src, 'y');
+      await utimes(src, 1100000000, 1200000000);
+      try {
+        await run(`cp -p ${src} times/copy`);
+        assert.equal((await run('stat -c "%X %Y" times/copy')).trim(), '1100000000 1200000000');
+      } finally {
+        await rm(src, { force: true });
+      }
     });
 
     it('POSIX errors carry the exact errno', async () => {
