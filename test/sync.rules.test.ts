@@ -639,6 +639,9 @@ describe('rule validation and editing', () => {
     await rejectsWith(admin.showRule('src', 'a'), 'ENOENT');
     assert.deepEqual(await admin.showRule('src', 'a2'), renamed);
     assert.deepEqual((await admin.listRules('src')).map((r) => r.name), ['a2', 'b', 'p']);
+    // Its job history follows the new name.
+    assert.deepEqual((await admin.listJobs({ source: 'src', rule: 'a2' })).map((j) => [j.id, j.rule]), [[ran.id, 'a2']]);
+    assert.deepEqual(await admin.listJobs({ source: 'src', rule: 'a' }), []);
 
     const p = await admin.updateRule({ source: 'src', name: 'p', interval_minutes: 42 });
     assert.deepEqual([p.interval_minutes, p.status, p.description, p.name], [42, 'disabled', '', 'p']);

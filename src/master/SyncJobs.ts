@@ -6,7 +6,7 @@
 // `progressEveryMs` while running, so `wharf sync job show` and a restarted master
 // both see them. A job that was running when the master died is marked failed.
 import { WharfError, logger, splitPath } from '../common/index.js';
-import { WriteQueue, familyRange, jobKey, metaKey, type InodeTree } from '../meta/index.js';
+import { WriteQueue, familyRange, jobKey, metaKey, type InodeTree, type Txn } from '../meta/index.js';
 import { SyncCounters, runFullSync } from '../sync/index.js';
 import { ACTIVE_JOB_STATES, decodeRecord, encodeRecord, type JobRecord, type JobState, type JobTrigger } from './records.js';
 import type { SourceCatalog } from './SourceCatalog.js';
@@ -163,6 +163,19 @@ export class SyncJobs {
     const raw = await this.tree.db.get(jobKey(BigInt(id)));
     if (!raw) throw new WharfError('ENOENT', `no job ${id}`);
     return decodeRecord<JobRecord>(raw);
+  }
+
+  /**
+   * Makes the jobs of rule `from` name `to`, in the caller's transaction (a rule
+   * rename, under the rule lock: no job of the rule is running, and one that is
+   * writing its final record writes the new name).
+   */
+  async renameRule(tx: Txn, source: string, from: string, to: string): Promise<void> {
+    for (const r of this.running.values()) if (r.record.source === source && r.record.rule === from) r.record.rule = to;
+    for await (const [k, v] of this.tree.db.iterator(familyRange('job'))) {
+      const j = decodeRecord<JobRecord>(v);
+      if (j.source === source && j.rule === from) tx.putRecord(k, encodeRecord({ ...j, rule: to }));
+    }
   }
 
   /** Newest first. */

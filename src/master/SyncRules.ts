@@ -93,12 +93,16 @@ export class SyncRules {
       };
       await this.persist(r);
       this.rules.set(id(source, r.name), r);
-      return r;
+      log.info({ source, rule: r.name, type: r.type }, 'sync rule created');
+      // In the same hold of the lock: no other call can act on the rule in between.
+      if (r.type === 'manual' && spec.executeOnCreate) {
+        const job = await this.executeLocked(r);
+        return { rule: { ...r }, job }; // after: the rule now names its job
+      }
+      if (r.type === 'periodic' && (spec.enableOnCreate ?? true)) return { rule: await this.enableLocked(r) };
+      return { rule: { ...r } };
     });
-    log.info({ source, rule: created.name, type: created.type }, 'sync rule created');
-    if (created.type === 'manual' && spec.executeOnCreate) return { rule: created, job: await this.execute(source, created.name) };
-    if (created.type === 'periodic' && (spec.enableOnCreate ?? true)) return { rule: await this.enable(source, created.name) };
-    return { rule: { ...created } };
+    return created;
   }
 
   async update(source: string, name: string, c: RuleChanges): Promise<RuleRecord> {
@@ -116,7 +120,10 @@ export class SyncRules {
       if (c.description !== undefined) r.description = c.description;
       if (c.intervalMinutes !== undefined) r.intervalMinutes = c.intervalMinutes;
       await this.tree.write('rule update', async (tx) => {
-        if (r.name !== name) tx.delRecord(ruleKey(source, name));
+        if (r.name !== name) {
+          tx.delRecord(ruleKey(source, name));
+          await this.jobs.renameRule(tx, source, name, r.name); // its job history follows it
+        }
         tx.putRecord(ruleKey(source, r.name), encodeRecord(r));
       });
       this.rules.delete(id(source, name));
@@ -142,13 +149,15 @@ export class SyncRules {
   }
 
   async execute(source: string, name: string): Promise<JobRecord> {
-    return this.lock(source, async () => {
-      const r = this.get(source, name);
-      if (r.type !== 'manual') throw new WharfError('EINVAL', `rule ${name} is periodic: it runs on its schedule (enable/disable it)`);
-      const active = this.jobs.active(source, name);
-      if (active) throw new WharfError('EBUSY', `rule ${name}'s job ${active.id} is ${active.state}; terminate it or wait`);
-      return this.startJob(r, 'manual');
-    });
+    return this.lock(source, async () => this.executeLocked(this.get(source, name)));
+  }
+
+  /** Under the source's rule lock. */
+  private async executeLocked(r: RuleRecord): Promise<JobRecord> {
+    if (r.type !== 'manual') throw new WharfError('EINVAL', `rule ${r.name} is periodic: it runs on its schedule (enable/disable it)`);
+    const active = this.jobs.active(r.source, r.name);
+    if (active) throw new WharfError('EBUSY', `rule ${r.name}'s job ${active.id} is ${active.state}; terminate it or wait`);
+    return this.startJob(r, 'manual');
   }
 
   async terminate(source: string, name: string): Promise<JobRecord> {
@@ -161,18 +170,20 @@ export class SyncRules {
   }
 
   async enable(source: string, name: string): Promise<RuleRecord> {
-    return this.lock(source, async () => {
-      const r = this.get(source, name);
-      if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${name} is manual: execute it instead`);
-      if (r.status === 'enabled') throw new WharfError('EINVAL', `rule ${name} is already enabled`);
-      if (r.status !== 'disabled') throw new WharfError('EBUSY', `rule ${name} is ${r.status}`);
-      r.status = 'enabling';
-      await this.persist(r);
-      r.status = 'enabled';
-      await this.persist(r);
-      this.arm(r, true);
-      return { ...r };
-    });
+    return this.lock(source, async () => this.enableLocked(this.get(source, name)));
+  }
+
+  /** Under the source's rule lock. */
+  private async enableLocked(r: RuleRecord): Promise<RuleRecord> {
+    if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${r.name} is manual: execute it instead`);
+    if (r.status === 'enabled') throw new WharfError('EINVAL', `rule ${r.name} is already enabled`);
+    if (r.status !== 'disabled') throw new WharfError('EBUSY', `rule ${r.name} is ${r.status}`);
+    r.status = 'enabling';
+    await this.persist(r);
+    r.status = 'enabled';
+    await this.persist(r);
+    this.arm(r, true);
+    return { ...r };
   }
 
   async disable(source: string, name: string): Promise<RuleRecord> {
