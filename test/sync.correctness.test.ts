@@ -148,7 +148,9 @@ for (const def of BACKENDS) {
       const keep0 = before1.get('keep.txt')!;
       const keep1 = after1.get('keep.txt')!;
       assert.deepEqual(keep1, keep0, 'an unchanged file is not modified (same inode, version, attributes)');
-      assert.equal((await m.storeState('/rs/keep.txt'))?.gen, BigInt(job.gen), 'but it is stamped with the new generation');
+      // Not even its generation stamp is rewritten: the job remembers what it found
+      // unchanged, and its sweep (which removed del.txt) asks that instead.
+      assert.equal((await m.storeState('/rs/keep.txt'))?.gen, BigInt(first.gen), 'nor its store state (the sweep knows it was seen)');
       // A second re-sync with no store change changes nothing.
       const again = await m.resync('rs');
       assertJob(again, 'succeeded', 'second re-sync');

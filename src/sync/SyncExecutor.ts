@@ -4,18 +4,21 @@
 //
 // Why a flat listing plus generations: a flat listing is one paged stream whose
 // pages may come in any order (s3rver does not sort keys), so what is absent can
-// only be known once the whole listing is done. Every entry the listing refreshes
-// is stamped with the job's generation; the sweep afterwards removes synced entries
-// with an older generation. A listing that fails or is cancelled part-way never
-// sweeps, so nothing is deleted on the strength of a partial listing.
+// only be known once the whole listing is done. Every entry the listing creates or
+// changes is stamped with the job's generation, and every entry it finds unchanged
+// is remembered in memory (PlanContext.seen: a number per inode, ~16 MB for a
+// million); the sweep afterwards removes synced entries with an older generation
+// that were not seen. A listing that fails or is cancelled part-way never sweeps,
+// so nothing is deleted on the strength of a partial listing. During begin/end
+// (no sweep until `end`, possibly after a restart) everything is stamped instead.
 //
-// Writes go through InodeTree.write, one transaction per listing page (a bounded
-// pause for client writes); the next page is fetched while the current one is applied.
+// Writes go through InodeTree.write, one transaction for the listing pages ready
+// (a bounded pause for client writes); the store lists ahead meanwhile (ListingAhead).
 import { WharfError, logger, nowNs, type Ino } from '../common/index.js';
 import type { ChildRef, InodeTree, SyncTimes, Txn } from '../meta/index.js';
 import { keyToPath, pathToKey, type ListPage, type UnderStore } from '../ufs/index.js';
 import { SyncCounters } from './SyncCounters.js';
-import { fileFingerprint, isStale, planEntry, type Existing, type StoreEntry } from './SyncPlan.js';
+import { fileFingerprint, isStale, planEntry, type Existing, type PlanContext, type StoreEntry } from './SyncPlan.js';
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
 import { ListingAhead } from './ListingAhead.js';
 import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
@@ -71,7 +74,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   const counters = o.counters ?? new SyncCounters();
   const startNs = nowNs();
   const listPrefix = listPrefixOf(m.prefix, o.dir);
-  const ctx = { startNs, complete: false };
+  const ctx: PlanContext = { startNs, complete: false };
   const defaults = m.defaults ?? DEFAULTS;
 
   // Make sure the job's directory exists before anything below it arrives.
@@ -79,6 +82,8 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   if (dirIno === null) throw new WharfError('ENOTDIR', `/${o.dir.join('/')} is a file written through Wharf; cannot sync below it`);
   // Nothing below yet (an import's first scan): nothing can be stale, so no sweep is needed.
   const wasEmpty = (await m.tree.readdirNames(dirIno, undefined, 1)).children.length === 0;
+  // What this listing found unchanged, for the sweep (inode numbers are far below 2^53).
+  if (o.sweep && !wasEmpty) ctx.seen = new Set<number>();
 
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -99,13 +104,13 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   }
   checkCancelled(o.signal);
   if (o.sweep) {
-    if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal);
+    if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal, ctx.seen);
     await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, treeMs: Number(startNs / 1_000_000n) }));
   }
   return counters;
 }
 
-async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { startNs: bigint; complete: boolean }, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
+async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
   const groups = new Map<string, { parts: string[]; files: ObjectRef[] }>();
   const markers: string[][] = [];
   for (const obj of page.objects) {
@@ -154,18 +159,20 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: { star
  * client touched since `startNs`. Directories go only once empty, so a client's
  * files keep their directories. One transaction per page of one directory.
  */
-export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal): Promise<void> {
+export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal, seen?: ReadonlySet<number>): Promise<void> {
   let after: Buffer | undefined;
   for (;;) {
     checkCancelled(signal);
     const { children, next } = await tree.readdirNames(dirIno, after, 1000);
-    for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal);
-    // Only what an older generation stamped can be stale: read the stamps without the
-    // write queue, and write (re-checking everything) only where one is older. An
-    // unchanged re-sync then sweeps without a single transaction.
-    const states = await tree.getStoreStates(children.map((c) => c.ino));
-    const candidates = children.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen);
-    if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, (e) => isStale(e, gen, startNs), counters));
+    for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal, seen);
+    // Only what an older generation stamped, and the listing did not find unchanged,
+    // can be stale: read the stamps without the write queue, and write (re-checking
+    // everything) only where one is. An unchanged re-sync sweeps without a transaction.
+    const unseen = seen ? children.filter((c) => !seen.has(Number(c.ino))) : children;
+    const states = await tree.getStoreStates(unseen.map((c) => c.ino));
+    const candidates = unseen.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen);
+    const stale = (e: Existing) => isStale(e, gen, startNs) && !seen?.has(Number(e.attr.ino));
+    if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, stale, counters));
     if (!next) return;
     after = next;
   }

@@ -38,6 +38,12 @@ export interface PlanContext {
   startNs: bigint;
   /** True when the store entry's absence is known (a complete one-level listing), not just unseen. */
   complete: boolean;
+  /**
+   * A full sync that sweeps after its listing: the inodes it found unchanged. They
+   * are remembered here instead of being stamped with the job's generation, so an
+   * unchanged re-sync writes nothing (see SyncExecutor).
+   */
+  seen?: Set<number>;
 }
 
 export function fileFingerprint(size: bigint, etag: string, mtimeMs: number): string {

@@ -187,6 +187,10 @@ export class SyncWriter {
   private stamp(ino: Ino, state: StoreState | undefined, fingerprint: string): void {
     const gen = state && state.gen > this.gen ? state.gen : this.gen;
     if (state && state.gen === gen && state.fingerprint === fingerprint) return;
+    if (this.ctx.seen && state && state.fingerprint === fingerprint) {
+      this.ctx.seen.add(Number(ino)); // unchanged: the sweep asks the set, nothing is written
+      return;
+    }
     this.tx.putStoreState(ino, { gen, fingerprint });
   }
 }
