@@ -1,7 +1,10 @@
 // src/cache — file data on local disk: the block cache (fixed-size blocks, an LRU
-// index bounded in bytes, crc32c per block, rebuilt from disk at start) and the
-// read-through reader over it (one ranged GET per missing block, shared by
-// concurrent readers, sequential prefetch, bounded fetch time).
+// index bounded in bytes, crc32c per 64 KiB chunk, rebuilt from disk at start) and
+// the read-through reader over it (a missing block loaded once however many readers
+// want it; a sequential reader's prefetch asks for runs of blocks in one ranged GET
+// each, SpanFetch; recent blocks kept in reused memory buffers, HotBlocks; bounded
+// fetch time). Where a missing block comes from is a BlockSource picked by a
+// BlockLocator (today the file's store; a cache cluster slots in there).
 //
 // Invariants:
 //   - A block's identity includes its file's store fingerprint: a changed object is
@@ -10,7 +13,9 @@
 //     correct bytes or an error, never damaged bytes.
 //   - The index never holds more than the capacity; evicting deletes the block file.
 //   - Failing to store a block (full disk, floor reached) never fails a read.
-//   - A fetch that outlives its timeout fails with EIO: readers never hang on a store.
+//   - A fetch that outlives its timeout fails with EIO: readers never hang on a store
+//     (in a run of blocks, each block must arrive within the timeout).
+//   - A memory buffer is reused only when no reader holds a pin on it (HotBlocks).
 export { BlockCache, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
 export { BlockReader, ReadPattern, type BlockReaderOptions, type ReaderCounters } from './BlockReader.js';
 export { storeBlockSource, storeLocator, type BlockSource, type BlockLocator, type CachedFile } from './BlockSource.js';

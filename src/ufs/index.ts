@@ -1,7 +1,8 @@
 // src/ufs — the under-store layer: the object stores (S3 and S3-compatible) and
 // local directories that Wharf caches, behind one interface (UnderStore).
 //
-// Owns: the UnderStore contract and its implementations (S3Store, LocalStore),
+// Owns: the UnderStore contract and its implementations (S3Store, LocalStore, whose
+// listings are walked in one worker thread per process: LocalLister),
 // the fault-injecting wrapper other modules test against (FaultyStore), and the
 // one mapping between object keys and namespace paths (KeyMapping; rules in KEYS.md).
 //
