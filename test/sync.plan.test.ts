@@ -3,6 +3,7 @@
 // whether a sweep removes an entry; and Alluxio's sync interval.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SeenInodes } from '../src/sync/SeenInodes.js';
 import type { Attr, FileType } from '../src/common/index.js';
 import { SYNC_ACTIONS, fileFingerprint, isStale, planEntry, shouldSync, type Existing, type PlanContext, type StoreEntry, type SyncActionKind } from '../src/sync/index.js';
 
@@ -161,4 +162,14 @@ describe('shouldSync (the sync interval)', () => {
 test('fileFingerprint is "size:etag:mtimeMs"', () => {
   assert.equal(fileFingerprint(123n, 'abc', 456), '123:abc:456');
   assert.notEqual(fileFingerprint(1n, '2', 3), fileFingerprint(12n, '', 3));
+});
+
+describe('SeenInodes', () => {
+  test('remembers exactly the inode numbers added, across growth', () => {
+    const seen = new SeenInodes();
+    const added = [1n, 2n, 31n, 32n, 33n, 1023n, 40_000n, 1_000_003n, 5_000_000_000n];
+    for (const ino of added) seen.add(ino);
+    for (const ino of added) assert.equal(seen.has(ino), true, `${ino} was added`);
+    for (const ino of [0n, 3n, 30n, 34n, 1022n, 39_999n, 1_000_002n, 4_999_999_999n, 9_000_000_000n]) assert.equal(seen.has(ino), false, `${ino} was not`);
+  });
 });

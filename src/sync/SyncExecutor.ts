@@ -6,11 +6,11 @@
 // pages may come in any order (s3rver does not sort keys), so what is absent can
 // only be known once the whole listing is done. Every entry the listing creates or
 // changes is stamped with the job's generation, and every entry it finds unchanged
-// is remembered in memory (PlanContext.seen: a number per inode, ~16 MB for a
-// million); the sweep afterwards removes synced entries with an older generation
-// that were not seen. A listing that fails or is cancelled part-way never sweeps,
-// so nothing is deleted on the strength of a partial listing. During begin/end
-// (no sweep until `end`, possibly after a restart) everything is stamped instead.
+// is remembered in memory (PlanContext.seen: a bit per inode number); the sweep
+// afterwards removes synced entries with an older generation that were not seen.
+// A listing that fails or is cancelled part-way never sweeps, so nothing is
+// deleted on the strength of a partial listing. During begin/end (no sweep until
+// `end`, possibly after a restart) everything is stamped instead.
 //
 // Writes go through InodeTree.write, one transaction for the listing pages ready
 // (a bounded pause for client writes); the store lists ahead meanwhile (ListingAhead).
@@ -21,6 +21,7 @@ import { SyncCounters } from './SyncCounters.js';
 import { fileFingerprint, isStale, planEntry, type Existing, type PlanContext, type StoreEntry } from './SyncPlan.js';
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
 import { ListingAhead } from './ListingAhead.js';
+import { SeenInodes } from './SeenInodes.js';
 import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
 
 const log = logger('sync');
@@ -82,8 +83,8 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   if (dirIno === null) throw new WharfError('ENOTDIR', `/${o.dir.join('/')} is a file written through Wharf; cannot sync below it`);
   // Nothing below yet (an import's first scan): nothing can be stale, so no sweep is needed.
   const wasEmpty = (await m.tree.readdirNames(dirIno, undefined, 1)).children.length === 0;
-  // What this listing found unchanged, for the sweep (inode numbers are far below 2^53).
-  if (o.sweep && !wasEmpty) ctx.seen = new Set<number>();
+  // What this listing found unchanged, for the sweep.
+  if (o.sweep && !wasEmpty) ctx.seen = new SeenInodes();
 
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -159,7 +160,7 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: PlanCo
  * client touched since `startNs`. Directories go only once empty, so a client's
  * files keep their directories. One transaction per page of one directory.
  */
-export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal, seen?: ReadonlySet<number>): Promise<void> {
+export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal, seen?: SeenInodes): Promise<void> {
   let after: Buffer | undefined;
   for (;;) {
     checkCancelled(signal);
@@ -168,10 +169,10 @@ export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: 
     // Only what an older generation stamped, and the listing did not find unchanged,
     // can be stale: read the stamps without the write queue, and write (re-checking
     // everything) only where one is. An unchanged re-sync sweeps without a transaction.
-    const unseen = seen ? children.filter((c) => !seen.has(Number(c.ino))) : children;
+    const unseen = seen ? children.filter((c) => !seen.has(c.ino)) : children;
     const states = await tree.getStoreStates(unseen.map((c) => c.ino));
     const candidates = unseen.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen);
-    const stale = (e: Existing) => isStale(e, gen, startNs) && !seen?.has(Number(e.attr.ino));
+    const stale = (e: Existing) => isStale(e, gen, startNs) && !seen?.has(e.attr.ino);
     if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, stale, counters));
     if (!next) return;
     after = next;

@@ -33,6 +33,8 @@ export interface Existing {
 export const SYNC_ACTIONS = ['create', 'update', 'stamp', 'replace', 'delete', 'keep-local', 'keep-recent', 'skip-shadowed', 'none'] as const;
 export type SyncActionKind = (typeof SYNC_ACTIONS)[number];
 
+import type { SeenInodes } from './SeenInodes.js';
+
 export interface PlanContext {
   /** When the sync started: entries changed since are left alone (a client got there first). */
   startNs: bigint;
@@ -43,7 +45,7 @@ export interface PlanContext {
    * are remembered here instead of being stamped with the job's generation, so an
    * unchanged re-sync writes nothing (see SyncExecutor).
    */
-  seen?: Set<number>;
+  seen?: SeenInodes;
 }
 
 export function fileFingerprint(size: bigint, etag: string, mtimeMs: number): string {

@@ -188,7 +188,7 @@ export class SyncWriter {
     const gen = state && state.gen > this.gen ? state.gen : this.gen;
     if (state && state.gen === gen && state.fingerprint === fingerprint) return;
     if (this.ctx.seen && state && state.fingerprint === fingerprint) {
-      this.ctx.seen.add(Number(ino)); // unchanged: the sweep asks the set, nothing is written
+      this.ctx.seen.add(ino); // unchanged: the sweep asks the set, nothing is written
       return;
     }
     this.tx.putStoreState(ino, { gen, fingerprint });

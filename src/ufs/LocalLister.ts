@@ -19,7 +19,9 @@ function failAll(e: unknown): void {
 
 function theWorker(): Worker {
   if (worker) return worker;
-  const w = new Worker(new URL('./localListWorker.js', import.meta.url));
+  // A small heap: the walk keeps one directory's entries at a time, and an unbounded young
+  // generation let the worker alone take ~50 MB of a sync's memory.
+  const w = new Worker(new URL('./localListWorker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
   w.unref();
   w.on('message', (m: ListReply) => {
     const p = pending.get(m.id);
