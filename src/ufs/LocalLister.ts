@@ -19,9 +19,11 @@ function failAll(e: unknown): void {
 
 function theWorker(): Worker {
   if (worker) return worker;
-  // A small heap: the walk keeps one directory's entries at a time, and an unbounded young
-  // generation let the worker alone take ~50 MB of a sync's memory.
-  const w = new Worker(new URL('./localListWorker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
+  // A small young generation: the walk makes short-lived garbage (a stat per entry), and
+  // the default one let the worker alone take ~50 MB of a sync's memory. The old
+  // generation is left unbounded: one directory's entries are held at once, and a
+  // directory of millions of files must not kill the worker.
+  const w = new Worker(new URL('./localListWorker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   w.unref();
   w.on('message', (m: ListReply) => {
     const p = pending.get(m.id);
