@@ -347,8 +347,31 @@ describe('BlockReader', () => {
     const off = 4 * BS + 20;
     assert.deepEqual(await fresh.read(f, off, 100, pattern), content.subarray(off, off + 100));
     assert.equal(cache.stats().corrupt, 1);
-    assert.equal(fresh.counters.fetches, 1, 'the damaged block fetched again');
+    assert.equal(fresh.counters.rangeReads, 1, 'the damaged bytes fetched again (the block is dropped: just the range)');
     assert.equal(store.calls.get, 7);
+  });
+
+  it('random reads of blocks held nowhere fetch just their bytes; the fourth random miss of a block loads it whole', async () => {
+    const { store, reader, file, cache } = setup({ prefetchBlocks: 4 });
+    const f = file();
+    const pattern = new ReadPattern();
+    pattern.nextOffset = 12345; // as after some earlier read: these are not sequential
+    const offs = [3 * BS + 100, BS + 70_000, 5 * BS + 1000, BS - 50]; // the last spans blocks 0 and 1
+    for (const off of offs) assert.deepEqual(await reader.read(f, off, 100, pattern), content.subarray(off, off + 100), `random read at ${off}`);
+    assert.equal(reader.counters.rangeReads, 4);
+    assert.equal(reader.counters.fetchedBytes, 400, 'only the bytes asked for');
+    assert.equal(reader.counters.fetches, 0, 'no block fetched');
+    assert.equal(cache.stats().stored, 0, 'and none cached');
+    assert.equal(store.calls.get, 4);
+    // Block 2 read at random again and again: the fourth miss also loads it whole.
+    for (let i = 0; i < 4; i++) {
+      const off = 2 * BS + 1000 * (i + 1);
+      assert.deepEqual(await reader.read(f, off, 10, pattern), content.subarray(off, off + 10));
+    }
+    await eventually('block 2 loaded whole', () => cache.has(f.id, 2));
+    const calls = store.calls.get;
+    assert.deepEqual(await reader.read(f, 2 * BS + 7, 10, pattern), content.subarray(2 * BS + 7, 2 * BS + 17));
+    assert.equal(store.calls.get, calls, 'then served here');
   });
 
   it('a fetch that hangs fails with EIO within the fetch timeout, and a later read succeeds', async () => {

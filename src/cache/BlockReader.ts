@@ -6,6 +6,7 @@
 // Blocks just read are kept in memory (HotBlocks, reused buffers): the kernel reads
 // 128 KiB at a time, and a read whose blocks are all there is answered at once
 // (readHot), without a promise.
+import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { logger } from '../common/index.js';
 import { blockFileBytes, type BlockCache } from './BlockCache.js';
@@ -14,6 +15,13 @@ import { HotBlocks, type HotBlock } from './HotBlocks.js';
 import { fetchSpan } from './SpanFetch.js';
 
 const log = logger('cache');
+
+/**
+ * Random reads of a block not held here fetch just their bytes; the one that makes
+ * this many loads the block whole (a region read at random again and again is worth
+ * caching; a one-off read of a footer or an index is not worth 4 MiB).
+ */
+const RANDOM_MISSES_TO_LOAD = 4;
 
 export interface BlockReaderOptions {
   blockSize: number;
@@ -38,6 +46,8 @@ export interface ReaderCounters {
   fetchedBytes: number;
   /** Store requests made (a prefetch request covers several blocks). */
   requests: number;
+  /** Random reads answered by a ranged GET of just their bytes (not cached). */
+  rangeReads: number;
   fetchFailures: number;
   prefetches: number;
 }
@@ -60,7 +70,9 @@ export class BlockReader {
   private readonly hot: HotBlocks;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly span: number;
-  readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, requests: 0, fetchFailures: 0, prefetches: 0 };
+  /** Random reads that missed a block, per block, until it is loaded whole. */
+  private readonly randomMisses = new LRUCache<string, number>({ max: 4096 });
+  readonly counters: ReaderCounters = { memoryHits: 0, fetches: 0, fetchedBytes: 0, requests: 0, rangeReads: 0, fetchFailures: 0, prefetches: 0 };
 
   constructor(private readonly cache: BlockCache, private readonly o: BlockReaderOptions) {
     this.limit = pLimit(o.maxFetches);
@@ -103,10 +115,18 @@ export class BlockReader {
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
     const sequential = pattern ? this.readAhead(file, offset, end, last, pattern) : true;
-    // A random read inside one cached block reads just its chunks from disk, not the block.
-    if (!sequential && first === last && !this.hot.has(`${file.id}:${first}`) && !this.inflight.has(`${file.id}:${first}`)) {
-      const part = await this.cache.getRange(file.id, first, offset - first * bs, end - offset);
-      if (part) return part.copy(target, 0);
+    if (!sequential && this.noneLoaded(file, first, last)) {
+      // A random read inside one cached block reads just its chunks from disk, not the block.
+      if (first === last && this.cache.has(file.id, first)) {
+        const part = await this.cache.getRange(file.id, first, offset - first * bs, end - offset);
+        if (part) return part.copy(target, 0);
+      }
+      // A random read of blocks nowhere here fetches just its bytes; a block read at
+      // random this often is worth loading whole.
+      if (!this.anyCached(file, first, last)) {
+        for (let i = first; i <= last; i++) if (this.noteRandomMiss(`${file.id}:${i}`)) this.startLoad(file, i, `${file.id}:${i}`).promise.catch(() => undefined);
+        return this.fetchRange(file, offset, end - offset, target);
+      }
     }
     const blocks = await Promise.allSettled(Array.from({ length: last - first + 1 }, (_, i) => this.pinned(file, first + i)));
     try {
@@ -191,6 +211,52 @@ export class BlockReader {
     }
     launch(windowEnd === lastBlockOfFile);
     return true;
+  }
+
+  /** None of blocks first..last is in memory or loading. */
+  private noneLoaded(file: CachedFile, first: number, last: number): boolean {
+    for (let i = first; i <= last; i++) if (this.hot.has(`${file.id}:${i}`) || this.inflight.has(`${file.id}:${i}`)) return false;
+    return true;
+  }
+
+  private anyCached(file: CachedFile, first: number, last: number): boolean {
+    for (let i = first; i <= last; i++) if (this.cache.has(file.id, i)) return true;
+    return false;
+  }
+
+  /** Counts a random read that missed block `k`; true when the block should now be loaded whole. */
+  private noteRandomMiss(k: string): boolean {
+    const n = (this.randomMisses.get(k) ?? 0) + 1;
+    if (n < RANDOM_MISSES_TO_LOAD) {
+      this.randomMisses.set(k, n);
+      return false;
+    }
+    this.randomMisses.delete(k);
+    return true;
+  }
+
+  /** Bytes [offset, offset + length) straight from the source, with one ranged GET, not cached. */
+  private async fetchRange(file: CachedFile, offset: number, length: number, target: Buffer): Promise<number> {
+    let got = 0;
+    try {
+      await this.limit(() => {
+        this.counters.requests++;
+        return fetchSpan({
+          source: this.sourceFor(file, Math.floor(offset / this.o.blockSize)),
+          file, first: Math.floor(offset / this.o.blockSize), start: offset, blockSize: length, lengths: [length],
+          timeoutMs: this.o.fetchTimeoutMs,
+          take: () => target.subarray(0, length),
+          onBlock: (_i, _raw, data) => { got = data.length; },
+        });
+      });
+    } catch (e) {
+      this.counters.fetchFailures++;
+      log.warn({ key: file.key, offset, length, err: e instanceof Error ? e.message : String(e) }, 'range fetch failed');
+      throw e;
+    }
+    this.counters.rangeReads++;
+    this.counters.fetchedBytes += got;
+    return got;
   }
 
   /** One block, pinned for the caller (who unpins it), from memory, the cache disk or its source. */

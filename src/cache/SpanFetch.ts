@@ -10,6 +10,8 @@ export interface SpanFetch {
   file: CachedFile;
   /** Index of the first block; offsets are first * blockSize. */
   first: number;
+  /** Where the request starts, if not at the first block's start (a range read). */
+  start?: number;
   blockSize: number;
   /** Bytes of each block of the run (all blockSize but possibly the file's last). */
   lengths: number[];
@@ -24,7 +26,7 @@ export interface SpanFetch {
 /** Resolves when every block was handed on; otherwise rejects with EIO or ESTALE (blocks before the failure were handed on). */
 export async function fetchSpan(f: SpanFetch): Promise<void> {
   const total = f.lengths.reduce((a, b) => a + b, 0);
-  const at0 = f.first * f.blockSize;
+  const at0 = f.start ?? f.first * f.blockSize;
   const ctrl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let i = 0;

@@ -16,7 +16,10 @@ export function serveMountMetrics(listen: string, mount: FuseMount): Promise<Met
   gauge('wharf_cache_misses_total', 'Block reads not in the cache', () => mount.stats().cache.misses);
   gauge('wharf_cache_evicted_total', 'Blocks evicted', () => mount.stats().cache.evicted);
   gauge('wharf_cache_corrupt_total', 'Blocks that failed their checksum and were fetched again', () => mount.stats().cache.corrupt);
-  gauge('wharf_store_fetches_total', 'Ranged GETs sent to under stores', () => mount.stats().reader.fetches);
+  gauge('wharf_store_fetches_total', 'Blocks fetched from under stores', () => mount.stats().reader.fetches);
+  gauge('wharf_store_requests_total', 'Ranged GETs sent to under stores (a prefetch run is one)', () => mount.stats().reader.requests);
+  gauge('wharf_store_range_reads_total', 'Random reads answered with just their bytes from the store (not cached)', () => mount.stats().reader.rangeReads);
+  gauge('wharf_store_fetched_bytes_total', 'Bytes read from under stores', () => mount.stats().reader.fetchedBytes);
   gauge('wharf_store_fetch_failures_total', 'Ranged GETs that failed or timed out', () => mount.stats().reader.fetchFailures);
   gauge('wharf_uploads_total', 'Files uploaded', () => mount.stats().io.uploads);
   gauge('wharf_upload_failures_total', 'Uploads that failed (the data stays staged)', () => mount.stats().io.uploadFailures);
