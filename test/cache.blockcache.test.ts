@@ -351,6 +351,18 @@ describe('BlockReader', () => {
     assert.equal(store.calls.get, 7);
   });
 
+  it('a random read from a store that hangs fails with EIO within the fetch timeout', async () => {
+    const { store, reader, file } = setup({ fetchTimeoutMs: 300 });
+    active.push(store);
+    store.goAway('hang');
+    const pattern = new ReadPattern();
+    pattern.nextOffset = 1;
+    const ms = await rejectsErrno(reader.read(file(), 2 * BS + 5, 100, pattern), 'EIO');
+    assert.ok(ms >= 250 && ms < 2_000, `failed after ${Math.round(ms)} ms`);
+    store.comeBack();
+    assert.deepEqual(await reader.read(file(), 2 * BS + 5, 100, pattern), content.subarray(2 * BS + 5, 2 * BS + 105));
+  });
+
   it('random reads of blocks held nowhere fetch just their bytes; the fourth random miss of a block loads it whole', async () => {
     const { store, reader, file, cache } = setup({ prefetchBlocks: 4 });
     const f = file();
