@@ -11,10 +11,12 @@
 //     as a marker: a file system user expects the directory to stay.
 //   - Keys with empty, "." or ".." segments, absolute keys and segments over 255
 //     bytes are refused (EINVAL / ENAMETOOLONG); "/.wharf/" at the root is reserved.
-// Puts are atomic: the body goes to ROOT/.wharf/tmp, is fsynced, and is renamed
-// into place (a crash may lose the rename, leaving the old version, but never
-// tears an object; open() sweeps temporary files over an hour old). User metadata lives in a sidecar tagged with the etag it belongs
-// to, so a sidecar left from an older version is ignored, never misapplied.
+// Puts are atomic: the body goes to ROOT/.wharf/tmp, is fsynced (unless the put
+// says it need not be durable, or the store was opened with fsync off), and is
+// renamed into place (a crash may lose the rename, leaving the old version, but
+// never tears an object; open() sweeps temporary files over an hour old). User
+// metadata lives in a sidecar tagged with the etag it belongs to, so a sidecar
+// left from an older version is ignored, never misapplied.
 // Symlinks are never followed out of the root: listing skips them, and reads and
 // writes check that the parent directory resolves inside the root.
 import { randomBytes } from 'node:crypto';
