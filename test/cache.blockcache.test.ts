@@ -351,6 +351,23 @@ describe('BlockReader', () => {
     assert.equal(store.calls.get, 7);
   });
 
+  it("reads that arrive out of order within the kernel's read-ahead (sequentialSlack) are the sequential stream, not random reads", async () => {
+    const { store, reader, file } = setup({ prefetchBlocks: 2, sequentialSlack: 2 * BS });
+    const f = file();
+    const p = new ReadPattern();
+    // A new handle: the kernel's second request overtakes its first.
+    assert.deepEqual(await reader.read(f, CHUNK, CHUNK, p), content.subarray(CHUNK, 2 * CHUNK));
+    assert.deepEqual(await reader.read(f, 0, CHUNK, p), content.subarray(0, CHUNK));
+    assert.deepEqual(await reader.read(f, 3 * CHUNK, CHUNK, p), content.subarray(3 * CHUNK, 4 * CHUNK));
+    assert.deepEqual(await reader.read(f, 2 * CHUNK, CHUNK, p), content.subarray(2 * CHUNK, 3 * CHUNK));
+    assert.equal(reader.counters.rangeReads, 0, 'no range reads');
+    assert.ok(reader.counters.prefetches > 0, 'it prefetched');
+    // Far away, it is a random read again.
+    await reader.read(f, 5 * BS + 10, 10, p);
+    assert.equal(reader.counters.rangeReads, 1);
+    assert.ok(store.calls.get >= 2);
+  });
+
   it('a random read from a store that hangs fails with EIO within the fetch timeout', async () => {
     const { store, reader, file } = setup({ fetchTimeoutMs: 300 });
     active.push(store);

@@ -29,6 +29,11 @@ export interface BlockReaderOptions {
   fetchTimeoutMs: number;
   /** Blocks read ahead of a sequential reader. */
   prefetchBlocks: number;
+  /**
+   * How far from the stream position (bytes) a read still counts as sequential: the
+   * kernel's read-ahead, whose requests may arrive out of order (default 0: exact).
+   */
+  sequentialSlack?: number;
   /** Most consecutive blocks one prefetch request asks for (default 4). */
   spanBlocks?: number;
   /** Store requests in flight at once, prefetches included. */
@@ -55,6 +60,8 @@ export interface ReaderCounters {
 /** Per open file: where the last read ended, to tell sequential from random reading. */
 export class ReadPattern {
   nextOffset = -1;
+  /** Reads in a row that continued the stream (a read from offset 0 counts as two). */
+  streak = 0;
 }
 
 interface Load {
@@ -179,9 +186,16 @@ export class BlockReader {
    * True if the read was sequential.
    */
   private readAhead(file: CachedFile, offset: number, end: number, lastBlock: number, p: ReadPattern): boolean {
-    const sequential = offset === p.nextOffset || offset === 0;
-    p.nextOffset = end;
-    if (!sequential || this.o.prefetchBlocks <= 0) return sequential;
+    // The kernel reads ahead with several requests in flight, and they can arrive out
+    // of order: a read within its read-ahead of where the reader is (or, on a new
+    // handle, of the start) is part of the sequential stream, not a random read.
+    const near = this.o.sequentialSlack ?? 0;
+    const sequential = offset === 0 || (p.nextOffset < 0 ? offset < near : Math.abs(offset - p.nextOffset) <= near);
+    p.nextOffset = sequential ? Math.max(p.nextOffset, end) : end;
+    // Prefetch once the stream is established: a read from the start, or two in a row.
+    // A random reader that lands near its last read once does not pull in 16 blocks.
+    p.streak = offset === 0 ? Math.max(2, p.streak + 1) : sequential ? p.streak + 1 : 0;
+    if (p.streak < 2 || this.o.prefetchBlocks <= 0) return sequential;
     const lastBlockOfFile = Math.floor((file.size - 1) / this.o.blockSize);
     const windowEnd = Math.min(lastBlock + this.o.prefetchBlocks, lastBlockOfFile);
     let run: number[] = [];

@@ -63,8 +63,11 @@ export class FuseMount {
     const cache = BlockCache.open(join(o.cacheDir, 'cache'), {
       capacityBytes: o.cacheCapacity ?? 10 * 1024 ** 3, minFreeBytes: o.cacheMinFree ?? 1024 ** 3,
     });
+    const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;
     const reader = new BlockReader(cache, {
       blockSize, fetchTimeoutMs: o.fetchTimeoutMs ?? 30_000, prefetchBlocks: o.prefetchBlocks ?? 16, maxFetches: 16,
+      // The kernel's read-ahead requests arrive out of order within its window.
+      sequentialSlack: Math.max(readAhead, 128 * 1024),
     });
     const attrMs = o.attrTimeoutMs ?? 1_000;
     const vfs = new Vfs(meta, reader, {
@@ -88,7 +91,6 @@ export class FuseMount {
       timeout: { default: Math.max(60_000, (o.fetchTimeoutMs ?? 30_000) * 2), read: false, write: false },
     });
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
-    const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;
     if (readAhead > 0) await setReadAhead(mountpoint, readAhead);
     log.info({ mountpoint, cacheDir: o.cacheDir, blocks: cache.stats().blocks }, 'mounted');
     return new FuseMount(vfs, cache, reader, fuse, mountpoint);
