@@ -23,10 +23,15 @@ try {
 const source = join(dir, 'fuse-native.c');
 const BUG = 'FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)';
 const FIX = 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)';
-const text = readFileSync(source, 'utf8');
-if (text.includes(BUG)) writeFileSync(source, text.replace(BUG, FIX));
-else if (!text.includes(FIX)) {
-  console.warn('build-fuse-native: fuse-native.c has changed (neither the bug nor the fix found); left as it is');
+try {
+  const text = readFileSync(source, 'utf8');
+  if (text.includes(BUG)) writeFileSync(source, text.replace(BUG, FIX));
+  else if (!text.includes(FIX)) {
+    console.warn('build-fuse-native: fuse-native.c has changed (neither the bug nor the fix found); left as it is');
+    process.exit(0);
+  }
+} catch (e) {
+  console.warn(`\n*** build-fuse-native: cannot patch ${source} (${e.message}); the prebuilt binary stays, with its utimens bug. ***\n`);
   process.exit(0);
 }
 
@@ -35,7 +40,8 @@ const gyp = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '.
 // The headers of the running Node (no download: this machine's network may be closed).
 const nodedir = [process.env.npm_config_nodedir, dirname(dirname(process.execPath))].find((d) => d && existsSync(join(d, 'include/node/node.h')));
 const args = [gyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
-const run = gyp ? spawnSync(process.execPath, args, { cwd: dir, stdio: 'inherit' }) : { status: 1, error: new Error('node-gyp not found') };
+// Bounded: a node-gyp that tries to download headers on a closed network must not hang the install.
+const run = gyp ? spawnSync(process.execPath, args, { cwd: dir, stdio: 'inherit', timeout: 180_000 }) : { status: 1, error: new Error('node-gyp not found') };
 if (run.status !== 0) {
   rmSync(join(dir, 'build'), { recursive: true, force: true });
   console.warn(`\n*** build-fuse-native: could not rebuild fuse-native (${run.error?.message ?? `node-gyp exited ${run.status}`}); the prebuilt binary stays, and with it the utimens bug (mtime set to atime). ***\n`);

@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { crc32c } from '@node-rs/crc32';
-import { BlockCache, BlockReader, ReadPattern, blockFileId, type BlockReaderOptions, type CachedFile } from '../src/cache/index.js';
+import { BlockCache, BlockReader, ReadPattern, blockFileId, type BlockReaderOptions, type BlockSource, type CachedFile } from '../src/cache/index.js';
 import { isWharfError } from '../src/common/index.js';
 import { FaultyStore, LocalStore } from '../src/ufs/index.js';
 import { tempDir } from './helpers/tmp.js';
@@ -366,6 +367,29 @@ describe('BlockReader', () => {
     await reader.read(f, 5 * BS + 10, 10, p);
     assert.equal(reader.counters.rangeReads, 1);
     assert.ok(store.calls.get >= 2);
+  });
+
+  it('a store that opens the stream only after the fetch timeout: EIO, and the late stream is discarded without an uncaught error', async () => {
+    const { reader, file } = setup({ fetchTimeoutMs: 30 });
+    const slowOpen: BlockSource = {
+      async open() {
+        await new Promise((r) => setTimeout(r, 150));
+        // Like a store stream that honours the (by now aborted) signal: it dies with an error.
+        return new Readable({ read() {}, destroy(_e, cb) { cb(new Error('read aborted')); } });
+      },
+    };
+    const slow = new BlockReader(BlockCache.open(tempDir('wharf-slowopen-').path, { capacityBytes: 64 * 1024 * 1024 }), { blockSize: BS, fetchTimeoutMs: 30, prefetchBlocks: 0, maxFetches: 4, locator: { sourceFor: () => slowOpen } });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => { uncaught.push(e); };
+    process.on('uncaughtException', onUncaught);
+    try {
+      await rejectsErrno(slow.read(file(), 0, 100), 'EIO');
+      await new Promise((r) => setTimeout(r, 300)); // the late open lands and is discarded
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    assert.deepEqual(await reader.read(file(), 0, 100), content.subarray(0, 100));
   });
 
   it('a random read from a store that hangs fails with EIO within the fetch timeout', async () => {

@@ -131,7 +131,11 @@ export class BlockReader {
       // A random read of blocks nowhere here fetches just its bytes; a block read at
       // random this often is worth loading whole.
       if (!this.anyCached(file, first, last)) {
-        for (let i = first; i <= last; i++) if (this.noteRandomMiss(`${file.id}:${i}`)) this.startLoad(file, i, `${file.id}:${i}`).promise.catch(() => undefined);
+        for (let i = first; i <= last; i++) {
+          const k = `${file.id}:${i}`;
+          // (re-checked: the getRange above may have awaited while a load started)
+          if (this.noteRandomMiss(k) && !this.hot.has(k) && !this.inflight.has(k)) this.startLoad(file, i, k).promise.catch(() => undefined);
+        }
         return this.fetchRange(file, offset, end - offset, target);
       }
     }
@@ -252,13 +256,14 @@ export class BlockReader {
   /** Bytes [offset, offset + length) straight from the source, with one ranged GET, not cached. */
   private async fetchRange(file: CachedFile, offset: number, length: number, target: Buffer): Promise<number> {
     let got = 0;
+    const firstDueMs = Date.now() + this.o.fetchTimeoutMs;
     try {
       await this.limit(() => {
         this.counters.requests++;
         return fetchSpan({
           source: this.sourceFor(file, Math.floor(offset / this.o.blockSize)),
           file, first: Math.floor(offset / this.o.blockSize), start: offset, blockSize: length, lengths: [length],
-          timeoutMs: this.o.fetchTimeoutMs,
+          timeoutMs: this.o.fetchTimeoutMs, firstDueMs,
           take: () => target.subarray(0, length),
           onBlock: (_i, _raw, data) => { got = data.length; },
         });
@@ -334,12 +339,13 @@ export class BlockReader {
   private async fetchRun(file: CachedFile, first: number, loads: Load[]): Promise<void> {
     let delivered = 0;
     const stored: Promise<void>[] = [];
+    const firstDueMs = Date.now() + this.o.fetchTimeoutMs; // a queued request's wait counts
     try {
       await this.limit(() => {
         this.counters.requests++;
         return fetchSpan({
           source: this.sourceFor(file, first),
-          file, first, blockSize: this.o.blockSize, timeoutMs: this.o.fetchTimeoutMs,
+          file, first, blockSize: this.o.blockSize, timeoutMs: this.o.fetchTimeoutMs, firstDueMs,
           lengths: loads.map((_, i) => this.expectedLength(file, first + i)),
           take: () => this.hot.take(),
           onBlock: (i, raw, data) => {

@@ -17,6 +17,11 @@ export interface SpanFetch {
   lengths: number[];
   /** Each block must arrive within this long of the previous one (or of the request). */
   timeoutMs: number;
+  /**
+   * When the first block is due (ms since the epoch), if the request waited for its
+   * turn: a reader's wait counts from its read, not from when a slot freed up.
+   */
+  firstDueMs?: number;
   /** A buffer of at least blockSize bytes to read the next block into. */
   take: () => Buffer;
   /** Called once per complete block, in order. */
@@ -33,14 +38,14 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
   let stream: Readable | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
-      const arm = () => {
+      const arm = (ms: number) => {
         clearTimeout(timer);
         timer = setTimeout(() => {
           ctrl.abort();
           reject(new WharfError('EIO', `${f.file.key}: the store did not deliver block ${f.first + i} within ${f.timeoutMs} ms`));
-        }, f.timeoutMs);
+        }, ms);
       };
-      arm();
+      arm(f.firstDueMs === undefined ? f.timeoutMs : Math.max(0, f.firstDueMs - Date.now()));
       let raw = f.take();
       let data = raw.subarray(raw.length - f.blockSize);
       let at = 0;
@@ -58,7 +63,7 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
             f.onBlock(i, raw, data.subarray(0, want));
             i++;
             at = 0;
-            arm();
+            arm(f.timeoutMs);
             if (i < f.lengths.length) {
               raw = f.take();
               data = raw.subarray(raw.length - f.blockSize);
@@ -69,7 +74,10 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
       f.source.open(f.file, at0, total, ctrl.signal).then((s) => {
         stream = s;
         if (ctrl.signal.aborted) {
-          s.destroy(); // timed out while opening: nobody reads it
+          // Timed out while opening: nobody reads it. A stream aborted by our signal
+          // errors as it dies; unheard, that error would end the process.
+          s.on('error', () => undefined);
+          s.destroy();
           return;
         }
         s.on('data', onData);
@@ -89,6 +97,7 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
       : new WharfError('EIO', e instanceof Error ? e.message : String(e), e);
   } finally {
     clearTimeout(timer);
+    stream?.on('error', () => undefined); // its error, if any, was handled above
     stream?.destroy();
   }
 }

@@ -3,8 +3,8 @@
 // by a killed process is cleaned before mounting; unmount waits for uploads.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Fuse from 'fuse-native';
 import { WharfError, logger } from '../common/index.js';
@@ -132,7 +132,10 @@ export async function setReadAhead(mountpoint: string, bytes: number): Promise<b
   // The device number from mountinfo: a stat of the mountpoint would be a FUSE call
   // into this very process.
   const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const line = info.split('\n').find((l) => l.split(' ')[4] === mountpoint.replace(/ /g, '\\040'));
+  // mountinfo shows real paths (the parent resolved; the mountpoint itself is ours),
+  // and the last line for a path is the mount on top.
+  const real = join(await realpath(dirname(mountpoint)).catch(() => dirname(mountpoint)), basename(mountpoint));
+  const line = info.split('\n').findLast((l) => l.split(' ')[4] === real.replace(/ /g, '\\040'));
   const dev = line?.split(' ')[2];
   if (!dev) return false;
   try {

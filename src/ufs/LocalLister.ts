@@ -6,15 +6,19 @@ import { isErrno, WharfError } from '../common/index.js';
 import type { ListReply, ListRequest } from './localListWorker.js';
 import type { ListPage } from './UnderStore.js';
 
-type Pending = { resolve: (p: ListPage) => void; reject: (e: unknown) => void };
+type Pending = { resolve: (p: ListPage) => void; reject: (e: unknown) => void; worker: Worker };
 
 let worker: Worker | undefined;
 let nextId = 1;
 const pending = new Map<number, Pending>();
 
-function failAll(e: unknown): void {
-  for (const p of pending.values()) p.reject(e);
-  pending.clear();
+/** Fails what worker `w` owed (not what a newer worker was asked meanwhile). */
+function failAll(w: Worker, e: unknown): void {
+  for (const [id, p] of pending) {
+    if (p.worker !== w) continue;
+    pending.delete(id);
+    p.reject(e);
+  }
 }
 
 function theWorker(): Worker {
@@ -34,8 +38,8 @@ function theWorker(): Worker {
     else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
   });
   // A worker that dies fails what it owed; the next listing starts a new one.
-  w.on('error', (e) => { worker = undefined; failAll(new WharfError('EIO', `the listing worker failed: ${e.message}`, e)); });
-  w.on('exit', () => { if (worker === w) worker = undefined; failAll(new WharfError('EIO', 'the listing worker exited')); });
+  w.on('error', (e) => { if (worker === w) worker = undefined; failAll(w, new WharfError('EIO', `the listing worker failed: ${e.message}`, e)); });
+  w.on('exit', () => { if (worker === w) worker = undefined; failAll(w, new WharfError('EIO', 'the listing worker exited')); });
   worker = w;
   return w;
 }
@@ -50,11 +54,12 @@ export function listInWorker(req: Omit<ListRequest, 'id'>, signal?: AbortSignal)
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    const w = theWorker();
     pending.set(id, {
       resolve: (p) => { signal?.removeEventListener('abort', onAbort); resolve(p); },
       reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+      worker: w,
     });
-    const w = theWorker();
     // Only listings in flight hold the process open.
     if (pending.size === 1) w.ref();
     w.postMessage({ id, ...req } satisfies ListRequest);

@@ -266,7 +266,8 @@ export class FileIo {
       this.retries.delete(ino);
       const s = this.staged.get(ino);
       if (!s) return;
-      this.upload(ino).then(
+      // Durably: the staged copy was the only one, and goes once this succeeds.
+      this.upload(ino, true).then(
         async () => {
           if (s.refs === 0 && !s.dirty) {
             this.staged.delete(ino);
@@ -306,7 +307,7 @@ export class FileIo {
       const s = await StagedFile.reopen(left.dataPath, ino, left.record.path);
       this.staged.set(ino, s);
       try {
-        await this.upload(ino);
+        await this.upload(ino, true);
         this.staged.delete(ino);
         await s.remove();
         recovered++;
