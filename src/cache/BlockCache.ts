@@ -224,7 +224,7 @@ export class BlockCache {
     }
     try {
       const head = Buffer.alloc(HEADER);
-      if ((await fh.read(head, 0, HEADER, 0)).bytesRead !== HEADER || !head.subarray(0, 4).equals(MAGIC) || head[4] !== VERSION || head.readUInt32BE(12) !== CHUNK) throw new Error('bad header');
+      if ((await fh.read(head, 0, HEADER, 0)).bytesRead !== HEADER || !headerHolds(head)) throw new Error('bad header');
       const total = head.readUInt32BE(8);
       const table = Buffer.alloc(tableBytes(total));
       if ((await fh.read(table, 0, table.length, HEADER)).bytesRead !== table.length) throw new Error('short table');
@@ -346,9 +346,14 @@ function encodeHeader(data: Buffer): Buffer {
   return h;
 }
 
+/** Whether `raw` starts with a header of this format (magic, version, chunk size). */
+function headerHolds(raw: Buffer): boolean {
+  return raw.length >= HEADER && raw.subarray(0, 4).equals(MAGIC) && raw[4] === VERSION && raw.readUInt32BE(12) === CHUNK;
+}
+
 /** The block's data if its header and every chunk checksum hold, else undefined. */
 function decodeBlock(raw: Buffer): Buffer | undefined {
-  if (raw.length < HEADER || !raw.subarray(0, 4).equals(MAGIC) || raw[4] !== VERSION || raw.readUInt32BE(12) !== CHUNK) return undefined;
+  if (!headerHolds(raw)) return undefined;
   const len = raw.readUInt32BE(8);
   const tbl = tableBytes(len);
   if (raw.length !== HEADER + tbl + len) return undefined;

@@ -12,7 +12,7 @@ import { logger } from '../common/index.js';
 import { blockFileBytes, type BlockCache } from './BlockCache.js';
 import { storeLocator, type BlockLocator, type BlockSource, type CachedFile } from './BlockSource.js';
 import { HotBlocks, type HotBlock } from './HotBlocks.js';
-import { fetchSpan } from './SpanFetch.js';
+import { fetchSpan, type SpanFetch } from './SpanFetch.js';
 
 const log = logger('cache');
 
@@ -141,14 +141,9 @@ export class BlockReader {
     }
     const blocks = await Promise.allSettled(Array.from({ length: last - first + 1 }, (_, i) => this.pinned(file, first + i)));
     try {
-      let at = 0;
-      for (let i = 0; i < blocks.length; i++) {
-        const r = blocks[i]!;
-        if (r.status === 'rejected') throw r.reason;
-        const blockStart = (first + i) * bs;
-        at += r.value.data.copy(target, at, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
-      }
-      return at;
+      const failed = blocks.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return this.copyOut(blocks.map((r) => (r as PromiseFulfilledResult<HotBlock>).value), first, offset, end, target);
     } finally {
       for (const r of blocks) if (r.status === 'fulfilled') this.hot.unpin(r.value);
     }
@@ -173,12 +168,19 @@ export class BlockReader {
       parts.push(b);
     }
     this.counters.memoryHits += parts.length;
-    let at = 0;
-    for (let i = 0; i < parts.length; i++) {
-      const blockStart = (first + i) * bs;
-      at += parts[i]!.data.copy(target, at, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
-    }
+    const n = this.copyOut(parts, first, offset, end, target);
     this.readAhead(file, offset, end, last, pattern);
+    return n;
+  }
+
+  /** Copies bytes [offset, end) of the file out of its consecutive blocks from `first` into target. */
+  private copyOut(blocks: readonly HotBlock[], first: number, offset: number, end: number, target: Buffer): number {
+    const bs = this.o.blockSize;
+    let at = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      const blockStart = (first + i) * bs;
+      at += blocks[i]!.data.copy(target, at, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
+    }
     return at;
   }
 
@@ -256,26 +258,33 @@ export class BlockReader {
   /** Bytes [offset, offset + length) straight from the source, with one ranged GET, not cached. */
   private async fetchRange(file: CachedFile, offset: number, length: number, target: Buffer): Promise<number> {
     let got = 0;
+    await this.request(file, Math.floor(offset / this.o.blockSize), {
+      start: offset, blockSize: length, lengths: [length],
+      take: () => target.subarray(0, length),
+      onBlock: (_i, _raw, data) => { got = data.length; },
+    });
+    this.counters.rangeReads++;
+    this.counters.fetchedBytes += got;
+    return got;
+  }
+
+  /**
+   * One store request (fetchSpan) in its turn among at most maxFetches; the fetch
+   * timeout counts from now, its wait for a turn included. A failure is counted and
+   * logged here, and rethrown.
+   */
+  private async request(file: CachedFile, first: number, f: Pick<SpanFetch, 'start' | 'blockSize' | 'lengths' | 'take' | 'onBlock'>): Promise<void> {
     const firstDueMs = Date.now() + this.o.fetchTimeoutMs;
     try {
       await this.limit(() => {
         this.counters.requests++;
-        return fetchSpan({
-          source: this.sourceFor(file, Math.floor(offset / this.o.blockSize)),
-          file, first: Math.floor(offset / this.o.blockSize), start: offset, blockSize: length, lengths: [length],
-          timeoutMs: this.o.fetchTimeoutMs, firstDueMs,
-          take: () => target.subarray(0, length),
-          onBlock: (_i, _raw, data) => { got = data.length; },
-        });
+        return fetchSpan({ ...f, source: this.sourceFor(file, first), file, first, timeoutMs: this.o.fetchTimeoutMs, firstDueMs });
       });
     } catch (e) {
       this.counters.fetchFailures++;
-      log.warn({ key: file.key, offset, length, err: e instanceof Error ? e.message : String(e) }, 'range fetch failed');
+      log.warn({ key: file.key, block: first, offset: f.start, err: e instanceof Error ? e.message : String(e) }, 'store fetch failed');
       throw e;
     }
-    this.counters.rangeReads++;
-    this.counters.fetchedBytes += got;
-    return got;
   }
 
   /** One block, pinned for the caller (who unpins it), from memory, the cache disk or its source. */
@@ -339,28 +348,21 @@ export class BlockReader {
   private async fetchRun(file: CachedFile, first: number, loads: Load[]): Promise<void> {
     let delivered = 0;
     const stored: Promise<void>[] = [];
-    const firstDueMs = Date.now() + this.o.fetchTimeoutMs; // a queued request's wait counts
     try {
-      await this.limit(() => {
-        this.counters.requests++;
-        return fetchSpan({
-          source: this.sourceFor(file, first),
-          file, first, blockSize: this.o.blockSize, timeoutMs: this.o.fetchTimeoutMs, firstDueMs,
-          lengths: loads.map((_, i) => this.expectedLength(file, first + i)),
-          take: () => this.hot.take(),
-          onBlock: (i, raw, data) => {
-            delivered = i + 1;
-            this.counters.fetches++;
-            this.counters.fetchedBytes += data.length;
-            const k = `${file.id}:${first + i}`;
-            // Stored before it is handed on (false — full disk, … — still serves the read).
-            stored.push(this.cache.put(file.id, first + i, data).then(() => this.settle(k, loads[i]!, raw, data), (e: unknown) => this.fail(k, loads[i]!, e)));
-          },
-        });
+      await this.request(file, first, {
+        blockSize: this.o.blockSize,
+        lengths: loads.map((_, i) => this.expectedLength(file, first + i)),
+        take: () => this.hot.take(),
+        onBlock: (i, raw, data) => {
+          delivered = i + 1;
+          this.counters.fetches++;
+          this.counters.fetchedBytes += data.length;
+          const k = `${file.id}:${first + i}`;
+          // Stored before it is handed on (false — full disk, … — still serves the read).
+          stored.push(this.cache.put(file.id, first + i, data).then(() => this.settle(k, loads[i]!, raw, data), (e: unknown) => this.fail(k, loads[i]!, e)));
+        },
       });
     } catch (e) {
-      this.counters.fetchFailures++;
-      log.warn({ key: file.key, block: first + delivered, err: e instanceof Error ? e.message : String(e) }, 'block fetch failed');
       for (let i = delivered; i < loads.length; i++) this.fail(`${file.id}:${first + i}`, loads[i]!, e);
     }
     await Promise.all(stored);

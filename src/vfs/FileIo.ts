@@ -324,13 +324,12 @@ export class FileIo {
     // Open for writing elsewhere (the truncate the kernel sends after open(O_TRUNC)
     // of a new file): change the staged bytes; the writer's close uploads them. An
     // upload here cost every `> file` and writeFile() a second upload.
-    const open = this.staged.get(a.ino);
-    if (open && open.refs > 0) {
-      await open.truncate(size);
+    const staged = this.staged.get(a.ino);
+    if (staged && staged.refs > 0) {
+      await staged.truncate(size);
       return;
     }
-    const loc = this.staged.has(a.ino) ? undefined : await this.meta.locate(a.ino);
-    if (!this.staged.has(a.ino) && !loc) {
+    if (!staged && !(await this.meta.locate(a.ino))) {
       await this.meta.setattr(a.ino, { size: BigInt(size) }); // outside sources: names and sizes only
       return;
     }
