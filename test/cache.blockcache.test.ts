@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { crc32c } from '@node-rs/crc32';
-import { BlockCache, BlockReader, ReadPattern, blockFileId, type BlockReaderOptions, type BlockSource, type CachedFile } from '../src/cache/index.js';
+import { BlockCache, BlockReader, DirectIo, ReadPattern, blockFileBytes, blockFileId, type BlockReaderOptions, type BlockSource, type CachedFile } from '../src/cache/index.js';
 import { isWharfError } from '../src/common/index.js';
 import { FaultyStore, LocalStore } from '../src/ufs/index.js';
 import { tempDir } from './helpers/tmp.js';
@@ -93,7 +93,56 @@ describe('BlockCache', () => {
     assert.deepEqual(raw.subarray(HEADER + 16), data);
     assert.equal([...blockFiles(dir).keys()].some((f) => f.includes('.tmp')), false, 'no temporary left after a put');
 
-    assert.deepEqual(cache.stats(), { blocks: 1, bytes: stored(data.length), hits: 1, misses: 1, stored: 1, refused: 0, evicted: 0, corrupt: 0 });
+    const { directIo: _d, ...counts } = cache.stats();
+    assert.deepEqual(counts, { blocks: 1, bytes: stored(data.length), hits: 1, misses: 1, stored: 1, refused: 0, evicted: 0, corrupt: 0 });
+  });
+
+  // The tests' temp directories are on the machine's ext4 root, which takes O_DIRECT.
+  it('reads whole blocks with O_DIRECT into its own buffers: right bytes, damage still caught', async () => {
+    const dir = fresh();
+    const cache = BlockCache.open(dir, { capacityBytes: 64 * 1024 * 1024 });
+    assert.equal(cache.stats().directIo, true, 'direct I/O on an ext4 cache directory');
+    const full = randomBytes(4 * 1024 * 1024);
+    const short = randomBytes(3 * CHUNK + 777); // a file length no multiple of 4 KiB
+    await cache.put(id, 0, full);
+    await cache.put(id, 1, short);
+    const into = cache.blockBuffer(blockFileBytes(full.length));
+    assert.ok(into.length % 4096 === 0 && into.length >= blockFileBytes(full.length));
+    assert.ok((await cache.get(id, 0, into))!.equals(full));
+    assert.ok((await cache.get(id, 1, into))!.equals(short), 'a block shorter than the buffer');
+    assert.ok((await cache.get(id, 0, into))!.equals(full), 'the buffer reused');
+    await damage(blockPath(dir, id, 0), 3 * 1024 * 1024);
+    assert.equal(await cache.get(id, 0, into), undefined);
+    assert.equal(cache.stats().corrupt, 1);
+    // Grown on disk (a stranger appended to it): damaged too, never a longer read.
+    const path = blockPath(dir, id, 1);
+    await writeFile(path, Buffer.concat([await readFile(path), Buffer.alloc(5000)]));
+    assert.equal(await cache.get(id, 1, into), undefined);
+    assert.equal(cache.stats().corrupt, 2);
+    assert.equal(cache.stats().directIo, true);
+
+    const buffered = BlockCache.open(fresh(), { capacityBytes: 64 * 1024 * 1024, directIo: false });
+    assert.equal(buffered.stats().directIo, false);
+    await buffered.put(id, 0, full);
+    assert.ok((await buffered.get(id, 0, buffered.blockBuffer(blockFileBytes(full.length))))!.equals(full));
+  });
+
+  it('a file the kernel will not read with O_DIRECT is read through the page cache, and direct I/O is turned off', async () => {
+    const dio = DirectIo.open(fresh());
+    assert.equal(dio.enabled, true);
+    const into = dio.alloc(8192);
+    // procfs refuses O_DIRECT (EINVAL), as some file systems under a cache directory would.
+    const want = await readFile('/proc/version');
+    const n = await dio.read('/proc/version', into, 8192);
+    assert.equal(n, want.length);
+    assert.ok(into.subarray(0, n).equals(want));
+    assert.equal(dio.enabled, false);
+    const path = join(fresh(), 'f');
+    const bytes = randomBytes(10_000);
+    await writeFile(path, bytes);
+    const plain = Buffer.alloc(10_000); // a buffer O_DIRECT would refuse: fine once it is off
+    assert.equal(await dio.read(path, plain, 10_000), 10_000);
+    assert.ok(plain.equals(bytes));
   });
 
   it('a block id changes with the fingerprint, the key and the source', () => {

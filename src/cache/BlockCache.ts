@@ -19,6 +19,7 @@ import { open, rename, statfs, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { logger } from '../common/index.js';
+import { DirectIo } from './DirectIo.js';
 
 const log = logger('cache');
 
@@ -41,6 +42,8 @@ export interface BlockCacheOptions {
   capacityBytes: number;
   /** Leave at least this much free on the cache's file system; blocks are not stored below it. */
   minFreeBytes?: number;
+  /** Read whole blocks with O_DIRECT where the file system allows it (default true; see DirectIo). */
+  directIo?: boolean;
 }
 
 interface OpenBlock {
@@ -62,6 +65,8 @@ export interface BlockCacheStats {
   refused: number;
   evicted: number;
   corrupt: number;
+  /** Whole blocks are read with O_DIRECT. */
+  directIo: boolean;
 }
 
 /** The stable name of a file's blocks: changes whenever the object's fingerprint does. */
@@ -85,6 +90,7 @@ export class BlockCache {
     },
   });
   private readonly counters = { hits: 0, misses: 0, stored: 0, refused: 0, evicted: 0, corrupt: 0 };
+  private direct: DirectIo | undefined;
 
   private constructor(readonly dir: string, private readonly options: BlockCacheOptions) {
     this.blocksDir = join(dir, 'blocks');
@@ -104,6 +110,7 @@ export class BlockCache {
   static open(dir: string, options: BlockCacheOptions): BlockCache {
     const cache = new BlockCache(dir, options);
     mkdirSync(cache.blocksDir, { recursive: true });
+    if (options.directIo ?? true) cache.direct = DirectIo.open(dir);
     const found: { name: string; size: number; mtime: number }[] = [];
     for (const shard of readdirSync(cache.blocksDir)) {
       const shardDir = join(cache.blocksDir, shard);
@@ -120,7 +127,7 @@ export class BlockCache {
     // Oldest first, so the LRU order approximates last use before the restart.
     found.sort((a, b) => a.mtime - b.mtime);
     for (const f of found) cache.index.set(f.name, f.size);
-    log.info({ dir, blocks: cache.index.size, bytes: cache.index.calculatedSize }, 'block cache opened');
+    log.info({ dir, blocks: cache.index.size, bytes: cache.index.calculatedSize, directIo: cache.direct?.enabled ?? false }, 'block cache opened');
     return cache;
   }
 
@@ -129,9 +136,17 @@ export class BlockCache {
   }
 
   /**
+   * A buffer to read a whole block file of up to `fileBytes` into (get's `into`):
+   * one that direct reads accept while the cache uses them. Callers pool these.
+   */
+  blockBuffer(fileBytes: number): Buffer {
+    return this.direct ? this.direct.alloc(fileBytes) : Buffer.allocUnsafeSlow(fileBytes);
+  }
+
+  /**
    * The block's bytes, or undefined on a miss. A damaged block is dropped and
-   * reported as a miss. With `into` (at least blockFileBytes(block size) long) the
-   * block is read into it and the answer is a view of it.
+   * reported as a miss. With `into` (from blockBuffer(blockFileBytes(block size)))
+   * the block is read into it and the answer is a view of it.
    */
   async get(fileId: string, index: number, into?: Buffer): Promise<Buffer | undefined> {
     const name = `${fileId}-${index}`;
@@ -142,24 +157,19 @@ export class BlockCache {
     }
     // One read of the whole file (readFile would read it 512 KiB at a time and
     // allocate for each step); a file of another size than indexed is damaged.
-    const raw = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
-    let fh;
+    const raw = into && into.length >= size ? into : Buffer.allocUnsafeSlow(size);
+    let got: number;
     try {
-      fh = await open(this.pathOf(name), 'r');
-    } catch {
-      this.index.delete(name);
-      this.counters.misses++;
-      return undefined;
-    }
-    let got = 0;
-    try {
-      got = (await fh.read(raw, 0, size, 0)).bytesRead;
-    } catch {
+      got = this.direct ? await this.direct.read(this.pathOf(name), raw, size) : await readStart(this.pathOf(name), raw, size);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.index.delete(name);
+        this.counters.misses++;
+        return undefined;
+      }
       got = -1;
-    } finally {
-      await fh.close().catch(() => undefined);
     }
-    const data = got === size ? decodeBlock(raw) : undefined;
+    const data = got === size ? decodeBlock(raw.subarray(0, size)) : undefined;
     return data ? this.hit(name, data) : this.damaged(name);
   }
 
@@ -332,7 +342,17 @@ export class BlockCache {
   }
 
   stats(): BlockCacheStats {
-    return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters };
+    return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters, directIo: this.direct?.enabled ?? false };
+  }
+}
+
+/** Reads the first `size` bytes of a file through the page cache. */
+async function readStart(path: string, into: Buffer, size: number): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    return (await fh.read(into, 0, size, 0)).bytesRead;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 

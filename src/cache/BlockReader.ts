@@ -87,7 +87,7 @@ export class BlockReader {
     // Room for the prefetch window and a little more, or prefetched blocks would be
     // dropped from memory before they are read.
     const hotBytes = o.hotBytes ?? Math.max(64 * 1024 * 1024, (o.prefetchBlocks + this.span + 2) * o.blockSize);
-    this.hot = new HotBlocks(blockFileBytes(o.blockSize), hotBytes);
+    this.hot = new HotBlocks(blockFileBytes(o.blockSize), hotBytes, (n) => cache.blockBuffer(n));
   }
 
   /**

@@ -26,8 +26,11 @@ export class HotBlocks {
   private readonly free: Buffer[] = [];
   private readonly maxFree: number;
 
-  /** `rawSize`: bytes of one pooled buffer (a whole block file); `maxBytes`: memory to keep blocks in. */
-  constructor(readonly rawSize: number, maxBytes: number) {
+  /**
+   * `rawSize`: bytes of one pooled buffer (a whole block file); `maxBytes`: memory to
+   * keep blocks in; `alloc` makes a new buffer (of rawSize bytes, or more).
+   */
+  constructor(private readonly rawSize: number, maxBytes: number, private readonly alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
     const slots = Math.max(2, Math.floor(maxBytes / rawSize));
     this.maxFree = slots;
     this.lru = new LRUCache<string, HotBlock>({
@@ -41,12 +44,12 @@ export class HotBlocks {
 
   /** A buffer to read a block into: a reused one when there is one. */
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.rawSize);
+    return this.free.pop() ?? this.alloc(this.rawSize);
   }
 
   /** Returns a taken buffer that is not kept (its load failed). */
   give(raw: Buffer): void {
-    if (raw.length === this.rawSize && this.free.length < this.maxFree) this.free.push(raw);
+    if (raw.length >= this.rawSize && this.free.length < this.maxFree) this.free.push(raw);
   }
 
   /** Keeps a loaded block, with `pins` pins already held by its waiters. */

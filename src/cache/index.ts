@@ -3,7 +3,7 @@
 // the read-through reader over it (a missing block loaded once however many readers
 // want it; a sequential reader's prefetch asks for runs of blocks in one ranged GET
 // each, SpanFetch; recent blocks kept in reused memory buffers, HotBlocks; bounded
-// fetch time). Where a missing block comes from is a BlockSource picked by a
+// fetch time; whole blocks read from disk with O_DIRECT, DirectIo). Where a missing block comes from is a BlockSource picked by a
 // BlockLocator (today the file's store; a cache cluster slots in there).
 //
 // Invariants:
@@ -17,5 +17,6 @@
 //     (in a run of blocks, each block must arrive within the timeout).
 //   - A memory buffer is reused only when no reader holds a pin on it (HotBlocks).
 export { BlockCache, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
+export { DirectIo } from './DirectIo.js';
 export { BlockReader, ReadPattern, type BlockReaderOptions, type ReaderCounters } from './BlockReader.js';
 export { storeBlockSource, storeLocator, type BlockSource, type BlockLocator, type CachedFile } from './BlockSource.js';

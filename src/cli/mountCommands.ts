@@ -25,6 +25,7 @@ interface MountFlags {
   blockSize: number;
   prefetch: number;
   readAhead: number;
+  directIo: boolean;
   pollMs: number;
   fetchTimeout: number;
   attrTimeout: number;
@@ -44,6 +45,7 @@ function mountFlags(c: Command): Command {
     .option('--block-size <size>', 'cache block size', size, 4 * 1024 * 1024)
     .option('--prefetch <blocks>', 'blocks read ahead of a sequential reader', integer(0, 64), 16)
     .option('--read-ahead <size>', "the kernel's read-ahead for the mount (0: the kernel's 128 KiB)", size, 8 * 1024 * 1024)
+    .option('--no-direct-io', 'read cache blocks through the page cache (default: O_DIRECT where the cache disk allows it)')
     .option('--poll-ms <ms>', 'keep polling for FUSE requests this long after one (halves metadata latency; 0: sleep at once)', integer(0, 1000), 2)
     .option('--fetch-timeout <ms>', 'a store read slower than this fails with EIO', integer(100), 30_000)
     .option('--attr-timeout <ms>', 'attribute/entry cache TTL, in the mount and the kernel', integer(0), 1_000)
@@ -56,7 +58,7 @@ function mountFlags(c: Command): Command {
 function toMountOptions(mountpoint: string, f: MountFlags): MountOptions {
   return {
     mountpoint, cacheDir: f.cacheDir, cacheCapacity: f.cacheSize, cacheMinFree: f.cacheMinFree, blockSize: f.blockSize,
-    prefetchBlocks: f.prefetch, readAheadBytes: f.readAhead, pollMs: f.pollMs, fetchTimeoutMs: f.fetchTimeout, attrTimeoutMs: f.attrTimeout,
+    prefetchBlocks: f.prefetch, readAheadBytes: f.readAhead, cacheDirectIo: f.directIo, pollMs: f.pollMs, fetchTimeoutMs: f.fetchTimeout, attrTimeoutMs: f.attrTimeout,
     allowOther: f.allowOther, defaultPermissions: f.defaultPermissions, debug: f.debug, s3: s3SettingsFromEnv(),
   };
 }

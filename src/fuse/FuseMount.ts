@@ -34,6 +34,8 @@ export interface MountOptions {
   negativeTimeoutMs?: number;
   /** How long the event loop keeps polling after a FUSE request (default 2 ms; 0: never, see BusyPoll). */
   pollMs?: number;
+  /** Read whole cache blocks with O_DIRECT where the cache disk allows it (default true). */
+  cacheDirectIo?: boolean;
   /** The kernel's read-ahead for the mount (default 8 MiB; 0 leaves the kernel's 128 KiB). */
   readAheadBytes?: number;
   allowOther?: boolean;
@@ -61,7 +63,7 @@ export class FuseMount {
     mkdirSync(mountpoint, { recursive: true });
     const blockSize = o.blockSize ?? 4 * 1024 * 1024;
     const cache = BlockCache.open(join(o.cacheDir, 'cache'), {
-      capacityBytes: o.cacheCapacity ?? 10 * 1024 ** 3, minFreeBytes: o.cacheMinFree ?? 1024 ** 3,
+      capacityBytes: o.cacheCapacity ?? 10 * 1024 ** 3, minFreeBytes: o.cacheMinFree ?? 1024 ** 3, directIo: o.cacheDirectIo ?? true,
     });
     const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;
     const reader = new BlockReader(cache, {
