@@ -116,6 +116,9 @@ for (const def of BACKENDS) {
       await b.put('rs/gone/a', 'a');
       await b.put('rs/gone/b', 'b');
       await b.put('rs/stay/s', 's');
+      // Deep below directories whose every child is still listed (the sweep passes them without reading names).
+      await b.put('rs/deep/1/2/kept.txt', 'k');
+      await b.put('rs/deep/1/2/gone.txt', 'g');
       const { source, job: first } = await m.importSource({ name: 'rs', uri: b.uri('rs/'), at: '/rs' });
       assertJob(first, 'succeeded', 'import');
       const root = BigInt(source.rootIno);
@@ -125,10 +128,11 @@ for (const def of BACKENDS) {
       await b.put('rs/stay/n/deep.txt', 'new below an existing directory');
       await b.put('rs/upd.txt', 'a larger body now');
       await b.remove('rs/del.txt');
+      await b.remove('rs/deep/1/2/gone.txt');
       if (b.kind === 's3') { await b.remove('rs/gone/a'); await b.remove('rs/gone/b'); } else await b.remove('rs/gone/');
 
       // Interval -1: the store's changes are not seen until a sync.
-      assert.deepEqual(await names(m.client, root), ['del.txt', 'gone', 'keep.txt', 'stay', 'upd.txt']);
+      assert.deepEqual(await names(m.client, root), ['deep', 'del.txt', 'gone', 'keep.txt', 'stay', 'upd.txt']);
 
       const job = await m.resync('rs');
       assertJob(job, 'succeeded', 're-sync');
@@ -136,10 +140,12 @@ for (const def of BACKENDS) {
       assert.ok(BigInt(job.gen) > BigInt(first.gen), 'each normal-mode job opens a new generation');
       assert.equal(job.counters.created, 3, 'new.txt, stay/n, stay/n/deep.txt');
       assert.equal(job.counters.updated, 1, 'upd.txt');
-      assert.equal(job.counters.deleted, 4, 'del.txt, gone/a, gone/b and the directory gone');
+      assert.equal(job.counters.deleted, 5, 'del.txt, gone/a, gone/b, the directory gone, deep/1/2/gone.txt');
       const after1 = await assertMatchesStore(m.client, root, b.store, 'rs/', 're-sync');
       assert.equal(after1.has('gone'), false, 'a directory whose keys all went is removed');
       assert.equal(after1.has('del.txt'), false);
+      assert.equal(after1.has('deep/1/2/gone.txt'), false, 'deleted three levels below directories with nothing to remove');
+      assert.equal(after1.has('deep/1/2/kept.txt'), true);
       const upd0 = before1.get('upd.txt')!;
       const upd1 = after1.get('upd.txt')!;
       assert.equal(upd1.size, 17n);

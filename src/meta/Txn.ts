@@ -133,13 +133,29 @@ export class Txn {
 
   async getDentries(parent: Ino, names: readonly string[]): Promise<(DentryValue | undefined)[]> {
     const keys = names.map((n) => dentryKey(parent, n));
-    const fromDb = keys.length > 0 ? await this.db.getMany(keys) : [];
+    const fromDb = keys.length > 0 && (await this.anyInRange(keys)) ? await this.db.getMany(keys) : [];
     return keys.map((k, i) => {
       const staged = this.ops.get(k.toString('latin1'));
       if (staged) return staged.type === 'put' ? decodeDentry(staged.value) : undefined;
       const raw = fromDb[i];
       return raw === undefined ? undefined : decodeDentry(raw);
     });
+  }
+
+  /**
+   * Whether LevelDB holds any key between the least and greatest of `keys`: one seek.
+   * A sync's page of names in a directory that does not have them yet (an initial
+   * sync) would otherwise cost a lookup per name, each a miss.
+   */
+  private async anyInRange(keys: readonly Buffer[]): Promise<boolean> {
+    if (keys.length < 8) return true;
+    let lo = keys[0]!;
+    let hi = lo;
+    for (const k of keys) {
+      if (Buffer.compare(k, lo) < 0) lo = k;
+      else if (Buffer.compare(k, hi) > 0) hi = k;
+    }
+    return (await this.db.keys({ gte: lo, lte: hi, limit: 1 }).all()).length > 0;
   }
 
   async getAttrs(inos: readonly Ino[]): Promise<(Attr | undefined)[]> {

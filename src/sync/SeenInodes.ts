@@ -1,4 +1,5 @@
-// The inodes a full sync found unchanged, as a bitset over inode numbers: inode
+// The inodes a full sync's listing accounted for (found unchanged, created or
+// changed by it), as a bitset over inode numbers: inode
 // numbers are handed out in order and never reused, so a million entries take
 // 125 KB here where a Set of numbers took 20–40 MB of a 300 MB budget.
 import type { Ino } from '../common/index.js';

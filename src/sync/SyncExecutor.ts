@@ -89,19 +89,34 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
 
-  // The store lists ahead while the namespace writes; every page ready is written in one transaction.
+  // The store lists ahead while the namespace writes; every page ready is written in
+  // one transaction. The next pages are mapped to paths while the previous ones
+  // commit (the main thread would otherwise wait for LevelDB's threads), and
+  // transactions still run one after the other, in listing order.
   const ahead = new ListingAhead(list, o.pagesAhead ?? 2);
+  let writing: Promise<void> | undefined;
   try {
     for (;;) {
       checkCancelled(o.signal);
       const pages = await ahead.take();
       if (!pages) break;
       const page = pages.length === 1 ? pages[0]! : { objects: pages.flatMap((p) => p.objects), prefixes: [] };
-      await applyPage(m, page, o.gen, ctx, defaults, counters);
+      const mapped = mapPage(m.prefix, page, counters);
+      if (writing) {
+        await writing;
+        o.onPage?.(counters);
+      }
+      checkCancelled(o.signal);
+      writing = writePage(m, mapped, o.gen, ctx, defaults, counters);
+      writing.catch(() => undefined); // awaited below; a failure must not go unheard meanwhile
+    }
+    if (writing) {
+      await writing;
       o.onPage?.(counters);
     }
   } finally {
     ahead.stop();
+    await writing?.catch(() => undefined);
   }
   checkCancelled(o.signal);
   if (o.sweep) {
@@ -111,11 +126,17 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   return counters;
 }
 
-async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
+/** A page's objects by directory (paths from keys; unmappable keys counted as skipped). */
+interface MappedPage {
+  groups: Map<string, { parts: string[]; files: ObjectRef[] }>;
+  markers: string[][];
+}
+
+function mapPage(prefix: string, page: ListPage, counters: SyncCounters): MappedPage {
   const groups = new Map<string, { parts: string[]; files: ObjectRef[] }>();
   const markers: string[][] = [];
   for (const obj of page.objects) {
-    const mapped = mapListed(m.prefix, obj.key, counters);
+    const mapped = mapListed(prefix, obj.key, counters);
     if (!mapped) continue;
     if (mapped.kind === 'dir-marker') {
       if (mapped.parts.length > 0) markers.push(mapped.parts);
@@ -127,6 +148,10 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: PlanCo
     if (!g) groups.set(k, (g = { parts: dirParts, files: [] }));
     g.files.push({ key: obj.key, name: mapped.parts.at(-1)!, entry: { type: 'file', fingerprint: fileFingerprint(obj.size, obj.etag, obj.mtimeMs), size: obj.size, mtimeMs: obj.mtimeMs } });
   }
+  return { groups, markers };
+}
+
+async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
   if (groups.size === 0 && markers.length === 0) return;
   if (m.objectMetadata) {
     for (const g of groups.values()) await readObjectMetadata(m.tree, m.store, await m.tree.lookupPath(m.rootIno, g.parts), g.files);
@@ -161,6 +186,22 @@ async function applyPage(m: MountPoint, page: ListPage, gen: bigint, ctx: PlanCo
  * files keep their directories. One transaction per page of one directory.
  */
 export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal, seen?: SeenInodes): Promise<void> {
+  if (seen) {
+    // The listing saw every child here (an unchanged directory): nothing to remove,
+    // so no names are read, only the subdirectories to descend into.
+    const dirs: Ino[] = [];
+    const allSeen = await tree.everyChild(dirIno, (child, type) => {
+      if (type === 'directory') dirs.push(child);
+      return seen.has(child);
+    });
+    if (allSeen) {
+      for (const d of dirs) {
+        checkCancelled(signal);
+        await sweep(tree, d, gen, startNs, counters, signal, seen);
+      }
+      return;
+    }
+  }
   let after: Buffer | undefined;
   for (;;) {
     checkCancelled(signal);

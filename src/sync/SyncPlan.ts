@@ -41,9 +41,11 @@ export interface PlanContext {
   /** True when the store entry's absence is known (a complete one-level listing), not just unseen. */
   complete: boolean;
   /**
-   * A full sync that sweeps after its listing: the inodes it found unchanged. They
-   * are remembered here instead of being stamped with the job's generation, so an
-   * unchanged re-sync writes nothing (see SyncExecutor).
+   * A full sync that sweeps after its listing: the inodes its listing accounted for.
+   * Those it found unchanged are remembered here instead of being stamped with the
+   * job's generation, so an unchanged re-sync writes nothing; those it created or
+   * changed are here too, so the sweep can pass over a directory whose children are
+   * all here without reading their names (see SyncExecutor).
    */
   seen?: SeenInodes;
 }
