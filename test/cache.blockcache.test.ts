@@ -10,20 +10,21 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { crc32c } from '@node-rs/crc32';
-import { BlockCache, BlockReader, DirectIo, ReadPattern, blockFileBytes, blockFileId, type BlockReaderOptions, type BlockSource, type CachedFile } from '../src/cache/index.js';
+import { BlockCache, BlockReader, DirectIo, ReadPattern, blockDataAt, blockFileBytes, blockFileId, type BlockReaderOptions, type BlockSource, type CachedFile } from '../src/cache/index.js';
 import { isWharfError } from '../src/common/index.js';
 import { FaultyStore, LocalStore } from '../src/ufs/index.js';
 import { tempDir } from './helpers/tmp.js';
 
 // The on-disk format (src/cache/BlockCache.ts): a 16-byte header ("WBLK", version,
 // 3 reserved bytes, data length u32, chunk size u32), one crc32c per 64 KiB chunk,
-// then the data.
+// zeros to the next 4 KiB boundary (O_DIRECT), then the data.
 const HEADER = 16;
 const CHUNK = 64 * 1024;
+const headBytes = (len: number): number => Math.ceil((HEADER + 4 * Math.ceil(len / CHUNK)) / 4096) * 4096;
 /** Bytes a block of `len` data bytes takes on disk (and in the cache's accounting). */
-const stored = (len: number): number => HEADER + 4 * Math.ceil(len / CHUNK) + len;
+const stored = (len: number): number => headBytes(len) + len;
 /** Where the data starts in a block file. */
-const dataAt = (raw: Buffer): number => HEADER + 4 * Math.ceil(raw.readUInt32BE(8) / CHUNK);
+const dataAt = (raw: Buffer): number => headBytes(raw.readUInt32BE(8));
 /** Flips one data byte of a block file (its checksum no longer holds). */
 async function damage(path: string, at = 100): Promise<void> {
   const raw = await readFile(path);
@@ -86,11 +87,12 @@ describe('BlockCache', () => {
     const raw = await readFile(blockPath(dir, id, 3));
     assert.equal(raw.length, stored(data.length));
     assert.equal(raw.subarray(0, 4).toString(), 'WBLK');
-    assert.equal(raw[4], 2, 'format version');
+    assert.equal(raw[4], 3, 'format version');
     assert.equal(raw.readUInt32BE(8), data.length);
     assert.equal(raw.readUInt32BE(12), CHUNK);
     for (let c = 0; c < 4; c++) assert.equal(raw.readUInt32BE(HEADER + 4 * c), crc32c(data.subarray(c * CHUNK, (c + 1) * CHUNK)), `chunk ${c} checksum`);
-    assert.deepEqual(raw.subarray(HEADER + 16), data);
+    assert.ok(raw.subarray(HEADER + 16, 4096).equals(Buffer.alloc(4096 - HEADER - 16)), 'zeros up to 4 KiB');
+    assert.deepEqual(raw.subarray(4096), data);
     assert.equal([...blockFiles(dir).keys()].some((f) => f.includes('.tmp')), false, 'no temporary left after a put');
 
     const { directIo: _d, ...counts } = cache.stats();
@@ -98,7 +100,7 @@ describe('BlockCache', () => {
   });
 
   // The tests' temp directories are on the machine's ext4 root, which takes O_DIRECT.
-  it('reads whole blocks with O_DIRECT into its own buffers: right bytes, damage still caught', async () => {
+  it('reads and writes whole blocks with O_DIRECT from its own buffers: right bytes, exact sizes, damage still caught', async () => {
     const dir = fresh();
     const cache = BlockCache.open(dir, { capacityBytes: 64 * 1024 * 1024 });
     assert.equal(cache.stats().directIo, true, 'direct I/O on an ext4 cache directory');
@@ -121,10 +123,27 @@ describe('BlockCache', () => {
     assert.equal(cache.stats().corrupt, 2);
     assert.equal(cache.stats().directIo, true);
 
+    // Written whole from a reader's buffer (direct write: header into its first 4 KiB,
+    // cut to the exact size when the data is no multiple of 4 KiB).
+    for (const [index, bytes] of [[5, full], [6, short]] as const) {
+      const raw = cache.blockBuffer(blockFileBytes(full.length));
+      const data = raw.subarray(blockDataAt(bytes.length), blockDataAt(bytes.length) + bytes.length);
+      bytes.copy(data);
+      assert.equal(await cache.put(id, index, data, raw), true);
+      const onDisk = await readFile(blockPath(dir, id, index));
+      assert.equal(onDisk.length, stored(bytes.length), 'exact size');
+      assert.ok(onDisk.subarray(4096).equals(bytes));
+      assert.ok((await cache.get(id, index, into))!.equals(bytes));
+    }
+
     const buffered = BlockCache.open(fresh(), { capacityBytes: 64 * 1024 * 1024, directIo: false });
     assert.equal(buffered.stats().directIo, false);
     await buffered.put(id, 0, full);
     assert.ok((await buffered.get(id, 0, buffered.blockBuffer(blockFileBytes(full.length))))!.equals(full));
+    const raw = buffered.blockBuffer(blockFileBytes(full.length));
+    short.copy(raw, blockDataAt(short.length));
+    assert.equal(await buffered.put(id, 1, raw.subarray(blockDataAt(short.length), blockDataAt(short.length) + short.length), raw), true);
+    assert.ok((await buffered.get(id, 1))!.equals(short));
   });
 
   it('a file the kernel will not read with O_DIRECT is read through the page cache, and direct I/O is turned off', async () => {

@@ -9,7 +9,7 @@
 import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { logger } from '../common/index.js';
-import { blockFileBytes, type BlockCache } from './BlockCache.js';
+import { blockDataAt, blockFileBytes, type BlockCache } from './BlockCache.js';
 import { storeLocator, type BlockLocator, type BlockSource, type CachedFile } from './BlockSource.js';
 import { HotBlocks, type HotBlock } from './HotBlocks.js';
 import { fetchSpan, type SpanFetch } from './SpanFetch.js';
@@ -273,7 +273,7 @@ export class BlockReader {
    * timeout counts from now, its wait for a turn included. A failure is counted and
    * logged here, and rethrown.
    */
-  private async request(file: CachedFile, first: number, f: Pick<SpanFetch, 'start' | 'blockSize' | 'lengths' | 'take' | 'onBlock'>): Promise<void> {
+  private async request(file: CachedFile, first: number, f: Pick<SpanFetch, 'start' | 'blockSize' | 'lengths' | 'take' | 'dataAt' | 'onBlock'>): Promise<void> {
     const firstDueMs = Date.now() + this.o.fetchTimeoutMs;
     try {
       await this.limit(() => {
@@ -353,13 +353,15 @@ export class BlockReader {
         blockSize: this.o.blockSize,
         lengths: loads.map((_, i) => this.expectedLength(file, first + i)),
         take: () => this.hot.take(),
+        // Where put() wants the data to write the block file from the buffer, with O_DIRECT.
+        dataAt: blockDataAt(this.o.blockSize),
         onBlock: (i, raw, data) => {
           delivered = i + 1;
           this.counters.fetches++;
           this.counters.fetchedBytes += data.length;
           const k = `${file.id}:${first + i}`;
           // Stored before it is handed on (false — full disk, … — still serves the read).
-          stored.push(this.cache.put(file.id, first + i, data).then(() => this.settle(k, loads[i]!, raw, data), (e: unknown) => this.fail(k, loads[i]!, e)));
+          stored.push(this.cache.put(file.id, first + i, data, raw).then(() => this.settle(k, loads[i]!, raw, data), (e: unknown) => this.fail(k, loads[i]!, e)));
         },
       });
     } catch (e) {

@@ -22,8 +22,9 @@ export interface SpanFetch {
    * turn: a reader's wait counts from its read, not from when a slot freed up.
    */
   firstDueMs?: number;
-  /** A buffer of at least blockSize bytes to read the next block into. */
+  /** A buffer to read the next block into, at `dataAt` (default: its last blockSize bytes). */
   take: () => Buffer;
+  dataAt?: number;
   /** Called once per complete block, in order. */
   onBlock: (i: number, raw: Buffer, data: Buffer) => void;
 }
@@ -47,7 +48,8 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
       };
       arm(f.firstDueMs === undefined ? f.timeoutMs : Math.max(0, f.firstDueMs - Date.now()));
       let raw = f.take();
-      let data = raw.subarray(raw.length - f.blockSize);
+      const place = (r: Buffer) => r.subarray(f.dataAt ?? r.length - f.blockSize, (f.dataAt ?? r.length - f.blockSize) + f.blockSize);
+      let data = place(raw);
       let at = 0;
       // 'data' events, not an async iterator: a promise per 64 KiB chunk cost a tenth
       // of a cold read's CPU.
@@ -66,7 +68,7 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
             arm(f.timeoutMs);
             if (i < f.lengths.length) {
               raw = f.take();
-              data = raw.subarray(raw.length - f.blockSize);
+              data = place(raw);
             }
           }
         }

@@ -16,7 +16,7 @@
 //   - A fetch that outlives its timeout fails with EIO: readers never hang on a store
 //     (in a run of blocks, each block must arrive within the timeout).
 //   - A memory buffer is reused only when no reader holds a pin on it (HotBlocks).
-export { BlockCache, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
+export { BlockCache, blockDataAt, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
 export { DirectIo } from './DirectIo.js';
 export { BlockReader, ReadPattern, type BlockReaderOptions, type ReaderCounters } from './BlockReader.js';
 export { storeBlockSource, storeLocator, type BlockSource, type BlockLocator, type CachedFile } from './BlockSource.js';

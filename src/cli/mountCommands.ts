@@ -44,7 +44,7 @@ function mountFlags(c: Command): Command {
     .option('--cache-min-free <size>', 'free space to leave on the cache disk', size, 1024 ** 3)
     .option('--block-size <size>', 'cache block size', size, 4 * 1024 * 1024)
     .option('--prefetch <blocks>', 'blocks read ahead of a sequential reader', integer(0, 64), 16)
-    .option('--read-ahead <size>', "the kernel's read-ahead for the mount (0: the kernel's 128 KiB)", size, 8 * 1024 * 1024)
+    .option('--read-ahead <size>', "the kernel's read-ahead for the mount (0: the kernel's 128 KiB)", size, 1024 * 1024)
     .option('--no-direct-io', 'read cache blocks through the page cache (default: O_DIRECT where the cache disk allows it)')
     .option('--poll-ms <ms>', 'keep polling for FUSE requests this long after one (halves metadata latency; 0: sleep at once)', integer(0, 1000), 2)
     .option('--fetch-timeout <ms>', 'a store read slower than this fails with EIO', integer(100), 30_000)

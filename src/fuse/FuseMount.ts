@@ -36,7 +36,7 @@ export interface MountOptions {
   pollMs?: number;
   /** Read whole cache blocks with O_DIRECT where the cache disk allows it (default true). */
   cacheDirectIo?: boolean;
-  /** The kernel's read-ahead for the mount (default 8 MiB; 0 leaves the kernel's 128 KiB). */
+  /** The kernel's read-ahead for the mount (default 1 MiB; 0 leaves the kernel's 128 KiB). */
   readAheadBytes?: number;
   allowOther?: boolean;
   defaultPermissions?: boolean;
@@ -65,7 +65,7 @@ export class FuseMount {
     const cache = BlockCache.open(join(o.cacheDir, 'cache'), {
       capacityBytes: o.cacheCapacity ?? 10 * 1024 ** 3, minFreeBytes: o.cacheMinFree ?? 1024 ** 3, directIo: o.cacheDirectIo ?? true,
     });
-    const readAhead = o.readAheadBytes ?? 8 * 1024 * 1024;
+    const readAhead = o.readAheadBytes ?? 1024 * 1024;
     const reader = new BlockReader(cache, {
       blockSize, fetchTimeoutMs: o.fetchTimeoutMs ?? 30_000, prefetchBlocks: o.prefetchBlocks ?? 16, maxFetches: 16,
       // The kernel's read-ahead requests arrive out of order within its window.
