@@ -288,23 +288,41 @@ export class LocalStore implements UnderStore {
   }
 
   private async writeTmp(tmp: string, body: Readable | Buffer, opts: PutOptions, key: string) {
+    const durable = opts.durable ?? this.options.fsync ?? true;
+    if (Buffer.isBuffer(body)) {
+      // One open, write, (fsync,) stat and close: a stream pipeline, a second open to
+      // fsync and a stat by path were most of a small file's put.
+      if (opts.size !== undefined && BigInt(body.length) !== opts.size) {
+        throw new WharfError('EIO', `put ${JSON.stringify(key)}: body has ${body.length} bytes, expected ${opts.size}`);
+      }
+      const fh = await open(tmp, 'wx');
+      try {
+        for (let at = 0; at < body.length; ) {
+          throwIfAborted(opts.signal, 'put');
+          at += (await fh.write(body, at, body.length - at)).bytesWritten;
+        }
+        if (durable) await fh.sync();
+        return await fh.stat({ bigint: true });
+      } finally {
+        await fh.close();
+      }
+    }
     let written = 0n;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) { written += BigInt(chunk.length); cb(null, chunk); },
     });
-    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }), opts.signal ? { signal: opts.signal } : {});
+    await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx' }), opts.signal ? { signal: opts.signal } : {});
     if (opts.size !== undefined && written !== opts.size) {
       throw new WharfError('EIO', `put ${JSON.stringify(key)}: body has ${written} bytes, expected ${opts.size}`);
     }
-    if (opts.durable ?? this.options.fsync ?? true) await syncFile(tmp);
+    if (durable) await syncFile(tmp);
     return lstat(tmp, { bigint: true });
   }
 
   private async writeSidecar(key: string, etag: string, metadata: Record<string, string> | undefined): Promise<void> {
     const path = metaPath(this.root, key);
     if (metadata === undefined || Object.keys(metadata).length === 0) {
-      await rm(path, { force: true });
+      await unlinkIfThere(path);
       return;
     }
     await mkdir(dirname(path), { recursive: true });
@@ -328,6 +346,15 @@ export class LocalStore implements UnderStore {
       this.log.warn({ key }, 'unreadable metadata sidecar ignored');
       return undefined;
     }
+  }
+}
+
+/** Deletes a file that may not exist (rm() would lstat it twice first). */
+async function unlinkIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

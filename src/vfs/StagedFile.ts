@@ -3,7 +3,7 @@
 // that died before uploading finds the staged data again at its next start.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ino } from '../common/index.js';
 
@@ -109,7 +109,9 @@ export class StagedFile {
   /** Closes and deletes the staged data and its record. */
   async remove(): Promise<void> {
     await this.close();
-    await rm(this.dataPath, { force: true });
-    await rm(this.dataPath.replace(/\.data$/, '.json'), { force: true });
+    // unlink, not rm: rm lstats a path twice before deleting it, on every close of a new file.
+    await Promise.all([this.dataPath, this.dataPath.replace(/\.data$/, '.json')].map((p) => unlink(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    })));
   }
 }
