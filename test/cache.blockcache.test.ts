@@ -72,7 +72,7 @@ describe('BlockCache', () => {
   const fresh = (): string => { const d = tempDir('wharf-blockcache-'); dirs.push(d); return d.path; };
   after(() => { for (const d of dirs) d.remove(); });
 
-  const id = blockFileId('src', 'dir/file.bin', 'etag-1');
+  const id = blockFileId('src', 'dir/file.bin', 'etag-1', 4 * 1024 * 1024);
 
   it('stores a block in its on-disk format and reads it back', async () => {
     const dir = fresh();
@@ -164,12 +164,14 @@ describe('BlockCache', () => {
     assert.ok(plain.equals(bytes));
   });
 
-  it('a block id changes with the fingerprint, the key and the source', () => {
+  it('a block id changes with the fingerprint, the key, the source and the block size', () => {
     assert.match(id, /^[0-9a-f]{40}$/);
-    assert.equal(blockFileId('src', 'dir/file.bin', 'etag-1'), id);
-    assert.notEqual(blockFileId('src', 'dir/file.bin', 'etag-2'), id);
-    assert.notEqual(blockFileId('src', 'dir/file.bin2', 'etag-1'), id);
-    assert.notEqual(blockFileId('src2', 'dir/file.bin', 'etag-1'), id);
+    assert.equal(blockFileId('src', 'dir/file.bin', 'etag-1', 4 * 1024 * 1024), id);
+    assert.notEqual(blockFileId('src', 'dir/file.bin', 'etag-2', 4 * 1024 * 1024), id);
+    assert.notEqual(blockFileId('src', 'dir/file.bin2', 'etag-1', 4 * 1024 * 1024), id);
+    assert.notEqual(blockFileId('src2', 'dir/file.bin', 'etag-1', 4 * 1024 * 1024), id);
+    // Block 1 of 1 MiB blocks is other bytes than block 1 of 4 MiB blocks (a restart with another --block-size).
+    assert.notEqual(blockFileId('src', 'dir/file.bin', 'etag-1', 1024 * 1024), id);
   });
 
   it('a block that fails its checksum is a miss, counted as corrupt, and its file is deleted', async () => {
@@ -280,6 +282,23 @@ describe('BlockCache', () => {
     for (const [i, o] of offs.entries()) assert.deepEqual(got[i], v1.subarray(o, o + 64), `read at ${o}`);
   });
 
+  it('blocks of an older format (an unmarked cache directory) are cleared at open; blocks of this format are kept', async () => {
+    const dir = fresh();
+    // A block file as format 2 wrote it (data right after the checksum table), no FORMAT marker.
+    await mkdir(join(dir, 'blocks', id.slice(0, 2)), { recursive: true });
+    const old = Buffer.alloc(HEADER + 4 + 100);
+    old.write('WBLK', 0);
+    old[4] = 2;
+    await writeFile(blockPath(dir, id, 0), old);
+    const cache = BlockCache.open(dir, { capacityBytes: 1024 * 1024 });
+    assert.equal(cache.stats().blocks, 0);
+    assert.equal(existsSync(blockPath(dir, id, 0)), false, 'the old file is gone');
+    assert.equal(await cache.put(id, 1, randomBytes(1000)), true);
+    const again = BlockCache.open(dir, { capacityBytes: 1024 * 1024 });
+    assert.equal(again.stats().blocks, 1, 'a marked cache keeps its blocks');
+    assert.equal((await again.get(id, 1))?.length, 1000);
+  });
+
   it('reopening rebuilds the index from disk and discards temporaries, short files and strangers', async () => {
     const dir = fresh();
     const first = BlockCache.open(dir, { capacityBytes: 1024 * 1024 });
@@ -345,7 +364,7 @@ describe('BlockReader', () => {
     const store = new FaultyStore(inner, { hangTimeoutMs: 60_000 });
     const cache = BlockCache.open(d.path, { capacityBytes });
     const reader = new BlockReader(cache, { blockSize: BS, fetchTimeoutMs: 5_000, prefetchBlocks: 0, maxFetches: 8, ...o });
-    const file = (key = 'data/file.bin', fingerprint = 'v1', size = content.length): CachedFile => ({ id: blockFileId('s', key, fingerprint), store, key, size });
+    const file = (key = 'data/file.bin', fingerprint = 'v1', size = content.length): CachedFile => ({ id: blockFileId('s', key, fingerprint, BS), store, key, size });
     return { store, cache, reader, file, dir: d.path };
   }
 
@@ -559,8 +578,8 @@ describe('BlockReader', () => {
     assert.deepEqual(await reader.read(file('data/changing', 'fp2', v2.length), 0, v2.length), v2);
     assert.equal(store.calls.get - gets, 3, 'every block fetched again');
     // The old blocks are still cached under the old id (a reader of the old version is consistent).
-    assert.equal(cache.has(blockFileId('s', 'data/changing', 'fp1'), 0), true);
-    assert.equal(cache.has(blockFileId('s', 'data/changing', 'fp2'), 0), true);
+    assert.equal(cache.has(blockFileId('s', 'data/changing', 'fp1', BS), 0), true);
+    assert.equal(cache.has(blockFileId('s', 'data/changing', 'fp2', BS), 0), true);
   });
 
   it('a sequential reader prefetches the next blocks (a run in one request); a random reader does not', async () => {

@@ -17,7 +17,7 @@
 // changed object can never be served from the old object's blocks.
 import { crc32c } from '@node-rs/crc32';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -82,9 +82,12 @@ export interface BlockCacheStats {
   directIo: boolean;
 }
 
-/** The stable name of a file's blocks: changes whenever the object's fingerprint does. */
-export function blockFileId(source: string, key: string, fingerprint: string): string {
-  return createHash('sha256').update(`${source}\0${key}\0${fingerprint}`).digest('hex').slice(0, 40);
+/**
+ * The stable name of a file's blocks: changes whenever the object's fingerprint does,
+ * and with the block size (block n of another size is other bytes).
+ */
+export function blockFileId(source: string, key: string, fingerprint: string, blockSize: number): string {
+  return createHash('sha256').update(`${source}\0${key}\0${fingerprint}\0${blockSize}`).digest('hex').slice(0, 40);
 }
 
 export class BlockCache {
@@ -122,7 +125,17 @@ export class BlockCache {
   /** Opens (creating) the cache in `dir` and rebuilds its index from the blocks there. */
   static open(dir: string, options: BlockCacheOptions): BlockCache {
     const cache = new BlockCache(dir, options);
+    // Blocks of another format (or of a cache from before the format was marked) are
+    // cleared at once: read one by one they would each count as damaged and hold
+    // capacity until then.
+    const marker = join(dir, 'FORMAT');
+    const format = `wharf block cache ${VERSION}\n`;
+    if (existsSync(cache.blocksDir) && (readFileIfThere(marker) ?? '') !== format) {
+      log.info({ dir }, 'clearing cache blocks of an older format');
+      rmSync(cache.blocksDir, { recursive: true, force: true });
+    }
     mkdirSync(cache.blocksDir, { recursive: true });
+    writeFileSync(marker, format);
     if (options.directIo ?? true) cache.direct = DirectIo.open(dir);
     const found: { name: string; size: number; mtime: number }[] = [];
     for (const shard of readdirSync(cache.blocksDir)) {
@@ -365,6 +378,14 @@ export class BlockCache {
 
   stats(): BlockCacheStats {
     return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters, directIo: this.direct?.enabled ?? false };
+  }
+}
+
+function readFileIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

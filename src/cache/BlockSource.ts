@@ -6,7 +6,7 @@ import type { UnderStore } from '../ufs/index.js';
 
 /** A file as the cache knows it: the store object at one fingerprint. */
 export interface CachedFile {
-  /** blockFileId(source, key, fingerprint). */
+  /** blockFileId(source, key, fingerprint, block size). */
   id: string;
   store: UnderStore;
   key: string;

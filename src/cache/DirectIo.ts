@@ -101,7 +101,10 @@ export class DirectIo {
         const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o644);
         try {
           const n = alignUp(length);
-          for (let at = 0; at < n; ) at += (await fh.write(raw, at, n - at, at)).bytesWritten;
+          // A short direct write (a full disk) is the block's failure, not a reason to
+          // continue at an unaligned offset (EINVAL) and turn direct I/O off for good.
+          const { bytesWritten } = await fh.write(raw, 0, n, 0);
+          if (bytesWritten !== n) throw Object.assign(new Error(`short write: ${bytesWritten} of ${n} bytes`), { code: 'ENOSPC' });
           if (n !== length) await fh.truncate(length);
         } finally {
           await fh.close();

@@ -8,7 +8,7 @@
 // is retried in the background until it succeeds; a mount restarted after a crash
 // finds staged files by their sidecar records and uploads them.
 import { createReadStream } from 'node:fs';
-import { mkdir, rename as fsRename } from 'node:fs/promises';
+import { mkdir, rename as fsRename, unlink as fsUnlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WharfError, logger, nowNs, statMode, type Attr, type Ino } from '../common/index.js';
 import { blockFileId, ReadPattern, type BlockReader, type CachedFile } from '../cache/index.js';
@@ -122,7 +122,7 @@ export class FileIo {
     const loc = await this.meta.locate(ino);
     if (!loc) return 'zeros';
     if (loc.fingerprint === '' && size > 0) throw new WharfError('EIO', `${loc.key}: its bytes were written through Wharf but never reached the store`);
-    return { id: blockFileId(loc.source, loc.key, loc.fingerprint), store: await this.stores.get(loc), key: loc.key, size: Number(loc.size) };
+    return { id: blockFileId(loc.source, loc.key, loc.fingerprint, this.reader.blockSize), store: await this.stores.get(loc), key: loc.key, size: Number(loc.size) };
   }
 
   private handle(fh: number): Handle {
@@ -229,7 +229,7 @@ export class FileIo {
       // The store's own etag and time are what a sync will compare against (S3 does not return the time: ask).
       const stored = put.mtimeMs !== undefined ? { etag: put.etag, mtimeMs: put.mtimeMs } : await store.head(loc.key);
       if (!stored) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
-      const fileId = blockFileId(loc.source, loc.key, `${size}:${stored.etag}:${stored.mtimeMs}`);
+      const fileId = blockFileId(loc.source, loc.key, `${size}:${stored.etag}:${stored.mtimeMs}`, this.reader.blockSize);
       // The cache is filled while the master records the write (neither needs the other).
       const [committed] = await Promise.all([
         this.meta.commitWrite(s.ino, { size: BigInt(size), etag: stored.etag, mtimeNs: BigInt(stored.mtimeMs) * 1_000_000n }),
@@ -304,7 +304,16 @@ export class FileIo {
         orphaned++;
         continue;
       }
-      const s = await StagedFile.reopen(left.dataPath, ino, left.record.path);
+      let s: StagedFile;
+      try {
+        s = await StagedFile.reopen(left.dataPath, ino, left.record.path);
+      } catch (e) {
+        // A record whose bytes are gone (a crash while an earlier version removed them
+        // data first): nothing to upload, and no reason to refuse to mount.
+        log.warn({ ino: left.record.ino, path: left.record.path, err: (e as Error).message }, 'staged record without its data dropped');
+        await fsUnlink(left.recordPath).catch(() => undefined);
+        continue;
+      }
       this.staged.set(ino, s);
       try {
         await this.upload(ino, true);

@@ -109,9 +109,13 @@ export class StagedFile {
   /** Closes and deletes the staged data and its record. */
   async remove(): Promise<void> {
     await this.close();
-    // unlink, not rm: rm lstats a path twice before deleting it, on every close of a new file.
-    await Promise.all([this.dataPath, this.dataPath.replace(/\.data$/, '.json')].map((p) => unlink(p).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-    })));
+    // The record first: a crash in between leaves bytes without a record (ignored at
+    // start), never a record without its bytes. unlink, not rm: rm lstats a path twice
+    // before deleting it, on every close of a new file.
+    for (const p of [this.dataPath.replace(/\.data$/, '.json'), this.dataPath]) {
+      await unlink(p).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
   }
 }
