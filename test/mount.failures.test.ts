@@ -78,6 +78,7 @@ describe('mount failures on an S3 store (s3rver)', () => {
     files.set('cached.bin', randomBytes(2 * MiB + 10));
     files.set('uncached-1.bin', randomBytes(3 * MiB));
     files.set('uncached-2.bin', randomBytes(2 * MiB));
+    files.set('fsync-clean.bin', randomBytes(1 * MiB + 3));
     for (const [k, v] of files) await client.put(`f/${k}`, v);
     tmp = tempDir('wharf-mfail-');
     chmodSync(tmp.path, 0o755);
@@ -94,6 +95,25 @@ describe('mount failures on an S3 store (s3rver)', () => {
     await client?.close();
     await s3?.stop();
     tmp?.remove();
+  });
+
+  it('fsync of a file opened for writing but not changed uploads nothing on S3 (its object is already durable); after a write, once', async () => {
+    const body = files.get('fsync-clean.bin')!;
+    const path = join(mnt, 'fsync-clean.bin');
+    const u0 = (await m.stats()).io.uploads;
+    const fh = await open(path, 'r+');
+    await fh.sync();
+    await fh.close();
+    assert.equal((await m.stats()).io.uploads, u0, 'no upload for an unchanged file');
+    const fh2 = await open(path, 'r+');
+    await fh2.write(Buffer.from('X'), 0, 1, 0);
+    await fh2.sync();
+    await fh2.close();
+    assert.equal((await m.stats()).io.uploads, u0 + 1, 'one upload: the fsync (the close after it has nothing new)');
+    const stored = await inStore('fsync-clean.bin');
+    assert.equal(stored?.length, body.length);
+    assert.equal(stored?.[0], 'X'.charCodeAt(0));
+    assert.ok(stored?.subarray(1).equals(body.subarray(1)));
   });
 
   it('a store that hangs: an uncached read fails with EIO within the fetch timeout, cached data stays readable', async () => {

@@ -66,6 +66,10 @@ export class FaultyStore implements UnderStore {
   private readonly streams = new Set<Readable>();
   private readonly hangs = new Set<(e: WharfError) => void>();
 
+  get putsAreDurable(): boolean | undefined {
+    return this.inner.putsAreDurable;
+  }
+
   constructor(readonly inner: UnderStore, options: FaultyStoreOptions = {}) {
     this.rng = mulberry32(options.seed ?? 1);
     this.latencyMs = options.latencyMs ?? 0;

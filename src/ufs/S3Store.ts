@@ -63,6 +63,7 @@ export const MIN_PART_SIZE = 5 * MiB;
 const MAX_COPY_OBJECT = 5n * 1024n * 1024n * 1024n;
 
 export class S3Store implements UnderStore {
+  readonly putsAreDurable = true;
   readonly bucket: string;
   private readonly client: S3Client;
   private readonly log: Logger;

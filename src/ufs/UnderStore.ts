@@ -67,6 +67,12 @@ export interface PutResult {
 
 export interface UnderStore {
   /**
+   * Every put is on stable storage once it returns, whatever PutOptions.durable says
+   * (S3: an acknowledged PUT is stored). An unchanged object then never needs to be
+   * uploaded again for fsync(2).
+   */
+  readonly putsAreDurable?: boolean;
+  /**
    * One page of keys starting with `prefix` (a plain string prefix, not a path).
    * With `delimiter`, keys with a further '/' after the prefix roll up into `prefixes`.
    */

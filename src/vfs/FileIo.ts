@@ -90,15 +90,24 @@ export class FileIo {
       if (loc.readOnly) throw new WharfError('EROFS', `${path} belongs to read-only source ${loc.source}`);
       s = await StagedFile.create(this.o.stagingDir, a.ino, path);
       this.staged.set(a.ino, s);
-      if (!o.truncate && !o.fresh && a.size > 0n) {
-        try {
-          await this.copyIn(s, await this.cachedFile(a.ino, Number(a.size)), Number(a.size));
-        } catch (e) {
-          this.staged.delete(a.ino);
-          await s.remove();
-          throw e;
+      if (!o.truncate && !o.fresh) {
+        if (a.size > 0n) {
+          try {
+            await this.copyIn(s, await this.cachedFile(a.ino, Number(a.size)), Number(a.size));
+          } catch (e) {
+            this.staged.delete(a.ino);
+            await s.remove();
+            throw e;
+          }
         }
         s.dirty = false;
+        // The staged bytes are the store's. Where every put is durable, so are they: an
+        // fsync(2) before any write uploads nothing (it re-uploaded the whole file).
+        // A local directory's earlier put may not have been fsynced: uploaded again, durably.
+        if ((await this.stores.get(loc)).putsAreDurable) {
+          s.uploaded = true;
+          s.durable = true;
+        }
       }
       if (o.fresh) s.dirty = true; // an empty new file still becomes an object
     }
