@@ -97,7 +97,7 @@ describe('mount block cache', () => {
     tmp?.remove();
   });
 
-  it('a second read costs no store request; a restart keeps the cache; a damaged block is fetched again and counted', async () => {
+  it('a second read costs no store request; a restart (without O_DIRECT) keeps the cache; a damaged block is fetched again and counted', async () => {
     const { m, mnt, cacheDir } = await up('a', ['--sync-interval', '-1']);
     const s0 = await m.stats();
     await readsRight(mnt, 'hot/a.bin');
@@ -109,6 +109,8 @@ describe('mount block cache', () => {
     assert.equal(s1.cache.blocks, 7);
     assert.equal(s1.cache.bytes, bytesOnDisk(cacheDir), 'the byte count is what is on disk');
     assert.equal(s1.cache.bytes, 6 * MiB + 500 + 7 * 4096, 'the data and a 4 KiB header per block');
+    assert.equal(s1.cache.directIo, true, 'blocks written and read with O_DIRECT (ext4 temp dir)');
+    assert.match(await (await fetch(`${m.metricsBase}/metrics`)).text(), /^wharf_cache_direct_io 1$/m);
 
     await readsRight(mnt, 'hot/a.bin');
     await readsRight(mnt, 'hot/b.bin');
@@ -132,8 +134,11 @@ describe('mount block cache', () => {
     }
     assert.ok(damaged, 'the block file of hot/b.bin block 1 is on disk');
 
-    const { m: m2 } = await up('a', ['--sync-interval', '-1'], { cacheDir });
+    // Restarted without O_DIRECT: the same blocks, read through the page cache.
+    const { m: m2 } = await up('a', ['--sync-interval', '-1', '--no-direct-io'], { cacheDir });
     const r0 = await m2.stats();
+    assert.equal(r0.cache.directIo, false, '--no-direct-io');
+    assert.match(await (await fetch(`${m2.metricsBase}/metrics`)).text(), /^wharf_cache_direct_io 0$/m);
     assert.equal(r0.cache.blocks, 7, 'the index is rebuilt from disk');
     await readsRight(mnt, 'hot/a.bin');
     const r1 = await m2.stats();

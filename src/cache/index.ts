@@ -3,7 +3,7 @@
 // the read-through reader over it (a missing block loaded once however many readers
 // want it; a sequential reader's prefetch asks for runs of blocks in one ranged GET
 // each, SpanFetch; recent blocks kept in reused memory buffers, HotBlocks; bounded
-// fetch time; whole blocks read from disk with O_DIRECT, DirectIo). Where a missing block comes from is a BlockSource picked by a
+// fetch time; whole blocks written and read with O_DIRECT, DirectIo). Where a missing block comes from is a BlockSource picked by a
 // BlockLocator (today the file's store; a cache cluster slots in there).
 //
 // Invariants:
@@ -15,7 +15,11 @@
 //   - Failing to store a block (full disk, floor reached) never fails a read.
 //   - A fetch that outlives its timeout fails with EIO: readers never hang on a store
 //     (in a run of blocks, each block must arrive within the timeout).
-//   - A memory buffer is reused only when no reader holds a pin on it (HotBlocks).
+//   - A memory buffer is reused only when no reader holds a pin on it (HotBlocks),
+//     and never while a direct read or write into it is in progress (a load owns its
+//     buffer until the block is kept or given back).
+//   - The cache directory holds blocks of one format (FORMAT marker); others are
+//     cleared at open. A block's id includes the block size.
 export { BlockCache, blockDataAt, blockFileBytes, blockFileId, type BlockCacheOptions, type BlockCacheStats } from './BlockCache.js';
 export { DirectIo } from './DirectIo.js';
 export { BlockReader, ReadPattern, type BlockReaderOptions, type ReaderCounters } from './BlockReader.js';

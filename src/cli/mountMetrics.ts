@@ -16,6 +16,7 @@ export function serveMountMetrics(listen: string, mount: FuseMount): Promise<Met
   gauge('wharf_cache_misses_total', 'Block reads not in the cache', () => mount.stats().cache.misses);
   gauge('wharf_cache_evicted_total', 'Blocks evicted', () => mount.stats().cache.evicted);
   gauge('wharf_cache_corrupt_total', 'Blocks that failed their checksum and were fetched again', () => mount.stats().cache.corrupt);
+  gauge('wharf_cache_direct_io', '1 while whole cache blocks are read and written with O_DIRECT (0: through the page cache)', () => (mount.stats().cache.directIo ? 1 : 0));
   gauge('wharf_store_fetches_total', 'Blocks fetched from under stores', () => mount.stats().reader.fetches);
   gauge('wharf_store_requests_total', 'Ranged GETs sent to under stores (a prefetch run is one)', () => mount.stats().reader.requests);
   gauge('wharf_store_range_reads_total', 'Random reads answered with just their bytes from the store (not cached)', () => mount.stats().reader.rangeReads);

@@ -15,7 +15,7 @@ const run = promisify(execFile);
 
 /** The JSON the mount serves at /stats. */
 export interface MountStatsJson {
-  cache: { blocks: number; bytes: number; hits: number; misses: number; stored: number; refused: number; evicted: number; corrupt: number };
+  cache: { blocks: number; bytes: number; hits: number; misses: number; stored: number; refused: number; evicted: number; corrupt: number; directIo: boolean };
   reader: { fetches: number; fetchedBytes: number; fetchFailures: number; prefetches: number };
   io: { openHandles: number; stagedFiles: number; stagedDirty: number; uploads: number; uploadFailures: number };
 }
