@@ -7,8 +7,8 @@
 // crc32c per 64 KiB chunk, zeros up to the next 4 KiB boundary, then the data.
 // Per-chunk checksums let a small random read fetch and verify 64 KiB of a block
 // instead of all of it; data on a 4 KiB boundary lets a block be written and read
-// with O_DIRECT (DirectIo). Files of an older version fail the header check and
-// are dropped on first read.
+// with O_DIRECT (DirectIo). A FORMAT file in the directory names the version; a
+// cache of another (or unmarked) version is cleared at open.
 // Blocks are written to a temporary name and renamed, so a reader never sees a
 // half-written block; leftovers of a crash (temporaries, short or damaged
 // files) are discarded at start or on first read.
@@ -55,7 +55,7 @@ export interface BlockCacheOptions {
   capacityBytes: number;
   /** Leave at least this much free on the cache's file system; blocks are not stored below it. */
   minFreeBytes?: number;
-  /** Read whole blocks with O_DIRECT where the file system allows it (default true; see DirectIo). */
+  /** Read and write whole blocks with O_DIRECT where the file system allows it (default true; see DirectIo). */
   directIo?: boolean;
 }
 
@@ -78,7 +78,7 @@ export interface BlockCacheStats {
   refused: number;
   evicted: number;
   corrupt: number;
-  /** Whole blocks are read with O_DIRECT. */
+  /** Whole blocks are read and written with O_DIRECT. */
   directIo: boolean;
 }
 

@@ -3,7 +3,7 @@
 // that died before uploading finds the staged data again at its next start.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ino } from '../common/index.js';
 
