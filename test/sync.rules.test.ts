@@ -589,7 +589,9 @@ describe('rule validation and editing', () => {
     for (const v of [0, 28_801, 100_000]) {
       await rejectsWith(periodic(admin, 'src', `i${v}`, { interval_minutes: v, enable_on_create: false }), 'EINVAL', new RegExp(`interval ${v} minutes is outside 1\\.\\.28800`));
     }
-    // Not an integer: the wire type (uint32) cannot carry one, so the check is the rules' own.
+    // 2^32 + 5: a 32-bit field would have read it as 5 and accepted it.
+    await rejectsWith(periodic(admin, 'src', 'huge', { interval_minutes: '4294967301', enable_on_create: false }), 'EINVAL', /interval 4294967301 minutes is outside/);
+    // Not an integer: the wire type (uint64) cannot carry one, so the check is the rules' own.
     await rejectsWith(master.sync.rules.create('src', { name: 'frac', type: 'periodic', intervalMinutes: 1.5, enableOnCreate: false }), 'EINVAL', /interval 1\.5 minutes/);
     assert.equal((await periodic(admin, 'src', 'min', { interval_minutes: 1, enable_on_create: false })).interval_minutes, 1);
     assert.equal((await periodic(admin, 'src', 'max', { interval_minutes: 28_800, enable_on_create: false })).interval_minutes, 28_800);
@@ -650,7 +652,7 @@ describe('rule validation and editing', () => {
     assert.equal((await admin.updateRule({ source: 'src', name: 'b', new_name: 'b' })).name, 'b', 'renaming to itself is a no-op');
 
     await rejectsWith(admin.updateRule({ source: 'src', name: 'a2', new_name: 'b' }), 'EEXIST', /already has a rule "b"/);
-    for (const v of [0, 28_801]) await rejectsWith(admin.updateRule({ source: 'src', name: 'p', interval_minutes: v }), 'EINVAL', /outside 1\.\.28800/);
+    for (const v of [0, 28_801, '4294967301']) await rejectsWith(admin.updateRule({ source: 'src', name: 'p', interval_minutes: v }), 'EINVAL', /outside 1\.\.28800/);
     await rejectsWith(admin.updateRule({ source: 'src', name: 'p', new_name: 'x/y' }), 'EINVAL');
     assert.deepEqual((await admin.listRules('src')).map((r) => [r.name, r.interval_minutes]), [['a2', 5], ['b', 5], ['p', 42]], 'refused updates changed nothing');
 

@@ -44,6 +44,11 @@ function ruleType(t: string): RuleType {
   return t as RuleType;
 }
 
+/** A rule interval from the wire (64 bits there, so a huge value is refused by the range check, not cut to 32 bits). */
+function wireMinutes(v: string): number {
+  return Number(parseInt64(v, 'interval minutes'));
+}
+
 export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): AdminHandlers {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
@@ -68,7 +73,7 @@ export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): Admin
     CreateRule: u('CreateRule', async (r) => {
       const { rule, job } = await sync.rules.create(r.source, {
         name: r.name, type: ruleType(r.type), directory: r.directory || '/', description: r.description,
-        ...(r._interval_minutes ? { intervalMinutes: r.interval_minutes! } : {}),
+        ...(r._interval_minutes ? { intervalMinutes: wireMinutes(r.interval_minutes!) } : {}),
         executeOnCreate: r.execute_on_create,
         ...(r._enable_on_create ? { enableOnCreate: r.enable_on_create! } : {}),
       });
@@ -79,7 +84,7 @@ export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): Admin
     UpdateRule: u('UpdateRule', async (r) => ruleToWire(await sync.rules.update(r.source, r.name, {
       ...(r._new_name ? { name: r.new_name! } : {}),
       ...(r._description ? { description: r.description! } : {}),
-      ...(r._interval_minutes ? { intervalMinutes: r.interval_minutes! } : {}),
+      ...(r._interval_minutes ? { intervalMinutes: wireMinutes(r.interval_minutes!) } : {}),
     }))),
     DeleteRule: u('DeleteRule', async (r) => { await sync.rules.delete(r.source, r.name); return {}; }),
     ExecuteRule: u('ExecuteRule', async (r) => jobToWire(await sync.rules.execute(r.source, r.name))),
