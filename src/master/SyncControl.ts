@@ -267,8 +267,9 @@ export class SyncControl {
 
   private async lastSyncMs(chain: readonly Ino[]): Promise<number | undefined> {
     let last: number | undefined;
-    for (const [i, ino] of chain.entries()) {
-      const t = await this.tree.getSyncTimes(ino);
+    // One read for the whole chain: this runs before every access to a directory.
+    const times = await this.tree.getSyncTimesMany(chain);
+    for (const [i, t] of times.entries()) {
       if (!t) continue;
       // {0, 0}: created by an on-access sync after its ancestors' full syncs, never listed itself.
       if (i === 0 && t.listedMs === 0 && t.treeMs === 0) return undefined;

@@ -274,6 +274,13 @@ export class InodeTree implements MetaClient {
     return raw === undefined ? undefined : decodeSyncTimes(raw);
   }
 
+  /** The sync times of several directories in one read. */
+  async getSyncTimesMany(inos: readonly Ino[]): Promise<(SyncTimes | undefined)[]> {
+    if (inos.length === 0) return [];
+    const raws = await this.db.getMany(inos.map(syncTimesKey));
+    return raws.map((raw) => (raw === undefined ? undefined : decodeSyncTimes(raw)));
+  }
+
   async readlink(ino: Ino): Promise<string> {
     const attr = await this.getattr(ino);
     if (attr.type !== 'symlink') throw new WharfError('EINVAL', `inode ${ino} is not a symbolic link`);
