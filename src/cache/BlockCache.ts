@@ -35,19 +35,14 @@ function tableBytes(length: number): number {
   return 4 * Math.ceil(length / CHUNK);
 }
 
-/** Where the data of a block holding `length` bytes starts in its file. */
-function dataAt(length: number): number {
-  return alignUp(HEADER + tableBytes(length));
-}
-
-/** Where a block's data starts in its file, and in a buffer put() writes whole (see put). */
+/** Where the data of a block holding `length` bytes starts in its file, and in a buffer put() writes whole (see put). */
 export function blockDataAt(length: number): number {
-  return dataAt(length);
+  return alignUp(HEADER + tableBytes(length));
 }
 
 /** Bytes of the file of a block holding `length` bytes (header, checksum table and padding included). */
 export function blockFileBytes(length: number): number {
-  return dataAt(length) + length;
+  return blockDataAt(length) + length;
 }
 
 export interface BlockCacheOptions {
@@ -106,7 +101,8 @@ export class BlockCache {
     },
   });
   private readonly counters = { hits: 0, misses: 0, stored: 0, refused: 0, evicted: 0, corrupt: 0 };
-  private direct: DirectIo | undefined;
+  /** Off (page cache only) when not wanted or not possible. */
+  private direct!: DirectIo;
 
   private constructor(readonly dir: string, private readonly options: BlockCacheOptions) {
     this.blocksDir = join(dir, 'blocks');
@@ -136,7 +132,7 @@ export class BlockCache {
     }
     mkdirSync(cache.blocksDir, { recursive: true });
     writeFileSync(marker, format);
-    if (options.directIo ?? true) cache.direct = DirectIo.open(dir);
+    cache.direct = DirectIo.open(dir, options.directIo ?? true);
     const found: { name: string; size: number; mtime: number }[] = [];
     for (const shard of readdirSync(cache.blocksDir)) {
       const shardDir = join(cache.blocksDir, shard);
@@ -153,7 +149,7 @@ export class BlockCache {
     // Oldest first, so the LRU order approximates last use before the restart.
     found.sort((a, b) => a.mtime - b.mtime);
     for (const f of found) cache.index.set(f.name, f.size);
-    log.info({ dir, blocks: cache.index.size, bytes: cache.index.calculatedSize, directIo: cache.direct?.enabled ?? false }, 'block cache opened');
+    log.info({ dir, blocks: cache.index.size, bytes: cache.index.calculatedSize, directIo: cache.direct.enabled }, 'block cache opened');
     return cache;
   }
 
@@ -166,7 +162,7 @@ export class BlockCache {
    * one that direct reads accept while the cache uses them. Callers pool these.
    */
   blockBuffer(fileBytes: number): Buffer {
-    return this.direct ? this.direct.alloc(fileBytes) : Buffer.allocUnsafeSlow(fileBytes);
+    return this.direct.alloc(fileBytes);
   }
 
   /**
@@ -186,7 +182,7 @@ export class BlockCache {
     const raw = into && into.length >= size ? into : Buffer.allocUnsafeSlow(size);
     let got: number;
     try {
-      got = this.direct ? await this.direct.read(this.pathOf(name), raw, size) : await readStart(this.pathOf(name), raw, size);
+      got = await this.direct.read(this.pathOf(name), raw, size);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.index.delete(name);
@@ -236,7 +232,7 @@ export class BlockCache {
       const start = first * CHUNK;
       const end = Math.min(ob.total, (last + 1) * CHUNK);
       const data = Buffer.allocUnsafe(end - start);
-      const { bytesRead } = await ob.fh.read(data, 0, data.length, dataAt(ob.total) + start);
+      const { bytesRead } = await ob.fh.read(data, 0, data.length, blockDataAt(ob.total) + start);
       if (bytesRead !== data.length) return this.damaged(name);
       for (let c = first; c <= last; c++) {
         const from = (c - first) * CHUNK;
@@ -312,8 +308,8 @@ export class BlockCache {
         mkdirSync(join(this.blocksDir, shard), { recursive: true });
         this.shards.add(shard);
       }
-      const whole = raw && data.buffer === raw.buffer && data.byteOffset - raw.byteOffset === dataAt(data.length) && raw.length >= alignUp(size);
-      if (whole && this.direct) {
+      const whole = raw && data.buffer === raw.buffer && data.byteOffset - raw.byteOffset === blockDataAt(data.length) && raw.length >= alignUp(size);
+      if (whole) {
         encodeHeader(data).copy(raw);
         await this.direct.write(tmp, raw, size);
       } else {
@@ -377,7 +373,7 @@ export class BlockCache {
   }
 
   stats(): BlockCacheStats {
-    return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters, directIo: this.direct?.enabled ?? false };
+    return { blocks: this.index.size, bytes: this.index.calculatedSize, ...this.counters, directIo: this.direct.enabled };
   }
 }
 
@@ -389,19 +385,9 @@ function readFileIfThere(path: string): string | undefined {
   }
 }
 
-/** Reads the first `size` bytes of a file through the page cache. */
-async function readStart(path: string, into: Buffer, size: number): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    return (await fh.read(into, 0, size, 0)).bytesRead;
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-}
-
-/** Header, checksum table and padding: the first dataAt(data.length) bytes of the block's file. */
+/** Header, checksum table and padding: the first blockDataAt(data.length) bytes of the block's file. */
 function encodeHeader(data: Buffer): Buffer {
-  const h = Buffer.alloc(dataAt(data.length));
+  const h = Buffer.alloc(blockDataAt(data.length));
   MAGIC.copy(h, 0);
   h[4] = VERSION;
   h.writeUInt32BE(data.length, 8);
@@ -420,7 +406,7 @@ function decodeBlock(raw: Buffer): Buffer | undefined {
   if (!headerHolds(raw)) return undefined;
   const len = raw.readUInt32BE(8);
   if (raw.length !== blockFileBytes(len)) return undefined;
-  const data = raw.subarray(dataAt(len));
+  const data = raw.subarray(blockDataAt(len));
   for (let c = 0, off = 0; off < len; c++, off += CHUNK) {
     if (crc32c(data.subarray(off, Math.min(len, off + CHUNK))) !== raw.readUInt32BE(HEADER + 4 * c)) return undefined;
   }

@@ -38,10 +38,11 @@ export class DirectIo {
 
   private constructor(private readonly probePath: string, private on: boolean) {}
 
-  /** Direct I/O for files in `dir`, if its file system allows it (tested with a probe file). */
-  static open(dir: string): DirectIo {
+  /** Direct I/O for files in `dir`, if wanted and its file system allows it (tested with a probe file). */
+  static open(dir: string, wanted = true): DirectIo {
     const probe = join(dir, 'direct-io-probe');
     const d = new DirectIo(probe, false);
+    if (!wanted) return d;
     try {
       writeFileSync(probe, Buffer.alloc(ALIGN));
       d.on = d.findAligned(ALIGN) !== undefined;
@@ -67,21 +68,16 @@ export class DirectIo {
    * else through the page cache. Returns the bytes read (fewer: the file is short).
    */
   async read(path: string, into: Buffer, size: number): Promise<number> {
-    if (this.on && this.aligned.has(into) && into.length >= alignUp(size)) {
+    const direct = await this.attempt('read', path, into, size, async () => {
+      const fh = await open(path, constants.O_RDONLY | constants.O_DIRECT);
       try {
-        const fh = await open(path, constants.O_RDONLY | constants.O_DIRECT);
-        try {
-          // Past the end of the file a direct read simply stops: `size` is the file's length.
-          return (await fh.read(into, 0, alignUp(size), 0)).bytesRead;
-        } finally {
-          await fh.close().catch(() => undefined);
-        }
-      } catch (e) {
-        if (!isEinval(e)) throw e;
-        this.on = false;
-        log.warn({ path, err: (e as Error).message }, 'the cache disk refused a direct read; reading through the page cache from now on');
+        // Past the end of the file a direct read simply stops: `size` is the file's length.
+        return (await fh.read(into, 0, alignUp(size), 0)).bytesRead;
+      } finally {
+        await fh.close().catch(() => undefined);
       }
-    }
+    });
+    if (direct !== undefined) return direct;
     const fh = await open(path, 'r');
     try {
       return (await fh.read(into, 0, size, 0)).bytesRead;
@@ -96,31 +92,43 @@ export class DirectIo {
    * else through the page cache.
    */
   async write(path: string, raw: Buffer, length: number): Promise<void> {
-    if (this.on && this.aligned.has(raw) && raw.length >= alignUp(length)) {
+    const direct = await this.attempt('write', path, raw, length, async () => {
+      const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o644);
       try {
-        const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o644);
-        try {
-          const n = alignUp(length);
-          // A short direct write (a full disk) is the block's failure, not a reason to
-          // continue at an unaligned offset (EINVAL) and turn direct I/O off for good.
-          const { bytesWritten } = await fh.write(raw, 0, n, 0);
-          if (bytesWritten !== n) throw Object.assign(new Error(`short write: ${bytesWritten} of ${n} bytes`), { code: 'ENOSPC' });
-          if (n !== length) await fh.truncate(length);
-        } finally {
-          await fh.close();
-        }
-        return;
-      } catch (e) {
-        if (!isEinval(e)) throw e;
-        this.on = false;
-        log.warn({ path, err: (e as Error).message }, 'the cache disk refused a direct write; writing through the page cache from now on');
+        const n = alignUp(length);
+        // A short direct write (a full disk) is the block's failure, not a reason to
+        // continue at an unaligned offset (EINVAL) and turn direct I/O off for good.
+        const { bytesWritten } = await fh.write(raw, 0, n, 0);
+        if (bytesWritten !== n) throw Object.assign(new Error(`short write: ${bytesWritten} of ${n} bytes`), { code: 'ENOSPC' });
+        if (n !== length) await fh.truncate(length);
+      } finally {
+        await fh.close();
       }
-    }
+      return true;
+    });
+    if (direct) return;
     const fh = await open(path, 'w');
     try {
       for (let at = 0; at < length; ) at += (await fh.write(raw, at, length - at, at)).bytesWritten;
     } finally {
       await fh.close();
+    }
+  }
+
+  /**
+   * Runs `io` (a direct read or write of `length` bytes with `buf`) if direct I/O
+   * applies: undefined when it does not, or when the file system refused it (EINVAL:
+   * then it is off for good, and the caller goes through the page cache).
+   */
+  private async attempt<T>(what: 'read' | 'write', path: string, buf: Buffer, length: number, io: () => Promise<T>): Promise<T | undefined> {
+    if (!this.on || !this.aligned.has(buf) || buf.length < alignUp(length)) return undefined;
+    try {
+      return await io();
+    } catch (e) {
+      if (!isEinval(e)) throw e;
+      this.on = false;
+      log.warn({ path, err: (e as Error).message }, `the cache disk refused a direct ${what}; going through the page cache from now on`);
+      return undefined;
     }
   }
 

@@ -84,13 +84,10 @@ export class SyncWriter {
     // says 'stamp' from the entry's type (the directory entry has it) and the store
     // state alone. Only the others need their inode records (an unchanged re-sync is
     // almost all the former: a third fewer reads, no records decoded).
-    const unchanged = (i: number): boolean => {
-      const d = dvs[i];
-      if (!d || d.type !== 'file' || entries[i]!.entry.type !== 'file') return false;
-      return states.get(d.ino)?.fingerprint === entries[i]!.entry.fingerprint;
-    };
+    const unchanged = dvs.map((d, i) =>
+      d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && states.get(d.ino)?.fingerprint === entries[i]!.entry.fingerprint);
     const needAttr: Ino[] = [];
-    dvs.forEach((d, i) => { if (d && !unchanged(i)) needAttr.push(d.ino); });
+    dvs.forEach((d, i) => { if (d && !unchanged[i]) needAttr.push(d.ino); });
     const attrs = await this.tx.getAttrs(needAttr);
     const byIno = new Map<Ino, Existing>();
     needAttr.forEach((ino, i) => { if (attrs[i]) byIno.set(ino, { attr: attrs[i]!, state: states.get(ino) }); });
@@ -103,7 +100,7 @@ export class SyncWriter {
         fresh++;
         continue;
       }
-      if (d && unchanged(i)) {
+      if (d && unchanged[i]) {
         this.stamp(d.ino, states.get(d.ino), e.entry.fingerprint);
         this.counters.unchanged++;
         continue;
@@ -204,13 +201,11 @@ export class SyncWriter {
 
   /** Marks an entry as seen by this sync. Generations only go up (see SyncExecutor on concurrent jobs). */
   private stamp(ino: Ino, state: StoreState | undefined, fingerprint: string): void {
+    this.ctx.seen?.add(ino);
     const gen = state && state.gen > this.gen ? state.gen : this.gen;
     if (state && state.gen === gen && state.fingerprint === fingerprint) return;
-    if (this.ctx.seen && state && state.fingerprint === fingerprint) {
-      this.ctx.seen.add(ino); // unchanged: the sweep asks the set, nothing is written
-      return;
-    }
+    // Unchanged, in a sync that sweeps: the sweep asks the set, nothing is written.
+    if (this.ctx.seen && state && state.fingerprint === fingerprint) return;
     this.tx.putStoreState(ino, { gen, fingerprint });
-    this.ctx.seen?.add(ino);
   }
 }
