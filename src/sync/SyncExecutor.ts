@@ -10,7 +10,9 @@
 // afterwards removes synced entries with an older generation that were not seen.
 // A listing that fails or is cancelled part-way never sweeps, so nothing is
 // deleted on the strength of a partial listing. During begin/end (no sweep until
-// `end`, possibly after a restart) everything is stamped instead.
+// `end`, possibly after a restart) everything is stamped instead. What the sweep
+// must read to know that, a directory at a time, is read while the listing runs
+// where the listing is in key order (SweepAhead).
 //
 // Writes go through InodeTree.write, one transaction for the listing pages ready
 // (a bounded pause for client writes); the store lists ahead meanwhile (ListingAhead).
@@ -22,6 +24,7 @@ import { fileFingerprint, isStale, planEntry, type Existing, type PlanContext, t
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
 import { ListingAhead } from './ListingAhead.js';
 import { SeenInodes } from './SeenInodes.js';
+import { SweepAhead } from './SweepAhead.js';
 import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
 
 const log = logger('sync');
@@ -94,33 +97,37 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   // commit (the main thread would otherwise wait for LevelDB's threads), and
   // transactions still run one after the other, in listing order.
   const ahead = new ListingAhead(list, o.pagesAhead ?? 2);
-  let writing: Promise<void> | undefined;
+  // A re-sync checks finished directories for its sweep while the listing runs.
+  const early = ctx.seen ? new SweepAhead(m.tree, ctx.seen, m.prefix) : undefined;
+  let writing: { dirs: Promise<ReadonlyMap<string, Ino | null>>; lastKey: string | undefined } | undefined;
+  const written = async () => {
+    if (!writing) return;
+    const dirs = await writing.dirs;
+    if (writing.lastKey !== undefined) early?.written(dirs, writing.lastKey);
+    o.onPage?.(counters);
+  };
   try {
     for (;;) {
       checkCancelled(o.signal);
       const pages = await ahead.take();
       if (!pages) break;
       const page = pages.length === 1 ? pages[0]! : { objects: pages.flatMap((p) => p.objects), prefixes: [] };
+      early?.listed(page.objects);
       const mapped = mapPage(m.prefix, page, counters);
-      if (writing) {
-        await writing;
-        o.onPage?.(counters);
-      }
+      await written();
       checkCancelled(o.signal);
-      writing = writePage(m, mapped, o.gen, ctx, defaults, counters);
-      writing.catch(() => undefined); // awaited below; a failure must not go unheard meanwhile
+      writing = { dirs: writePage(m, mapped, o.gen, ctx, defaults, counters), lastKey: page.objects.at(-1)?.key };
+      writing.dirs.catch(() => undefined); // awaited below; a failure must not go unheard meanwhile
     }
-    if (writing) {
-      await writing;
-      o.onPage?.(counters);
-    }
+    await written();
   } finally {
     ahead.stop();
-    await writing?.catch(() => undefined);
+    await writing?.dirs.catch(() => undefined);
+    await early?.settle();
   }
   checkCancelled(o.signal);
   if (o.sweep) {
-    if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal, ctx.seen);
+    if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal, ctx.seen, await early?.verdicts());
     await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, treeMs: Number(startNs / 1_000_000n) }));
   }
   return counters;
@@ -151,8 +158,9 @@ function mapPage(prefix: string, page: ListPage, counters: SyncCounters): Mapped
   return { groups, markers };
 }
 
-async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<void> {
-  if (groups.size === 0 && markers.length === 0) return;
+/** Writes one mapped page (or several) in one transaction. Resolves to the directories it resolved (SyncWriter.resolvedDirs). */
+async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<ReadonlyMap<string, Ino | null>> {
+  if (groups.size === 0 && markers.length === 0) return new Map();
   if (m.objectMetadata) {
     for (const g of groups.values()) await readObjectMetadata(m.tree, m.store, await m.tree.lookupPath(m.rootIno, g.parts), g.files);
   }
@@ -162,7 +170,7 @@ async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bi
   for (const parts of [...markers, ...[...groups.values()].map((g) => g.parts)]) {
     for (let i = 1; i <= parts.length; i++) dirPaths.add(parts.slice(0, i).join('/'));
   }
-  await m.tree.write('sync: page', async (tx) => {
+  return m.tree.write('sync: page', async (tx) => {
     const w = new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters);
     for (const parts of markers) {
       if ((await w.dir(parts, 'marker')) === null) counters.warn(`/${parts.join('/')}: a file written through Wharf has this name; the store's directory is not shown`);
@@ -177,6 +185,7 @@ async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bi
       const base = g.parts.join('/');
       await w.applyMany(dir, g.files, (name) => dirPaths.has(base === '' ? name : `${base}/${name}`));
     }
+    return w.resolvedDirs;
   });
 }
 
@@ -184,8 +193,21 @@ async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bi
  * Removes, below `dirIno`, every synced entry older than generation `gen` that no
  * client touched since `startNs`. Directories go only once empty, so a client's
  * files keep their directories. One transaction per page of one directory.
+ * `verified`: directories SweepAhead found with every child seen, and their
+ * subdirectories; their names are not read again.
  */
-export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters, signal?: AbortSignal, seen?: SeenInodes): Promise<void> {
+export async function sweep(
+  tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters,
+  signal?: AbortSignal, seen?: SeenInodes, verified?: ReadonlyMap<Ino, readonly Ino[]>,
+): Promise<void> {
+  const known = verified?.get(dirIno);
+  if (known) {
+    for (const d of known) {
+      checkCancelled(signal);
+      await sweep(tree, d, gen, startNs, counters, signal, seen, verified);
+    }
+    return;
+  }
   if (seen) {
     // The listing saw every child here (an unchanged directory): nothing to remove,
     // so no names are read, only the subdirectories to descend into.
@@ -197,7 +219,7 @@ export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: 
     if (allSeen) {
       for (const d of dirs) {
         checkCancelled(signal);
-        await sweep(tree, d, gen, startNs, counters, signal, seen);
+        await sweep(tree, d, gen, startNs, counters, signal, seen, verified);
       }
       return;
     }
@@ -206,7 +228,7 @@ export async function sweep(tree: InodeTree, dirIno: Ino, gen: bigint, startNs: 
   for (;;) {
     checkCancelled(signal);
     const { children, next } = await tree.readdirNames(dirIno, after, 1000);
-    for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal, seen);
+    for (const c of children) if (c.type === 'directory') await sweep(tree, c.ino, gen, startNs, counters, signal, seen, verified);
     // Only what an older generation stamped, and the listing did not find unchanged,
     // can be stale: read the stamps without the write queue, and write (re-checking
     // everything) only where one is. An unchanged re-sync sweeps without a transaction.

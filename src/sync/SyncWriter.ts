@@ -35,6 +35,11 @@ export class SyncWriter {
     private readonly newDirsUnloaded = false,
   ) {}
 
+  /** The directories resolved so far (paths below the mount root, parts joined by '/'; null: skipped). */
+  get resolvedDirs(): ReadonlyMap<string, Ino | null> {
+    return this.dirs;
+  }
+
   /**
    * The directory at `parts` below the mount root, created (as a synced directory)
    * where missing. Null when a name on the way is Wharf's own non-directory: keys

@@ -65,7 +65,24 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
   if (signal?.aborted) throw new WharfError('EINTR', `${what}: aborted`);
 }
 
-/** Compares two strings by their UTF-8 bytes, the order S3 lists keys in. */
+/**
+ * Compares two strings by their UTF-8 bytes, the order S3 lists keys in, without
+ * encoding them (a sync compares every listed key with the one before it). UTF-8
+ * byte order is code point order; UTF-16 code unit order differs from it only
+ * where a surrogate (U+D800–DFFF, half of a character above U+FFFF) meets a unit
+ * in U+E000–FFFF, so the first differing units are lifted into code point order.
+ */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
 }
