@@ -95,6 +95,46 @@ describe('SweepAhead verdicts (real LevelDB)', () => {
     assert.equal((await ahead.verdicts()).size, 0);
   });
 
+  test('range reads (DirScan): each continues where the last stopped; what they found unlisted is checked from memory, names past them are read', async () => {
+    const dentry = (path: string) => ({ ino: ino[path]!, type: path === 'b/s' ? 'directory' as const : 'file' as const });
+    const ahead = new SweepAhead(tree, seenAllBut('a/a2'), 'm/');
+    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: undefined }, 'a first read starts at the first name');
+    ahead.listed(keys('m/a/a1'));
+    ahead.scanned(ino['a']!, { through: 'a1', unlisted: [] });
+    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: 'a1' });
+    ahead.listed(keys('m/b/b1'));
+    // b's one read ends at b1: s (a directory, after it) is read when b is finished.
+    ahead.scanned(ino['b']!, { through: 'b1', unlisted: [] });
+    // c's read reports a1 as unlisted (a stand-in for any entry a range holds that the listing lacks): checked from memory.
+    ahead.listed(keys('m/c/c1', 'm/d'));
+    ahead.scanned(ino['c']!, { through: 'c1', unlisted: [dentry('a/a1')] });
+    ahead.written(new Map([['a', ino['a']!], ['b', ino['b']!], ['c', ino['c']!]]), 'm/d');
+    const v = await ahead.verdicts();
+    assert.equal(v.has(ino['a']!), false, 'a2, past the last range of a, was read and found unseen');
+    assert.deepEqual(v.get(ino['b']!), [ino['b/s']], 's was read past the range, seen, and is a subdirectory');
+    assert.deepEqual(v.get(ino['c']!), [], 'what the range found unlisted was seen');
+
+    const unseen = new SweepAhead(tree, seenAllBut('a/a1'), 'm/');
+    unseen.listed(keys('m/c/c1', 'm/d'));
+    unseen.scanned(ino['c']!, { through: 'c1', unlisted: [dentry('a/a1')] });
+    unseen.written(new Map([['c', ino['c']!]]), 'm/d');
+    assert.equal((await unseen.verdicts()).has(ino['c']!), false, 'an unlisted entry that was not seen: no verdict');
+  });
+
+  test('a directory the store lost more of than the limit is read in full when finished; out of order, nothing is read as ranges', async () => {
+    const ahead = new SweepAhead(tree, seenAllBut(), 'm/', 1);
+    ahead.listed(keys('m/a/a1'));
+    ahead.scanned(ino['a']!, { through: 'a1', unlisted: [{ ino: 999n, type: 'file' }, { ino: 998n, type: 'file' }] });
+    assert.equal(ahead.scanFrom(ino['a']!), undefined, 'past the limit: names are looked up one by one');
+    ahead.listed(keys('m/b/b1'));
+    ahead.written(new Map([['a', ino['a']!]]), 'm/b/b1');
+    assert.deepEqual((await ahead.verdicts()).get(ino['a']!), [], 'a read in full: every child of a is seen (the unseen 998, 999 were forgotten, not trusted)');
+
+    const unordered = new SweepAhead(tree, seenAllBut(), 'm/');
+    unordered.listed(keys('m/b/b1', 'm/a/a1'));
+    assert.equal(unordered.scanFrom(ino['a']!), undefined);
+  });
+
   test('the mount root and directories above the listing are never checked', async () => {
     const ahead = new SweepAhead(tree, seenAllBut(), '');
     ahead.listed(keys('a/a1', 'zz'));
@@ -162,7 +202,8 @@ for (const order of ['in key order', 'out of order'] as const) {
       assert.deepEqual([unchanged.created, unchanged.updated, unchanged.deleted], [0, 0, 0]);
       assert.deepEqual(await pathsBelow(tree, root), all);
 
-      const gone = ['a/2', 'b/c/d/1', 'b/c/e', 'g/1', 'g/2', 'g/3', 'z/last'];
+      // h/2 is the last name of h: past the range reads of h, found by reading h's remaining names.
+      const gone = ['a/2', 'b/c/d/1', 'b/c/e', 'g/1', 'g/2', 'g/3', 'h/2', 'z/last'];
       for (const f of gone) src.unlink(f);
       rmSync(join(src.path, 'g'), { recursive: true }); // emptied, it would still be listed as a marker "g/"
       const c = await resync();

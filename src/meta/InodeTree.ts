@@ -195,10 +195,11 @@ export class InodeTree implements MetaClient {
   /**
    * Calls `each` with every child of a directory (inode and type, without names: a
    * sweep that finds every child accounted for never decodes one), stopping at the
-   * first false. True if `each` held for all of them.
+   * first false. True if `each` held for all of them. `after`: only the children
+   * whose names sort after it.
    */
-  async everyChild(ino: Ino, each: (child: Ino, type: FileType) => boolean): Promise<boolean> {
-    const it = this.db.values(dentryRange(ino));
+  async everyChild(ino: Ino, each: (child: Ino, type: FileType) => boolean, after?: string): Promise<boolean> {
+    const it = this.db.values(dentryRange(ino, after === undefined ? undefined : Buffer.from(after, 'utf8')));
     try {
       for (;;) {
         const batch = await it.nextv(1000);

@@ -135,11 +135,35 @@ export class Txn {
     const keys = names.map((n) => dentryKey(parent, n));
     const fromDb = keys.length > 0 && (await this.anyInRange(keys)) ? await this.db.getMany(keys) : [];
     return keys.map((k, i) => {
-      const staged = this.ops.get(k.toString('latin1'));
+      const staged = this.ops.size > 0 ? this.ops.get(k.toString('latin1')) : undefined;
       if (staged) return staged.type === 'put' ? decodeDentry(staged.value) : undefined;
       const raw = fromDb[i];
       return raw === undefined ? undefined : decodeDentry(raw);
     });
+  }
+
+  /**
+   * The committed entries of directory `parent` with names in (`after`, `through`]
+   * (from its first name when `after` is undefined), by name: one range read where
+   * getDentries would look each name up. Changes staged in this transaction are
+   * not included (stagedDentry has them). Undefined if the range holds more than
+   * `limit` entries (nothing read is kept).
+   */
+  async scanDentries(parent: Ino, after: string | undefined, through: string, limit: number): Promise<Map<string, DentryValue> | undefined> {
+    const range = after === undefined ? { gte: dentryKey(parent, '') } : { gt: dentryKey(parent, after) };
+    const rows = await this.db.iterator({ ...range, lte: dentryKey(parent, through), limit: limit + 1 }).all();
+    if (rows.length > limit) return undefined;
+    const out = new Map<string, DentryValue>();
+    for (const [k, v] of rows) out.set(k.toString('utf8', 9), decodeDentry(v));
+    return out;
+  }
+
+  /** A change to entry `name` staged in this transaction: the new value, null if deleted, undefined if none. */
+  stagedDentry(parent: Ino, name: string): DentryValue | null | undefined {
+    if (this.ops.size === 0) return undefined;
+    const staged = this.ops.get(dentryKey(parent, name).toString('latin1'));
+    if (!staged) return undefined;
+    return staged.type === 'put' ? decodeDentry(staged.value) : null;
   }
 
   /**
@@ -174,7 +198,7 @@ export class Txn {
     const keys = inos.map(storeStateKey);
     const fromDb = keys.length > 0 ? await this.db.getMany(keys) : [];
     return keys.map((k, i) => {
-      const staged = this.ops.get(k.toString('latin1'));
+      const staged = this.ops.size > 0 ? this.ops.get(k.toString('latin1')) : undefined;
       if (staged) return staged.type === 'put' ? decodeStoreState(staged.value) : undefined;
       const raw = fromDb[i];
       return raw === undefined ? undefined : decodeStoreState(raw);

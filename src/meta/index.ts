@@ -16,6 +16,6 @@ export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite,
 export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
 export { Txn } from './Txn.js';
-export type { StoreState, SyncTimes } from './codec.js';
+export type { DentryValue, StoreState, SyncTimes } from './codec.js';
 export { familyRange, sourceKey, ruleKey, ruleRange, jobKey, metaKey } from './keys.js';
 export { resolveParent, mkdirp, removeTree, walkTree, type TreeNode } from './PathOps.js';

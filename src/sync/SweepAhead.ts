@@ -13,21 +13,34 @@
 // client's (not stale). The order matters for usefulness alone: checked before its
 // keys arrive, a directory gets no verdict. So once two keys arrive out of order
 // (s3rver does not sort), checking stops and the sweep reads everything, as before.
-import type { Ino } from '../common/index.js';
-import type { InodeTree } from '../meta/index.js';
+import type { FileType, Ino } from '../common/index.js';
+import type { DentryValue, InodeTree } from '../meta/index.js';
 import { compareKeys } from '../ufs/index.js';
 import type { SeenInodes } from './SeenInodes.js';
+import type { DirScan, ScanResult } from './SyncWriter.js';
+
 
 export class SweepAhead {
   /** Directories the listing has entered and not yet finished: key prefix ("a/b/") → inode. */
   private readonly open = new Map<string, Ino>();
   /** Directories whose children were all seen when checked → their subdirectories. */
   private readonly verified = new Map<Ino, Ino[]>();
+  /**
+   * Directories whose entries the sync reads as consecutive ranges (DirScan): how
+   * far the ranges reached, and what they held that the listing did not list.
+   * Such a directory needs no reading when it is finished, beyond names past the
+   * last range (usually none).
+   */
+  private readonly scans = new Map<Ino, { through: string; unlisted: DentryValue[] } | 'too many'>();
   private lastKey: string | undefined;
   private inOrder = true;
   private checks: Promise<void> = Promise.resolve();
 
-  constructor(private readonly tree: InodeTree, private readonly seen: SeenInodes, private readonly mountPrefix: string) {}
+  constructor(
+    private readonly tree: InodeTree, private readonly seen: SeenInodes, private readonly mountPrefix: string,
+    /** Unlisted entries held for one directory at most (then its sweep reads it instead). */
+    private readonly maxUnlisted = 10_000,
+  ) {}
 
   /** Every listed key, in listing order (pages as they are taken). */
   listed(objects: readonly { key: string }[]): void {
@@ -36,10 +49,33 @@ export class SweepAhead {
       if (this.lastKey !== undefined && compareKeys(this.lastKey, k) >= 0) {
         this.inOrder = false;
         this.open.clear();
+        this.scans.clear();
         return;
       }
       this.lastKey = k;
     }
+  }
+
+  /** Where the next range read of directory `dir`'s entries starts; undefined: look names up one by one. */
+  scanFrom(dir: Ino): DirScan | undefined {
+    if (!this.inOrder) return undefined;
+    const s = this.scans.get(dir);
+    return s === 'too many' ? undefined : { after: s?.through };
+  }
+
+  /** What a range read of `dir` (from scanFrom) found. */
+  scanned(dir: Ino, r: ScanResult): void {
+    if (!this.inOrder) return;
+    const s = this.scans.get(dir) ?? { through: r.through, unlisted: [] };
+    if (s === 'too many') return;
+    if (r.unlisted === 'too many') {
+      this.scans.set(dir, 'too many');
+      return;
+    }
+    s.through = r.through;
+    s.unlisted.push(...r.unlisted);
+    // A directory the store lost most of: its sweep reads it, rather than this holding all it lost.
+    this.scans.set(dir, s.unlisted.length > this.maxUnlisted ? 'too many' : s);
   }
 
   /**
@@ -55,18 +91,22 @@ export class SweepAhead {
     for (const [prefix, ino] of this.open) {
       if (lastKey.startsWith(prefix) || compareKeys(lastKey, prefix) < 0) continue;
       this.open.delete(prefix);
-      this.checks = this.checks.then(() => this.check(ino));
+      const scan = this.scans.get(ino);
+      this.scans.delete(ino);
+      this.checks = this.checks.then(() => this.check(ino, scan === 'too many' ? undefined : scan));
     }
   }
 
-  private async check(ino: Ino): Promise<void> {
+  /** With `scan`, only the entries past its ranges are read; those it found unlisted are checked from memory. */
+  private async check(ino: Ino, scan: { through: string; unlisted: DentryValue[] } | undefined): Promise<void> {
     if (!this.inOrder) return;
     const dirs: Ino[] = [];
+    const each = (child: Ino, type: FileType): boolean => {
+      if (type === 'directory') dirs.push(child);
+      return this.seen.has(child);
+    };
     try {
-      const allSeen = await this.tree.everyChild(ino, (child, type) => {
-        if (type === 'directory') dirs.push(child);
-        return this.seen.has(child);
-      });
+      const allSeen = scan ? scan.unlisted.every((d) => each(d.ino, d.type)) && (await this.tree.everyChild(ino, each, scan.through)) : await this.tree.everyChild(ino, each);
       if (allSeen) this.verified.set(ino, dirs);
     } catch {
       // No verdict: the sweep reads this directory itself (and meets the error there).

@@ -116,7 +116,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
       const mapped = mapPage(m.prefix, page, counters);
       await written();
       checkCancelled(o.signal);
-      writing = { dirs: writePage(m, mapped, o.gen, ctx, defaults, counters), lastKey: page.objects.at(-1)?.key };
+      writing = { dirs: writePage(m, mapped, o.gen, ctx, defaults, counters, early), lastKey: page.objects.at(-1)?.key };
       writing.dirs.catch(() => undefined); // awaited below; a failure must not go unheard meanwhile
     }
     await written();
@@ -159,7 +159,9 @@ function mapPage(prefix: string, page: ListPage, counters: SyncCounters): Mapped
 }
 
 /** Writes one mapped page (or several) in one transaction. Resolves to the directories it resolved (SyncWriter.resolvedDirs). */
-async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters): Promise<ReadonlyMap<string, Ino | null>> {
+async function writePage(
+  m: MountPoint, { groups, markers }: MappedPage, gen: bigint, ctx: PlanContext, defaults: SyncDefaults, counters: SyncCounters, early?: SweepAhead,
+): Promise<ReadonlyMap<string, Ino | null>> {
   if (groups.size === 0 && markers.length === 0) return new Map();
   if (m.objectMetadata) {
     for (const g of groups.values()) await readObjectMetadata(m.tree, m.store, await m.tree.lookupPath(m.rootIno, g.parts), g.files);
@@ -183,7 +185,8 @@ async function writePage(m: MountPoint, { groups, markers }: MappedPage, gen: bi
         continue;
       }
       const base = g.parts.join('/');
-      await w.applyMany(dir, g.files, (name) => dirPaths.has(base === '' ? name : `${base}/${name}`));
+      const scanned = await w.applyMany(dir, g.files, (name) => dirPaths.has(base === '' ? name : `${base}/${name}`), early?.scanFrom(dir));
+      if (scanned) early!.scanned(dir, scanned);
     }
     return w.resolvedDirs;
   });

@@ -3,7 +3,8 @@
 // replacing entries as SyncPlan says. Everything here runs inside InodeTree.write,
 // so the state it reads cannot change before its batch commits.
 import { WharfError, nowNs, type Attr, type Ino } from '../common/index.js';
-import type { StoreState, Txn } from '../meta/index.js';
+import type { DentryValue, StoreState, Txn } from '../meta/index.js';
+import { compareKeys } from '../ufs/index.js';
 import { planEntry, type Existing, type PlanContext, type StoreEntry } from './SyncPlan.js';
 import type { SyncCounters } from './SyncCounters.js';
 
@@ -13,6 +14,26 @@ export interface SyncDefaults {
   uid: number;
   gid: number;
 }
+
+/** A read of a directory's entries as one range, continuing where the last one for it stopped (SweepAhead). */
+export interface DirScan {
+  /** Names up to and including this one were read before; undefined: from the directory's first name. */
+  after: string | undefined;
+}
+
+export interface ScanResult {
+  /** The greatest name read. */
+  through: string;
+  /**
+   * Entries in the range read that were not listed (committed ones; what this
+   * transaction staged is not here); 'too many' when the range held more than
+   * MAX_UNLISTED_PER_READ of them and was not read.
+   */
+  unlisted: DentryValue[] | 'too many';
+}
+
+/** Entries not listed that one range read may hold (memory: a store that lost most of a huge directory). */
+const MAX_UNLISTED_PER_READ = 10_000;
 
 export const DEFAULTS: SyncDefaults = { fileMode: 0o644, dirMode: 0o755, uid: 0, gid: 0 };
 
@@ -78,10 +99,15 @@ export class SyncWriter {
    * Applies many entries of one directory with batched reads. A new file whose name
    * `readBack` does not claim (nothing later in this transaction looks it up) takes
    * the batch path, and the directory's times are bumped once for all of them: an
-   * initial sync is mostly such files.
+   * initial sync is mostly such files. With `scan` (SweepAhead: a listing in key
+   * order), the entries are read as one range of the directory, and what the range
+   * held that was not listed is returned, for the sweep.
    */
-  async applyMany(parent: Ino, entries: readonly { name: string; entry: StoreEntry }[], readBack: (name: string) => boolean = () => true): Promise<void> {
-    const dvs = await this.tx.getDentries(parent, entries.map((e) => e.name));
+  async applyMany(
+    parent: Ino, entries: readonly { name: string; entry: StoreEntry }[], readBack: (name: string) => boolean = () => true, scan?: DirScan,
+  ): Promise<ScanResult | undefined> {
+    const scanned = scan && entries.length > 0 ? await this.scan(parent, entries, scan) : undefined;
+    const dvs = scanned?.dvs ?? await this.tx.getDentries(parent, entries.map((e) => e.name));
     const inos = dvs.map((d) => d?.ino).filter((i): i is Ino => i !== undefined);
     const states = new Map<Ino, StoreState | undefined>();
     (await this.tx.getStoreStates(inos)).forEach((s, i) => states.set(inos[i]!, s));
@@ -113,6 +139,32 @@ export class SyncWriter {
       await this.applyPlanned(parent, e.name, e.entry, d ? byIno.get(d.ino) : undefined);
     }
     if (fresh > 0) await this.tx.touchDir(parent, nowNs(), 0);
+    return scanned && { through: scanned.through, unlisted: scanned.unlisted };
+  }
+
+  /**
+   * The entries' directory entries from one range read of the directory, names
+   * (scan.after, greatest listed name]; with what that range holds that was not
+   * listed. Undefined (look each name up instead) when a name is not past
+   * scan.after: the range would miss it, and a name missed would be created twice.
+   */
+  private async scan(parent: Ino, entries: readonly { name: string }[], scan: DirScan) {
+    let through = entries[0]!.name;
+    for (const { name } of entries) {
+      if (scan.after !== undefined && compareKeys(name, scan.after) <= 0) return undefined;
+      if (compareKeys(name, through) > 0) through = name;
+    }
+    // A range the store lost much of is not read in one go: the names are looked up instead.
+    const found = await this.tx.scanDentries(parent, scan.after, through, entries.length + MAX_UNLISTED_PER_READ);
+    if (!found) return { dvs: undefined, through, unlisted: 'too many' as const };
+    const dvs = entries.map((e) => {
+      const staged = this.tx.stagedDentry(parent, e.name);
+      const d = staged === undefined ? found.get(e.name) : staged ?? undefined;
+      found.delete(e.name);
+      return d;
+    });
+    const unlisted = [...found.values()];
+    return { dvs, through, unlisted };
   }
 
   private async existing(ino: Ino): Promise<Existing | undefined> {
