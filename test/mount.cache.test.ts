@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalStore } from '../src/ufs/index.js';
-import { ensureUnmounted, isMounted, shOk, waitFor, wharfUp, type MountProcess, type MountStatsJson } from './helpers/mount.js';
+import { ensureUnmounted, isMounted, sh, shOk, waitFor, wharfUp, type MountProcess, type MountStatsJson } from './helpers/mount.js';
 import { runCli } from './helpers/processes.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -258,6 +258,40 @@ describe('mount block cache', () => {
     await readsRight(mnt, 'rule/v.bin', v2);
     assert.equal(diffStats(s1, await m.stats()).fetches, 2);
     files.set('rule/v.bin', v2);
+  });
+
+  it('a synced file written through the mount and not yet closed survives a re-sync that finds its object gone, and is uploaded at close', async () => {
+    await store.put('pw/w.txt', Buffer.from('stored'));
+    const { m, mnt } = await up('pw', ['--sync-interval', '-1']);
+    const file = join(mnt, 'pw/w.txt');
+    const wrote = join(tmp.path, 'pw-wrote');
+    const release = join(tmp.path, 'pw-release');
+    assert.equal(await readFile(file, 'utf8'), 'stored');
+    // A writer holds the file open with new bytes in it (staged in the mount, not uploaded).
+    // One process that never forks: every close of a descriptor's copy (a shell's child
+    // exiting) is a FUSE flush, which uploads.
+    const js = `const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(file)}, 'r+'); fs.writeSync(fd, 'written through the mount', 0);`
+      + `fs.writeFileSync(${JSON.stringify(wrote)}, ''); const t = setInterval(() => { if (fs.existsSync(${JSON.stringify(release)})) { fs.closeSync(fd); clearInterval(t); } }, 50);`;
+    const writer = sh(`exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(js).replace(/\$/g, '\\$')}`);
+    await waitFor('the writer wrote', async () => (existsSync(wrote) ? true : undefined));
+    await store.delete('pw/w.txt'); // and meanwhile the object goes from the store
+    const sync = async (rule: string) => {
+      assert.equal((await runCli(['--master', m.masterAddress, 'sync', 'rule', 'create', rule, '--source', 'default', '--type', 'manual'])).code, 0);
+      const ran = await runCli(['--master', m.masterAddress, 'sync', 'rule', 'execute', rule, '--source', 'default', '--wait', '--json']);
+      assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+      return Number((JSON.parse(ran.stdout) as { counters: { deleted: number | string } }).counters.deleted);
+    };
+    const during = await sync('pw-during');
+    assert.ok(existsSync(file), 'the file being written is still there after the re-sync');
+    await writeFile(release, '');
+    const closed = await writer;
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.equal((await store.head('pw/w.txt'))?.size, BigInt('written through the mount'.length), 'close uploaded it');
+    assert.equal((await readFile(join(storeDir, 'pw/w.txt'), 'utf8')), 'written through the mount');
+    const afterClose = await sync('pw-after');
+    assert.equal(afterClose, 0, 'uploaded: the store has it again');
+    assert.equal(await readFile(file, 'utf8'), 'written through the mount');
+    assert.equal(during, 0, 'the re-sync while it was written deleted nothing');
   });
 
   it('a working set 3x the capacity stays within it, in the index and on disk', async () => {

@@ -17,7 +17,7 @@ import type { JobRecord } from '../src/master/index.js';
 import { fsckDataDir } from '../src/meta/index.js';
 import { parseStoreUri, type ObjectInfo } from '../src/ufs/index.js';
 import {
-  DIR_INIT, ExtraKeysStore, FILE_INIT, SyncMaster, assertMatchesStore, localBackend, names, readdirAll, rejectsErrno, s3Backend, startS3rver, until, walk,
+  DIR_INIT, ExtraKeysStore, FILE_INIT, SyncMaster, assertMatchesStore, listAll, localBackend, names, readdirAll, rejectsErrno, s3Backend, startS3rver, until, walk,
   type Backend, type S3rver,
 } from './helpers/sourceFixture.js';
 import { runCli } from './helpers/processes.js';
@@ -329,6 +329,42 @@ for (const def of BACKENDS) {
       }
     });
 
+    test('a synced file with a write on its way (pendingWrite) is neither updated nor removed by re-syncs until its upload is committed; readers keep its store state', async () => {
+      await b.put('pend/upd.txt', 'v1');
+      await b.put('pend/gone.txt', 'will be deleted in the store');
+      await b.put('pend/plain.txt', 'a control');
+      const { source, job: imp } = await m.importSource({ name: 'pend', uri: b.uri('pend/'), at: '/pend' });
+      assertJob(imp, 'succeeded', 'import');
+      const root: Ino = BigInt(source.rootIno);
+      const upd = await m.client.lookup(root, 'upd.txt');
+      const gone = await m.client.lookup(root, 'gone.txt');
+      const before = await m.storeState('/pend/upd.txt');
+      for (const a of [upd, gone]) await m.client.setattr(a.ino, { pendingWrite: true });
+      assert.deepEqual(await m.client.locate(upd.ino).then((l) => l?.fingerprint), before?.fingerprint, 'readers elsewhere still read the stored object');
+      await rejectsErrno(m.client.setattr(root, { pendingWrite: true }), 'EINVAL', 'a directory has no bytes to upload');
+
+      await b.put('pend/upd.txt', 'v2, changed by someone else');
+      await b.remove('pend/gone.txt');
+      await b.remove('pend/plain.txt');
+      const job = await m.resync('pend');
+      assertJob(job, 'succeeded', 're-sync with writes on their way');
+      assert.equal(job.counters.deleted, 1, 'plain.txt only');
+      assert.equal(job.counters.updated, 0);
+      assert.deepEqual(await names(m.client, root, { syncIntervalMs: -1 }), ['gone.txt', 'upd.txt']);
+      assert.equal((await m.client.getattr(upd.ino)).size, 2n, 'not updated to the store\'s object');
+
+      // The uploads land: each file is an ordinary synced file again, and the next sync treats it so.
+      await m.client.commitWrite(upd.ino, { size: 2n, etag: 'not-what-the-store-has', mtimeNs: 1_000_000n });
+      await m.client.commitWrite(gone.ino, { size: 3n, etag: 'uploaded', mtimeNs: 1_000_000n });
+      assert.equal((await m.storeState('/pend/upd.txt'))?.fingerprint, '2:not-what-the-store-has:1');
+      const after = await m.resync('pend');
+      assertJob(after, 'succeeded', 're-sync after the commits');
+      assert.equal(after.counters.updated, 1, 'upd.txt now follows the store');
+      assert.equal(after.counters.deleted, 1, 'gone.txt, which the store does not have');
+      assert.deepEqual(await names(m.client, root, { syncIntervalMs: -1 }), ['upd.txt']);
+      assert.equal((await m.client.getattr(upd.ino)).size, BigInt('v2, changed by someone else'.length));
+    });
+
     test('client writes during a slow import: at the mount root before anything was listed', async () => {
       await b.put('busy2/top.txt', 'store top');
       await b.put('busy2/sub/x', 'x');
@@ -479,6 +515,18 @@ describe('sync jobs that do not finish: termination, listing failures; the CLI',
     assert.match(imp.stdout, /succeeded/);
     const root = (await m.client.resolve('/cli')).ino;
     assert.equal((await readdirAll(m.client, root)).size, N + 2);
+
+    // list and show: status and the last job's counts, as text and --json.
+    const [listed, listedJson, shown] = await Promise.all([runCli(['source', 'list'], env), runCli(['--json', 'source', 'list'], env), runCli(['source', 'show', 'cli'], env)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const keys = (await listAll(b.store, 'many/')).length;
+    assert.match(listed.stdout, new RegExp(`^cli +/cli +file://\\S+ +normal +last job \\d+ succeeded: listed ${keys}, created \\d+, updated 0, deleted 0$`, 'm'));
+    const one = (JSON.parse(listedJson.stdout) as { source: { name: string }; sync_mode: string; last_job: { state: string; counters: { listed: string | number } } }[]).find((s) => s.source.name === 'cli')!;
+    assert.deepEqual([one.sync_mode, one.last_job.state, Number(one.last_job.counters.listed)], ['normal', 'succeeded', keys]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^Source: +cli$/m);
+    assert.match(shown.stdout, /^Sync mode: +normal$/m);
+    assert.match(shown.stdout, new RegExp(`listed ${keys}, created \\d+`));
 
     // Without a terminal, remove needs --yes.
     const noYes = await runCli(['source', 'remove', 'cli'], env);

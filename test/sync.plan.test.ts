@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SeenInodes } from '../src/sync/SeenInodes.js';
+import { decodeStoreState, encodeStoreState } from '../src/meta/codec.js';
 import type { Attr, FileType } from '../src/common/index.js';
 import { SYNC_ACTIONS, fileFingerprint, isStale, planEntry, shouldSync, type Existing, type PlanContext, type StoreEntry, type SyncActionKind } from '../src/sync/index.js';
 
@@ -82,6 +83,15 @@ describe('planEntry', () => {
     }
   });
 
+  test('keep-local: a synced file with a write through Wharf on its way (pending) is neither updated, replaced nor deleted', () => {
+    const pending = (ctime: bigint): Existing => ({ attr: attr('file', ctime), state: { gen: 3n, fingerprint: FILE.fingerprint, pending: true } });
+    for (const s of [FILE, FILE_CHANGED, DIR, MARKER, undefined]) {
+      for (const ctx of [PARTIAL, COMPLETE]) {
+        assert.equal(plan(pending(BEFORE), s, ctx), 'keep-local', `vs ${s?.type ?? 'absent'}, complete=${ctx.complete}`);
+      }
+    }
+  });
+
   test('delete: only when the listing is complete and nobody changed the entry since the sync started', () => {
     assert.equal(plan(synced('file'), undefined, COMPLETE), 'delete');
     assert.equal(plan(synced('directory', BEFORE, 'dir'), undefined, COMPLETE), 'delete');
@@ -119,6 +129,16 @@ describe('planEntry', () => {
   });
 });
 
+describe('store state records', () => {
+  test('the pending flag round-trips in the top bit of the generation; a record written before it existed reads as not pending', () => {
+    assert.deepEqual(decodeStoreState(encodeStoreState({ gen: 7n, fingerprint: '1:e:2', pending: true })), { gen: 7n, fingerprint: '1:e:2', pending: true });
+    assert.deepEqual(decodeStoreState(encodeStoreState({ gen: 7n, fingerprint: '1:e:2' })), { gen: 7n, fingerprint: '1:e:2' });
+    const old = Buffer.concat([Buffer.from('0000000000000009', 'hex'), Buffer.from('dir')]);
+    assert.deepEqual(decodeStoreState(old), { gen: 9n, fingerprint: 'dir' });
+    assert.throws(() => encodeStoreState({ gen: 1n << 63n, fingerprint: 'x' }), /out of range/);
+  });
+});
+
 describe('isStale (the sweep after a complete listing at generation G)', () => {
   test('a synced entry of an older generation, unchanged since the start, is stale', () => {
     assert.equal(isStale(synced('file', BEFORE, 'x', 3n), 4n, START), true);
@@ -134,6 +154,9 @@ describe('isStale (the sweep after a complete listing at generation G)', () => {
   });
   test("Wharf's own entries never are", () => {
     for (const type of ['file', 'directory', 'symlink'] as const) assert.equal(isStale(own(type, 0n), 1n << 63n, START), false);
+  });
+  test('nor a synced file with a write on its way, however old its stamp', () => {
+    assert.equal(isStale({ attr: attr('file', 0n), state: { gen: 0n, fingerprint: 'x', pending: true } }, 1n << 62n, START), false);
   });
 });
 

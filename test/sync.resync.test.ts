@@ -13,7 +13,10 @@ import {
   DIR_INIT, FILE_INIT, SyncMaster, assertMatchesStore, localBackend, names, rejectsErrno, sleep, until, walk,
   type Backend,
 } from './helpers/sourceFixture.js';
-import { runCli } from './helpers/processes.js';
+import { runCli, startMasterProcess } from './helpers/processes.js';
+import { localSource } from './helpers/sources.js';
+import { tempDir } from './helpers/tmp.js';
+import { join } from 'node:path';
 
 const SNAPSHOT_DEADLINE_MS = 700;
 const files = (n: number, dir = ''): string[] => Array.from({ length: n }, (_, i) => `${dir}f${String(i).padStart(2, '0')}`);
@@ -234,6 +237,32 @@ describe('begin/end resynchronisation', () => {
     assert.ok(Date.now() - t1 >= SNAPSHOT_DEADLINE_MS - 50);
     await m.admin.endResync('snap', false);
     assert.equal(await mode('snap'), 'normal');
+  });
+
+  test('wharf master --snapshot-deadline: status says "snapshot complete" after that long without a refresh; a bad value is a usage error', async () => {
+    const tmp = tempDir('wharf-snapdl-');
+    const src = localSource({ 'a.txt': 'a' });
+    const bad = await runCli(['master', '--data', join(tmp.path, 'bad'), '--snapshot-deadline', '0']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--snapshot-deadline/);
+    const proc = await startMasterProcess(join(tmp.path, 'meta'), ['--snapshot-deadline', '1500']);
+    try {
+      const env = { WHARF_MASTER: proc.address };
+      const imported = await runCli(['source', 'import', 'dl', '--uri', src.uri, '--at', '/dl', '--wait'], env);
+      assert.equal(imported.code, 0, imported.stderr);
+      const t0 = Date.now();
+      assert.equal((await runCli(['sync', 'begin', '--source', 'dl'], env)).code, 0);
+      const modeOf = async () => ((JSON.parse((await runCli(['--json', 'status'], env)).stdout) as { sources: { sync_mode: string }[] }).sources[0]!.sync_mode);
+      const first = await modeOf();
+      if (Date.now() - t0 < 1_400) assert.equal(first, 'synchronizing', 'before the deadline');
+      await until('snapshot complete (the default deadline is a minute)', async () => (await modeOf()) === 'snapshot complete', 10_000);
+      assert.ok(Date.now() - t0 >= 1_500, 'not before the deadline');
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+      src.remove();
+      tmp.remove();
+    }
   });
 
   test('CLI: wharf sync begin|end --source: messages and exit codes', async () => {

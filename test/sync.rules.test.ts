@@ -575,6 +575,20 @@ describe('jobs', () => {
 
 // ---- validation and editing --------------------------------------------------------------
 
+describe('source validation', () => {
+  scoped('an endpoint with a user name or password is refused (it would be recorded and shown), without repeating it', async (s) => {
+    const { admin } = await startMaster(s);
+    const src = s.source({ a: 'a' });
+    for (const endpoint of ['http://AKIAEXAMPLE:supersecret@127.0.0.1:9000', 'http://supersecret@127.0.0.1:9000']) {
+      const e = await rejectsWith(admin.importSource({ name: 'cred', uri: src.uri, at: '/cred', read_only: false, endpoint, region: '' }), 'EINVAL', /user name or password/);
+      assert.doesNotMatch(e.message, /supersecret|AKIAEXAMPLE/);
+    }
+    await rejectsWith(admin.importSource({ name: 'cred', uri: src.uri, at: '/cred', read_only: false, endpoint: 'ftp://127.0.0.1', region: '' }), 'EINVAL', /http:\/\/ or https:\/\//);
+    await rejectsWith(admin.importSource({ name: 'cred', uri: src.uri, at: '/cred', read_only: false, endpoint: 'not a url', region: '' }), 'EINVAL', /not a URL/);
+    assert.deepEqual(await admin.listSources(), [], 'nothing recorded');
+  });
+});
+
 describe('rule validation and editing', () => {
   scoped('names, types, intervals, directories; unknown sources and rules; duplicates; at most 20 rules per source', async (s) => {
     const { admin, master } = await startMaster(s);

@@ -27,11 +27,15 @@ export function registerServerCommands(program: Command): void {
     .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
     .option('--fsync', 'fsync every metadata batch (survives power loss, slower)', false)
     .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', integer(0), 10_000)
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number }) => {
+    .option('--snapshot-deadline <ms>', 'during `sync begin`…`end`, status says "snapshot complete" once no refresh has arrived for this long', integer(1), 60_000)
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number }) => {
       const master = await Master.start({
         dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
-        ...(process.env['WHARF_TEST_MINUTE_MS'] ? { sync: { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } } : {}),
+        sync: {
+          snapshotDeadlineMs: o.snapshotDeadline,
+          ...(process.env['WHARF_TEST_MINUTE_MS'] ? { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } : {}),
+        },
       });
       // Scripts and tests read this line to learn the bound address (with --listen :0).
       out(`wharf master listening on ${master.address}${master.metricsAddress ? `, metrics on http://${master.metricsAddress}/metrics` : ''}`);

@@ -5,7 +5,7 @@ import { WharfError } from '../common/index.js';
 import { globals, integer, json, out, withAdmin } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { jobSucceeded, waitForJob } from './jobProgress.js';
-import { jobText, ruleLine, sourceLine, sourceText } from './syncFormat.js';
+import { jobSummary, jobText, ruleLine, sourceLine, sourceText } from './syncFormat.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -62,12 +62,12 @@ export function registerSourceCommands(program: Command): void {
     }));
 
   source.command('list')
-    .description('every data source')
+    .description('every data source: its mount, sync mode, and its running or last job with counts')
     .action(withAdmin('source list', async (admin) => {
-      const list = await admin.listSources();
-      if (globals().json) json(list);
-      else if (list.length === 0) out('no data sources');
-      else for (const s of list) out(sourceLine(s));
+      const { sources } = await admin.status();
+      if (globals().json) json(sources);
+      else if (sources.length === 0) out('no data sources');
+      else for (const s of sources) out(`${sourceLine(s.source!, s.sync_mode)}  ${jobSummary(s.running_job ?? s.last_job)}`);
     }));
 
   source.command('show <name>')

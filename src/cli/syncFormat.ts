@@ -11,8 +11,16 @@ function intervalText(ms: string | number): string {
   return n < 0 ? 'never after first load' : n === 0 ? 'every access' : `${n} ms`;
 }
 
-export function sourceLine(s: WireSource): string {
-  return `${s.name.padEnd(16)} ${s.at.padEnd(24)} ${s.uri}${s.read_only ? ' (read-only)' : ''}  mode=${s.mode}`;
+export function sourceLine(s: WireSource, syncMode: string = s.mode): string {
+  return `${s.name.padEnd(16)} ${s.at.padEnd(24)} ${s.uri}${s.read_only ? ' (read-only)' : ''}  ${syncMode}`;
+}
+
+/** A job in one line: "last job 7 succeeded: listed …, created …, updated …, deleted …" (or running). */
+export function jobSummary(j: WireJob | null | undefined): string {
+  if (!j) return 'no job yet';
+  const c = j.counters;
+  const counts = c ? `: listed ${c.listed}, created ${c.created}, updated ${c.updated}, deleted ${c.deleted}` : '';
+  return `${['starting', 'executing', 'terminating'].includes(j.state) ? 'running job' : 'last job'} ${j.id} ${j.state}${counts}`;
 }
 
 export function sourceText(s: WireSource): string {

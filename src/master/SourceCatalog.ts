@@ -86,6 +86,7 @@ export class SourceCatalog {
     const loc = parseStoreUri(req.uri); // EINVAL on a malformed URI
     const parts = splitPath(req.at);
     if (parts.includes('..')) throw new WharfError('EINVAL', `mount path ${req.at} contains '..'`);
+    if (req.endpoint !== undefined) checkEndpoint(req.endpoint);
     const interval = req.syncIntervalMs ?? -1;
     if (!Number.isInteger(interval) || interval < -1) throw new WharfError('EINVAL', `sync interval ${interval} ms is not -1, 0 or a positive number of ms`);
     // Reach the store before recording anything: a wrong bucket, endpoint or credential fails the import now.
@@ -209,4 +210,22 @@ async function mkdirsForMount(tx: Txn, parts: string[]): Promise<Ino> {
     at = a.ino;
   }
   return at;
+}
+
+/**
+ * An S3 endpoint is an http(s) URL without credentials: it is recorded, logged and
+ * shown by `source show`, so a user name or password in it would leak (keys come
+ * from the environment or the configuration). The message never repeats the URL.
+ */
+function checkEndpoint(endpoint: string): void {
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    throw new WharfError('EINVAL', 'the endpoint is not a URL (expected http://host:port or https://host)');
+  }
+  if (u.username !== '' || u.password !== '') {
+    throw new WharfError('EINVAL', 'the endpoint URL carries a user name or password; give credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the configuration, never in the endpoint');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WharfError('EINVAL', `the endpoint must be http:// or https://, not ${u.protocol}//`);
 }

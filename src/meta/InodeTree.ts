@@ -472,6 +472,11 @@ export class InodeTree implements MetaClient {
       if (changes.gid !== undefined) next.gid = changes.gid;
       if (changes.atimeNs !== undefined) next.atimeNs = changes.atimeNs;
       if (changes.mtimeNs !== undefined) next.mtimeNs = changes.mtimeNs;
+      if (changes.pendingWrite) {
+        if (a.type !== 'file') throw new WharfError('EINVAL', `inode ${ino} is not a file: only files have bytes to upload`);
+        const state = await tx.getStoreState(ino);
+        if (state && !state.pending) tx.putStoreState(ino, { ...state, pending: true });
+      }
       tx.putAttr(next);
       return (await tx.getAttr(ino))!;
     });

@@ -17,6 +17,12 @@ export interface SetAttrChanges {
   size?: bigint;
   atimeNs?: bigint;
   mtimeNs?: bigint;
+  /**
+   * A synced file is about to get bytes that are not in the store yet: syncs leave it
+   * alone (no update, no removal) until commitWrite records its upload. Its store
+   * state stays, so readers elsewhere keep reading the stored object meanwhile.
+   */
+  pendingWrite?: true;
 }
 
 export interface DirPage {

@@ -90,26 +90,35 @@ export function decodeU64(b: Buffer): bigint {
 
 /**
  * Store state of an inode that mirrors an under-store entry ('F' records):
- *   u64 generation of the sync that last saw it, then the fingerprint in UTF-8.
+ *   u64 generation of the sync that last saw it, its top bit the pending flag;
+ *   then the fingerprint in UTF-8.
  * The fingerprint of a file is "size:etag:mtimeMs"; of a directory "dir" (implied by
- * keys below it) or "marker" (an explicit "name/" object).
+ * keys below it) or "marker" (an explicit "name/" object). Pending: bytes written
+ * through Wharf are on their way to the store (SetAttrChanges.pendingWrite), so syncs
+ * leave the file alone; records written before the flag existed read as not pending.
  */
 export interface StoreState {
   gen: bigint;
   fingerprint: string;
+  pending?: boolean;
 }
 
+const PENDING_BIT = 1n << 63n;
+
 export function encodeStoreState(s: StoreState): Buffer {
+  if (s.gen < 0n || s.gen >= PENDING_BIT) throw new WharfError('EINVAL', `sync generation ${s.gen} is out of range`);
   const fp = Buffer.from(s.fingerprint, 'utf8');
   const b = Buffer.allocUnsafe(8 + fp.length);
-  b.writeBigUInt64BE(s.gen, 0);
+  b.writeBigUInt64BE(s.pending ? s.gen | PENDING_BIT : s.gen, 0);
   fp.copy(b, 8);
   return b;
 }
 
 export function decodeStoreState(b: Buffer): StoreState {
   if (b.length < 8) throw new WharfError('EIO', `unreadable store state record (${b.length} bytes)`);
-  return { gen: b.readBigUInt64BE(0), fingerprint: b.subarray(8).toString('utf8') };
+  const word = b.readBigUInt64BE(0);
+  const fingerprint = b.subarray(8).toString('utf8');
+  return word >= PENDING_BIT ? { gen: word - PENDING_BIT, fingerprint, pending: true } : { gen: word, fingerprint };
 }
 
 /** Sync times of a directory ('T' records): last one-level listing, last whole-subtree sync (ms). */

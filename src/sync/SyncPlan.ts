@@ -56,8 +56,9 @@ export function fileFingerprint(size: bigint, etag: string, mtimeMs: number): st
 
 export function planEntry(existing: Existing | undefined, store: StoreEntry | undefined, ctx: PlanContext): SyncActionKind {
   if (!existing) return store ? 'create' : 'none';
-  // Files written through Wharf that have not reached the store are never touched.
-  if (!existing.state) return 'keep-local';
+  // Files written through Wharf that have not reached the store are never touched:
+  // new ones (no store state) and synced ones with bytes on their way (pending).
+  if (!existing.state || existing.state.pending) return 'keep-local';
   if (!store) {
     if (!ctx.complete) return 'none';
     return existing.attr.ctimeNs >= ctx.startNs ? 'keep-recent' : 'delete';
@@ -116,7 +117,7 @@ export function objectAttrs(metadata: Record<string, string> | undefined): Objec
 
 /** Whether a sweep after a complete listing at generation `gen` removes this entry. */
 export function isStale(existing: Existing, gen: bigint, startNs: bigint): boolean {
-  return existing.state !== undefined && existing.state.gen < gen && existing.attr.ctimeNs < startNs;
+  return existing.state !== undefined && !existing.state.pending && existing.state.gen < gen && existing.attr.ctimeNs < startNs;
 }
 
 /** Alluxio's sync interval: -1 never re-sync after the first load, 0 always, N ms when older than N. */

@@ -35,6 +35,11 @@ export interface ScanResult {
 /** Entries not listed that one range read may hold (memory: a store that lost most of a huge directory). */
 const MAX_UNLISTED_PER_READ = 10_000;
 
+/** The store state says the stored object is this one, and no write through Wharf is on its way (planEntry: 'stamp'). */
+function isUnchanged(state: StoreState | undefined, fingerprint: string): boolean {
+  return state !== undefined && !state.pending && state.fingerprint === fingerprint;
+}
+
 export const DEFAULTS: SyncDefaults = { fileMode: 0o644, dirMode: 0o755, uid: 0, gid: 0 };
 
 export class SyncWriter {
@@ -116,7 +121,7 @@ export class SyncWriter {
     // state alone. Only the others need their inode records (an unchanged re-sync is
     // almost all the former: a third fewer reads, no records decoded).
     const unchanged = dvs.map((d, i) =>
-      d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && states.get(d.ino)?.fingerprint === entries[i]!.entry.fingerprint);
+      d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && isUnchanged(states.get(d.ino), entries[i]!.entry.fingerprint));
     const needAttr: Ino[] = [];
     dvs.forEach((d, i) => { if (d && !unchanged[i]) needAttr.push(d.ino); });
     const attrs = await this.tx.getAttrs(needAttr);
@@ -263,6 +268,6 @@ export class SyncWriter {
     if (state && state.gen === gen && state.fingerprint === fingerprint) return;
     // Unchanged, in a sync that sweeps: the sweep asks the set, nothing is written.
     if (this.ctx.seen && state && state.fingerprint === fingerprint) return;
-    this.tx.putStoreState(ino, { gen, fingerprint });
+    this.tx.putStoreState(ino, { gen, fingerprint, ...(state?.pending ? { pending: true } : {}) });
   }
 }

@@ -109,10 +109,13 @@ export class FileIo {
           s.durable = true;
         }
       }
-      if (o.fresh) s.dirty = true; // an empty new file still becomes an object
+      if (o.fresh) {
+        s.dirty = true; // an empty new file still becomes an object
+        s.pendingMarked = true;
+      }
     }
     s.refs++;
-    if (o.truncate && s.size !== 0) await s.truncate(0);
+    if (o.truncate && s.size !== 0) await this.modify(s, () => s.truncate(0));
     else if (o.truncate) s.dirty = true;
     return s;
   }
@@ -164,13 +167,27 @@ export class FileIo {
     if (!h.writable) throw new WharfError('EBADF', `${h.path} is not open for writing`);
     const s = this.staged.get(h.ino);
     if (!s) throw new WharfError('EIO', `${h.path}: no staged data for a writable handle`);
-    return s.write(buf, h.append ? s.size : position);
+    return this.modify(s, () => s.write(buf, h.append ? s.size : position));
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.handle(fh);
     if (!h.writable) throw new WharfError('EBADF', `${h.path} is not open for writing`);
-    await this.staged.get(h.ino)!.truncate(size);
+    const s = this.staged.get(h.ino)!;
+    await this.modify(s, () => s.truncate(size));
+  }
+
+  /**
+   * Changes staged bytes; the first change after an upload (or ever) tells the master
+   * first, so that no sync updates or removes the file while its bytes are only here
+   * (the issue's "never deleted by a sync or a sweep"). One call per write session.
+   */
+  private async modify<T>(s: StagedFile, change: () => Promise<T>): Promise<T> {
+    if (!s.pendingMarked) {
+      await this.meta.setattr(s.ino, { pendingWrite: true });
+      s.pendingMarked = true;
+    }
+    return change();
   }
 
   /**
@@ -245,6 +262,9 @@ export class FileIo {
         small ? (size > 0 ? this.reader.adopt(fileId, 0, small).catch(() => undefined) : undefined) : this.writeThrough(s, fileId, size),
       ]);
       this.cache.put(s.path, committed);
+      // The commit ended the pending state; bytes written during the upload start it again.
+      s.pendingMarked = false;
+      if (s.dirty) await this.modify(s, async () => undefined).catch(() => undefined);
       log.debug({ key: loc.key, size }, 'uploaded');
       this.uploads++;
       this.clearRetry(s.ino);
@@ -344,7 +364,7 @@ export class FileIo {
     // upload here cost every `> file` and writeFile() a second upload.
     const staged = this.staged.get(a.ino);
     if (staged && staged.refs > 0) {
-      await staged.truncate(size);
+      await this.modify(staged, () => staged.truncate(size));
       return;
     }
     if (!staged && !(await this.meta.locate(a.ino))) {

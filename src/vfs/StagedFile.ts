@@ -26,6 +26,12 @@ export class StagedFile {
   uploaded = false;
   /** Handles using this staged file; it is removed when the last one goes and it is clean. */
   refs = 0;
+  /**
+   * The master knows bytes are on their way (SetAttrChanges.pendingWrite) and keeps
+   * syncs off the file until the upload is committed. Set for a new file from the
+   * start: it has no store state, so no sync touches it anyway.
+   */
+  pendingMarked = false;
   /** Set while an upload runs, so concurrent flushes wait for it rather than upload twice. */
   uploading: Promise<void> | undefined;
 
