@@ -4,6 +4,7 @@
 // never a hang, never a secret in a message or a log line.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -192,6 +193,82 @@ describe('S3Store when the store fails', () => {
       await store.close();
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+    }
+  });
+
+  /**
+   * An HTTP proxy in front of s3rver that counts what the client does on the wire:
+   * requests, TCP connections, the most requests in flight at once; and can answer
+   * the next N requests 503 SlowDown (S3's "retry later").
+   */
+  async function countingProxy(target: string) {
+    const to = new URL(target);
+    const stats = { requests: 0, connections: 0, inFlight: 0, maxInFlight: 0, failNext: 0 };
+    const proxy = createHttpServer((req, res) => {
+      stats.requests++;
+      if (stats.failNext > 0) {
+        stats.failNext--;
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+        return;
+      }
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      const up = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+        ur.on('end', () => { stats.inFlight--; });
+      });
+      up.on('error', () => { stats.inFlight--; res.destroy(); });
+      req.pipe(up);
+    });
+    proxy.on('connection', () => { stats.connections++; });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const close = () => new Promise<void>((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()); });
+    return { stats, endpoint, close };
+  }
+
+  it('retries a store that says "slow down" (503) with backoff, and gives up after maxAttempts with EIO', async () => {
+    const p = await countingProxy(server.endpoint);
+    const store = new S3Store({ ...server.storeOptions({ maxAttempts: 4 }), endpoint: p.endpoint });
+    try {
+      await store.put('retry/x', Buffer.from('x'));
+      p.stats.failNext = 2;
+      const before = p.stats.requests;
+      const t0 = Date.now();
+      assert.equal((await store.head('retry/x'))?.size, 1n, 'answered on the third attempt');
+      assert.equal(p.stats.requests - before, 3, 'two refused, one answered');
+      assert.ok(Date.now() - t0 >= 20, 'the attempts were spaced (backoff)');
+      p.stats.failNext = 100;
+      const e = await failsWith(store.list('retry/'), ['EIO']);
+      assert.match(e.message, /SlowDown|HTTP 503/);
+      assert.equal(p.stats.failNext, 100 - 4, 'exactly maxAttempts requests, then the error');
+    } finally {
+      p.stats.failNext = 0;
+      await store.close();
+      await p.close();
+    }
+  });
+
+  it('keeps connections alive across requests, and never has more requests in flight than maxSockets', async () => {
+    const p = await countingProxy(server.endpoint);
+    const store = new S3Store({ ...server.storeOptions({ maxSockets: 4 }), endpoint: p.endpoint });
+    try {
+      await store.put('conc/x', Buffer.from('x'));
+      const conns = p.stats.connections;
+      for (let i = 0; i < 20; i++) await store.head('conc/x');
+      assert.ok(p.stats.connections - conns <= 1, `20 sequential requests opened ${p.stats.connections - conns} connections`);
+      p.stats.maxInFlight = 0;
+      const heads = await Promise.all(Array.from({ length: 40 }, () => store.head('conc/x')));
+      assert.ok(heads.every((h) => h?.size === 1n));
+      assert.ok(p.stats.maxInFlight <= 4, `${p.stats.maxInFlight} requests in flight at once with maxSockets 4`);
+      assert.ok(p.stats.maxInFlight >= 2, 'requests did run in parallel');
+      assert.ok(p.stats.connections <= 5, `${p.stats.connections} connections for maxSockets 4`);
+    } finally {
+      await store.close();
+      await p.close();
     }
   });
 

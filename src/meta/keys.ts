@@ -13,7 +13,8 @@
 //   'N' <ino:u64be>               → the inode's own name (UTF-8): with the parent pointer
 //                                   in the inode record, an inode's path without a scan
 //   'F' <ino:u64be>               → store state of an inode that mirrors an under-store
-//                                   entry: sync generation + fingerprint (codec.ts).
+//                                   entry: sync generation (top bit: a write through
+//                                   Wharf is pending) + fingerprint (codec.ts).
 //                                   Absent: the inode exists only in Wharf (created by
 //                                   a client, not yet in the store) and no sync may delete it
 //   'T' <ino:u64be>               → sync times of a directory: last one-level listing,
