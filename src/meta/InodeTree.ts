@@ -6,6 +6,7 @@
 // reused, so a stale handle can never name a different file.
 import { Level } from 'level';
 import { LRUCache } from 'lru-cache';
+import { KnownFingerprints } from './KnownFingerprints.js';
 import {
   MAX_INO, MAX_NAME_BYTES, READDIR_DEFAULT_PAGE, READDIR_MAX_PAGE, ROOT_INO, NO_INO, WharfError,
   checkName, checkSymlinkTarget, logger, nowNs,
@@ -48,6 +49,8 @@ export class InodeTree implements MetaClient {
    * A read fills it only when no commit happened during the read, so it never goes stale.
    */
   private readonly records = new LRUCache<Ino, Attr>({ max: 100_000 });
+  /** Store-state fingerprints of synced files, kept exact by commits (KnownFingerprints). */
+  private readonly fingerprints = new KnownFingerprints();
   private commits = 0;
   private counters: Counters = { nextIno: ROOT_INO + 1n, inodes: 1n, bytes: 0n };
   private closed = false;
@@ -321,11 +324,12 @@ export class InodeTree implements MetaClient {
   private mutate<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('ENOTCONN', 'the namespace is closed'));
     return this.writes.run(async () => {
-      const tx = new Txn(this.db, this.counters);
+      const tx = new Txn(this.db, this.counters, this.fingerprints);
       const result = await fn(tx);
       try {
         this.counters = await tx.commit(this.fsync);
         this.commits++;
+        tx.committedStates();
         // Refresh what is cached; do not add: a sync writing a million inodes must not
         // fill the cache (and the heap) with records nobody asked for.
         for (const [ino, a] of tx.changedAttrs) {
@@ -335,6 +339,7 @@ export class InodeTree implements MetaClient {
       } catch (e) {
         this.commits++;
         for (const ino of tx.changedAttrs.keys()) this.records.delete(ino);
+        tx.failedStates();
         log.error({ err: e, op: what }, 'namespace batch write failed; nothing was applied');
         throw new WharfError(/ENOSPC|No space/i.test(String(e)) ? 'ENOSPC' : 'EIO', `${what}: the metadata write failed: ${(e as Error).message}`, e);
       }

@@ -8,6 +8,7 @@ import {
   type DentryValue, type StoreState, type SyncTimes,
 } from './codec.js';
 import { dentryKey, inodeKey, metaKey, nameKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
+import type { KnownFingerprints } from './KnownFingerprints.js';
 
 export type Db = Level<Buffer, Buffer>;
 
@@ -26,10 +27,12 @@ export class Txn {
   private readonly bumped = new Set<Ino>();
   /** Puts of brand-new records (key, value, key, value, …) that nothing in this transaction reads back. */
   private readonly fresh: Buffer[] = [];
+  /** Store states this transaction wrote (null: removed), for KnownFingerprints once committed. */
+  private readonly stateChanges = new Map<Ino, StoreState | null>();
   readonly counters: Counters;
   private countersChanged = false;
 
-  constructor(private readonly db: Db, committed: Counters) {
+  constructor(private readonly db: Db, committed: Counters, private readonly fingerprints?: KnownFingerprints) {
     this.counters = { ...committed };
   }
 
@@ -89,6 +92,7 @@ export class Txn {
     if (a.type === 'file') this.addBytes(-a.size);
     if (a.type === 'symlink') this.del(symlinkKey(a.ino));
     this.del(storeStateKey(a.ino));
+    this.stateChanges.set(a.ino, null);
     this.del(nameKey(a.ino));
     if (a.type === 'directory') this.del(syncTimesKey(a.ino));
     this.countersChanged = true;
@@ -201,8 +205,20 @@ export class Txn {
       const staged = this.ops.size > 0 ? this.ops.get(k.toString('latin1')) : undefined;
       if (staged) return staged.type === 'put' ? decodeStoreState(staged.value) : undefined;
       const raw = fromDb[i];
-      return raw === undefined ? undefined : decodeStoreState(raw);
+      const state = raw === undefined ? undefined : decodeStoreState(raw);
+      // Read in the write queue: what LevelDB holds now (see KnownFingerprints).
+      if (!this.stateChanges.has(inos[i]!)) this.fingerprints?.set(inos[i]!, state);
+      return state;
     });
+  }
+
+  /**
+   * True if `ino`'s store state is known, without reading it, to be a synced file's
+   * with exactly this fingerprint and no write pending (KnownFingerprints); false
+   * means "read it".
+   */
+  knownFingerprint(ino: Ino, fingerprint: string): boolean {
+    return !this.stateChanges.has(ino) && (this.fingerprints?.matches(ino, fingerprint) ?? false);
   }
 
   async getStoreState(ino: Ino): Promise<StoreState | undefined> {
@@ -213,10 +229,22 @@ export class Txn {
   putStoreState(ino: Ino, s: StoreState, fresh = false): void {
     if (fresh) this.fresh.push(storeStateKey(ino), encodeStoreState(s));
     else this.put(storeStateKey(ino), encodeStoreState(s));
+    this.stateChanges.set(ino, s);
   }
 
   delStoreState(ino: Ino): void {
     this.del(storeStateKey(ino));
+    this.stateChanges.set(ino, null);
+  }
+
+  /** After the batch was written: KnownFingerprints learns what this transaction changed. */
+  committedStates(): void {
+    for (const [ino, s] of this.stateChanges) this.fingerprints?.set(ino, s ?? undefined);
+  }
+
+  /** After the batch failed: nothing it changed is trusted. */
+  failedStates(): void {
+    for (const ino of this.stateChanges.keys()) this.fingerprints?.forget(ino);
   }
 
   async getSyncTimes(ino: Ino): Promise<SyncTimes | undefined> {

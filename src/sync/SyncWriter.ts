@@ -113,7 +113,12 @@ export class SyncWriter {
   ): Promise<ScanResult | undefined> {
     const scanned = scan && entries.length > 0 ? await this.scan(parent, entries, scan) : undefined;
     const dvs = scanned?.dvs ?? await this.tx.getDentries(parent, entries.map((e) => e.name));
-    const inos = dvs.map((d) => d?.ino).filter((i): i is Ino => i !== undefined);
+    // In a sync that sweeps, an unchanged file is only marked seen: where its store
+    // state is known to hold this fingerprint (KnownFingerprints), it is not even read.
+    const known = dvs.map((d, i) =>
+      this.ctx.seen !== undefined && d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && this.tx.knownFingerprint(d.ino, entries[i]!.entry.fingerprint));
+    const inos: Ino[] = [];
+    dvs.forEach((d, i) => { if (d && !known[i]) inos.push(d.ino); });
     const states = new Map<Ino, StoreState | undefined>();
     (await this.tx.getStoreStates(inos)).forEach((s, i) => states.set(inos[i]!, s));
     // A file still a file with its fingerprint unchanged needs nothing more: planEntry
@@ -121,7 +126,7 @@ export class SyncWriter {
     // state alone. Only the others need their inode records (an unchanged re-sync is
     // almost all the former: a third fewer reads, no records decoded).
     const unchanged = dvs.map((d, i) =>
-      d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && isUnchanged(states.get(d.ino), entries[i]!.entry.fingerprint));
+      known[i]! || (d !== undefined && d.type === 'file' && entries[i]!.entry.type === 'file' && isUnchanged(states.get(d.ino), entries[i]!.entry.fingerprint)));
     const needAttr: Ino[] = [];
     dvs.forEach((d, i) => { if (d && !unchanged[i]) needAttr.push(d.ino); });
     const attrs = await this.tx.getAttrs(needAttr);
@@ -137,7 +142,8 @@ export class SyncWriter {
         continue;
       }
       if (d && unchanged[i]) {
-        this.stamp(d.ino, states.get(d.ino), e.entry.fingerprint);
+        if (known[i]) this.ctx.seen!.add(d.ino); // what stamp() does for it in a sync that sweeps
+        else this.stamp(d.ino, states.get(d.ino), e.entry.fingerprint);
         this.counters.unchanged++;
         continue;
       }
