@@ -478,6 +478,8 @@ describe('sync jobs that do not finish: termination, listing failures; the CLI',
     const job = await m.resync('flaky');
     assertJob(job, 'failed', 'listing failed');
     assert.match(job.reason ?? '', /EIO/);
+    assert.equal(job.counters.errors, 1, 'the failure is counted');
+    assert.match(job.counters.errorMessages[0] ?? '', /EIO/, 'and kept as the first error');
     assert.equal(job.counters.deleted, 0);
     assert.ok(job.counters.listed >= 900 && job.counters.listed < N, `one page applied (${job.counters.listed} listed)`);
     const after1 = await walk(m.client, root);

@@ -847,6 +847,23 @@ describe('periodic rules', () => {
     assert.deepEqual((await second.admin.listRules('src')).map((r) => r.name), ['kept'], 'the deleted rule did not come back');
   });
 
+  scoped('while a rule is disabling (its job not yet stopped), enable and disable are refused with EBUSY', async (s) => {
+    const src = s.source({ a: 'a' });
+    const { admin, stores } = await startMaster(s, { minuteMs: 100 });
+    await importSource(admin, 'src', src);
+    const gate = stores.gate('src');
+    gate.hold({ ignoreAbort: true }); // a store that does not notice the job being stopped
+    await periodic(admin, 'src', 'p', { interval_minutes: 1 });
+    await gate.arrived();
+    const disabling = admin.disableRule('src', 'p');
+    await waitFor('the rule to be disabling', async () => ((await admin.showRule('src', 'p')).status === 'disabling' ? true : undefined));
+    await rejectsWith(admin.enableRule('src', 'p'), 'EBUSY', /rule p is disabling/);
+    await rejectsWith(admin.disableRule('src', 'p'), 'EBUSY', /rule p is disabling/);
+    gate.release();
+    assert.equal((await disabling).status, 'disabled');
+    assert.equal((await admin.enableRule('src', 'p')).status, 'enabled', 'and once disabled, enable works again');
+  });
+
   scoped('an update racing a disable never leaves the rule half-way (disabling)', async (s) => {
     const src = s.source({ a: 'a' });
     const { admin, stores } = await startMaster(s);
