@@ -10,6 +10,7 @@
 //
 // Directory entry value (9 bytes): u64 child ino, u8 type.
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
+import { writeI64BE, writeU64BE } from './keys.js';
 
 const RECORD_V1 = 1;
 const RECORD_V1_LEN = 66;
@@ -29,12 +30,12 @@ export function encodeInode(a: Attr): Buffer {
   b.writeUInt32BE(a.uid, 6);
   b.writeUInt32BE(a.gid, 10);
   b.writeUInt32BE(a.nlink, 14);
-  b.writeBigUInt64BE(a.size, 18);
-  b.writeBigInt64BE(a.atimeNs, 26);
-  b.writeBigInt64BE(a.mtimeNs, 34);
-  b.writeBigInt64BE(a.ctimeNs, 42);
-  b.writeBigUInt64BE(a.parent, 50);
-  b.writeBigUInt64BE(a.version, 58);
+  writeU64BE(b, a.size, 18);
+  writeI64BE(b, a.atimeNs, 26);
+  writeI64BE(b, a.mtimeNs, 34);
+  writeI64BE(b, a.ctimeNs, 42);
+  writeU64BE(b, a.parent, 50);
+  writeU64BE(b, a.version, 58);
   return b;
 }
 
@@ -67,7 +68,7 @@ export interface DentryValue {
 
 export function encodeDentry(ino: Ino, type: FileType): Buffer {
   const b = Buffer.allocUnsafe(9);
-  b.writeBigUInt64BE(ino, 0);
+  writeU64BE(b, ino, 0);
   b[8] = TYPE_CODE[type];
   return b;
 }
@@ -109,7 +110,7 @@ export function encodeStoreState(s: StoreState): Buffer {
   if (s.gen < 0n || s.gen >= PENDING_BIT) throw new WharfError('EINVAL', `sync generation ${s.gen} is out of range`);
   const fp = Buffer.from(s.fingerprint, 'utf8');
   const b = Buffer.allocUnsafe(8 + fp.length);
-  b.writeBigUInt64BE(s.pending ? s.gen | PENDING_BIT : s.gen, 0);
+  writeU64BE(b, s.pending ? s.gen | PENDING_BIT : s.gen, 0);
   fp.copy(b, 8);
   return b;
 }
