@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Ino } from '../src/common/index.js';
 import {
-  DIR_INIT, FILE_INIT, SyncMaster, localBackend, names, readdirAll, rejectsErrno, sleep,
-  type Backend,
+  DIR_INIT, FILE_INIT, SyncMaster, localBackend, names, readdirAll, rejectsErrno, s3Backend, sleep, startS3rver,
+  type Backend, type S3rver,
 } from './helpers/sourceFixture.js';
 
 describe('on-access sync', () => {
@@ -267,5 +267,41 @@ describe('on-access sync', () => {
     // Outside the source everything still works.
     await m.client.rename(outside.ino, 'mine.txt', outside.ino, 'renamed.txt');
     assert.deepEqual([...(await readdirAll(m.client, outside.ino)).keys()], ['renamed.txt']);
+  });
+});
+
+describe('on-access sync against S3 (s3rver): an object and keys below its name', () => {
+  let server: S3rver;
+  let b: Backend;
+  let m: SyncMaster;
+
+  before(async () => {
+    server = await startS3rver('wharf-onaccess');
+    b = await s3Backend(server);
+    m = await SyncMaster.start({ ...(b.masterS3 ? { s3: b.masterS3 } : {}) });
+  });
+
+  after(async () => {
+    await m?.dispose();
+    await b?.close();
+    await server?.stop();
+  });
+
+  test('a one-level listing that has both "a" and "a/…": the directory wins, whichever came first', async () => {
+    await b.putMany(['dw/x.txt'], () => 'x');
+    const { source: s, job } = await m.importSource({ name: 'dw', uri: b.uri('dw/'), at: '/dw', syncIntervalMs: 0 });
+    assert.equal(job.state, 'succeeded', job.reason ?? '');
+    const root = BigInt(s.rootIno);
+    await b.putMany(['dw/a', 'dw/a/b', 'dw/c/d', 'dw/c'], (k) => `body of ${k}`);
+    assert.deepEqual(await names(m.client, root), ['a', 'c', 'x.txt']);
+    for (const n of ['a', 'c']) {
+      const dir = await m.client.lookup(root, n);
+      assert.equal(dir.type, 'directory', `${n} is the directory, not the object`);
+      assert.deepEqual(await names(m.client, dir.ino), [n === 'a' ? 'b' : 'd']);
+    }
+    // Only the object: it is a file again once the keys below it are gone.
+    await b.remove('dw/a/b');
+    assert.deepEqual(await names(m.client, root), ['a', 'c', 'x.txt']);
+    assert.equal((await m.client.lookup(root, 'a')).type, 'file');
   });
 });

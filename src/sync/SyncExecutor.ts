@@ -328,18 +328,19 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
   // Objects listed before a same-named prefix on a later page: the directory still wins.
   const ctx = { startNs, complete: true };
   const defaults = m.defaults ?? DEFAULTS;
-  const entries = [...store].map(([name, entry]) => ({ name, entry }));
-  for (let i = 0; i < entries.length || i === 0; i += 1000) {
-    const chunk = entries.slice(i, i + 1000);
-    await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters, true).applyMany(dirIno, chunk));
-  }
-  // What the store no longer has: synced entries go, with their synced contents
+  // What the store no longer has goes first, synced entries with their synced contents
   // (not during begin/end resynchronisation: `removals` false, removal waits for end).
+  // That includes a synced directory whose name the store now has only as an object:
+  // this listing would have shown the prefix had any key been left below it, so the
+  // directory is stale and the object takes its place (else it stayed hidden for good).
   let after: Buffer | undefined;
   const gone: ChildRef[] = [];
   while (removals) {
     const { children, next } = await m.tree.readdirNames(dirIno, after, 1000);
-    for (const c of children) if (!store.has(c.name)) gone.push(c);
+    for (const c of children) {
+      const there = store.get(c.name);
+      if (!there || (c.type === 'directory' && there.type !== 'directory')) gone.push(c);
+    }
     if (!next) break;
     after = next;
   }
@@ -347,6 +348,11 @@ export async function syncDirectoryLevel(m: MountPoint, dirIno: Ino, dir: readon
   for (let i = 0; i < gone.length; i += 1000) {
     await m.tree.write('sync: directory removals', async (tx) =>
       removeStale(tx, dirIno, gone.slice(i, i + 1000), (e) => planEntry(e, undefined, ctx) === 'delete', counters));
+  }
+  const entries = [...store].map(([name, entry]) => ({ name, entry }));
+  for (let i = 0; i < entries.length || i === 0; i += 1000) {
+    const chunk = entries.slice(i, i + 1000);
+    await m.tree.write('sync: directory', async (tx) => new SyncWriter(tx, m.rootIno, gen, ctx, defaults, counters, true).applyMany(dirIno, chunk));
   }
   await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, listedMs: Number(startNs / 1_000_000n) }));
   log.debug({ dir: `/${dir.join('/')}`, ...counters.snapshot() }, 'directory synced');
