@@ -10,11 +10,12 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ROOT_INO, type Ino } from '../src/common/index.js';
+import { ROOT_INO, nowNs, type Ino } from '../src/common/index.js';
 import { InodeTree } from '../src/meta/index.js';
 import { SeenInodes } from '../src/sync/SeenInodes.js';
 import { SweepAhead } from '../src/sync/SweepAhead.js';
-import { runFullSync, type MountPoint } from '../src/sync/index.js';
+import { runFullSync, SYNC_DEFAULTS, SyncCounters, type MountPoint } from '../src/sync/index.js';
+import { SyncWriter } from '../src/sync/SyncWriter.js';
 import { compareKeys, LocalStore, type ListOptions, type ListPage, type UnderStore } from '../src/ufs/index.js';
 import { localSource } from './helpers/sources.js';
 import { tempDir } from './helpers/tmp.js';
@@ -133,6 +134,16 @@ describe('SweepAhead verdicts (real LevelDB)', () => {
     const unordered = new SweepAhead(tree, seenAllBut(), 'm/');
     unordered.listed(keys('m/b/b1', 'm/a/a1'));
     assert.equal(unordered.scanFrom(ino['a']!), undefined);
+  });
+
+  test('a directory under the name of a listed object (keys below it too) is reported unlisted, so the sweep still descends into it', async () => {
+    const x = (await tree.mkdir(ROOT_INO, 'x', DIR)).ino;
+    const b = (await tree.mkdir(x, 'b', DIR)).ino;
+    const object = { name: 'b', entry: { type: 'file' as const, fingerprint: '1:e:1', size: 1n, mtimeMs: 1 } };
+    const r = await tree.write('range read', async (tx) =>
+      new SyncWriter(tx, ROOT_INO, 2n, { startNs: nowNs(), complete: false, seen: new SeenInodes() }, SYNC_DEFAULTS, new SyncCounters()).applyMany(x, [object], () => true, { after: undefined }));
+    assert.ok(r && r.unlisted !== 'too many');
+    assert.deepEqual(r.unlisted.map((d) => d.ino), [b]);
   });
 
   test('the mount root and directories above the listing are never checked', async () => {

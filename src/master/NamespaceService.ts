@@ -57,7 +57,7 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
         ...(r._size && r.size !== undefined ? { size: parseInt64(r.size, 'size') } : {}),
         ...(r._atime_ns && r.atime_ns !== undefined ? { atimeNs: parseInt64(r.atime_ns, 'atime') } : {}),
         ...(r._mtime_ns && r.mtime_ns !== undefined ? { mtimeNs: parseInt64(r.mtime_ns, 'mtime') } : {}),
-        ...(r._pending_write && r.pending_write ? { pendingWrite: true as const } : {}),
+        ...(r._pending_write && r.pending_write !== undefined ? { pendingWrite: r.pending_write } : {}),
       });
       return { attr: attrToWire(a) };
     }),

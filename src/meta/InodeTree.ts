@@ -477,10 +477,12 @@ export class InodeTree implements MetaClient {
       if (changes.gid !== undefined) next.gid = changes.gid;
       if (changes.atimeNs !== undefined) next.atimeNs = changes.atimeNs;
       if (changes.mtimeNs !== undefined) next.mtimeNs = changes.mtimeNs;
-      if (changes.pendingWrite) {
+      if (changes.pendingWrite !== undefined) {
         if (a.type !== 'file') throw new WharfError('EINVAL', `inode ${ino} is not a file: only files have bytes to upload`);
         const state = await tx.getStoreState(ino);
-        if (state && !state.pending) tx.putStoreState(ino, { ...state, pending: true });
+        if (state && (state.pending ?? false) !== changes.pendingWrite) {
+          tx.putStoreState(ino, { gen: state.gen, fingerprint: state.fingerprint, ...(changes.pendingWrite ? { pending: true } : {}) });
+        }
       }
       tx.putAttr(next);
       return (await tx.getAttr(ino))!;

@@ -18,11 +18,13 @@ export interface SetAttrChanges {
   atimeNs?: bigint;
   mtimeNs?: bigint;
   /**
-   * A synced file is about to get bytes that are not in the store yet: syncs leave it
-   * alone (no update, no removal) until commitWrite records its upload. Its store
-   * state stays, so readers elsewhere keep reading the stored object meanwhile.
+   * True: a synced file is about to get bytes that are not in the store yet: syncs
+   * leave it alone (no update, no removal) until commitWrite records its upload. Its
+   * store state stays, so readers elsewhere keep reading the stored object meanwhile.
+   * False: those bytes are gone without an upload (a mount dropped them); syncs may
+   * treat the file as the store's again.
    */
-  pendingWrite?: true;
+  pendingWrite?: boolean;
 }
 
 export interface DirPage {

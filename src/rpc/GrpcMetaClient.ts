@@ -111,7 +111,7 @@ export class GrpcMetaClient implements MetaClient {
       ...(c.size !== undefined ? { size: c.size.toString() } : {}),
       ...(c.atimeNs !== undefined ? { atime_ns: c.atimeNs.toString() } : {}),
       ...(c.mtimeNs !== undefined ? { mtime_ns: c.mtimeNs.toString() } : {}),
-      ...(c.pendingWrite ? { pending_write: true } : {}),
+      ...(c.pendingWrite !== undefined ? { pending_write: c.pendingWrite } : {}),
     }, md, o, cb));
     return attrFromWire(r.attr);
   }

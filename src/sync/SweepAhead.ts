@@ -10,7 +10,9 @@
 // listing succeeded. It stays true until the sweep whatever the order of the
 // listing: a child stale at the sweep was unseen at the check (seen bits are never
 // cleared), and a child added after the check is either this sync's (seen) or a
-// client's (not stale). The order matters for usefulness alone: checked before its
+// client's (not stale). One conservative gap: a synced directory a client moves into
+// a checked directory is not descended into by this sweep (its stale contents, if
+// any, go at the next one). The order matters for usefulness alone: checked before its
 // keys arrive, a directory gets no verdict. So once two keys arrive out of order
 // (s3rver does not sort), checking stops and the sweep reads everything, as before.
 import type { FileType, Ino } from '../common/index.js';

@@ -237,7 +237,7 @@ export async function sweep(
     // everything) only where one is. An unchanged re-sync sweeps without a transaction.
     const unseen = seen ? children.filter((c) => !seen.has(c.ino)) : children;
     const states = await tree.getStoreStates(unseen.map((c) => c.ino));
-    const candidates = unseen.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen);
+    const candidates = unseen.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen && !states[i]!.pending);
     const stale = (e: Existing) => isStale(e, gen, startNs) && !seen?.has(e.attr.ino);
     if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, stale, counters));
     if (!next) return;

@@ -171,7 +171,9 @@ export class SyncWriter {
     const dvs = entries.map((e) => {
       const staged = this.tx.stagedDentry(parent, e.name);
       const d = staged === undefined ? found.get(e.name) : staged ?? undefined;
-      found.delete(e.name);
+      // A directory under a listed object's name (keys below it too: the directory
+      // wins) stays among the unlisted: the sweep must still learn of it, and descend.
+      if (found.get(e.name)?.type !== 'directory') found.delete(e.name);
       return d;
     });
     const unlisted = [...found.values()];

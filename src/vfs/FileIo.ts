@@ -115,8 +115,9 @@ export class FileIo {
       }
     }
     s.refs++;
-    if (o.truncate && s.size !== 0) await this.modify(s, () => s.truncate(0));
-    else if (o.truncate) s.dirty = true;
+    // A truncating open changes the file even when nothing was staged yet (a new staging
+    // of a non-empty synced file starts empty): marked like any change.
+    if (o.truncate) await this.modify(s, async () => { if (s.size !== 0) await s.truncate(0); });
     return s;
   }
 
@@ -183,11 +184,17 @@ export class FileIo {
    * (the issue's "never deleted by a sync or a sweep"). One call per write session.
    */
   private async modify<T>(s: StagedFile, change: () => Promise<T>): Promise<T> {
-    if (!s.pendingMarked) {
-      await this.meta.setattr(s.ino, { pendingWrite: true });
-      s.pendingMarked = true;
+    s.changes++;
+    try {
+      if (!s.pendingMarked) {
+        await this.meta.setattr(s.ino, { pendingWrite: true });
+        s.pendingMarked = true;
+        s.markSent = true;
+      }
+      return await change();
+    } finally {
+      s.changes++;
     }
-    return change();
   }
 
   /**
@@ -223,6 +230,8 @@ export class FileIo {
       if (s.refs === 0 && !s.dirty) {
         this.staged.delete(h.ino);
         await s.remove();
+        // Marked, and nothing left to upload (every change failed): the file is the store's again.
+        if (s.markSent) await this.meta.setattr(h.ino, { pendingWrite: false }).catch(() => undefined);
       }
     }
   }
@@ -241,6 +250,7 @@ export class FileIo {
 
   private async uploadOnce(s: StagedFile, durable: boolean): Promise<void> {
     s.dirty = false; // writes from now on mark it dirty again
+    const changesAtStart = s.changes;
     try {
       const [loc, attr] = await Promise.all([this.meta.locate(s.ino), this.meta.getattr(s.ino)]);
       if (!loc) throw new WharfError('EROFS', `inode ${s.ino} is no longer in a data source`);
@@ -257,14 +267,21 @@ export class FileIo {
       if (!stored) throw new WharfError('EIO', `${loc.key} is not in the store right after its upload`);
       const fileId = blockFileId(loc.source, loc.key, `${size}:${stored.etag}:${stored.mtimeMs}`, this.reader.blockSize);
       // The cache is filled while the master records the write (neither needs the other).
+      const commit = this.meta.commitWrite(s.ino, { size: BigInt(size), etag: stored.etag, mtimeNs: BigInt(stored.mtimeMs) * 1_000_000n }).then(async (c) => {
+        // The commit ended the pending state; a change that overlapped this upload
+        // (begun or ended since it started) starts it again at once.
+        s.pendingMarked = false;
+        s.markSent = false;
+        if (s.changes !== changesAtStart) {
+          await this.meta.setattr(s.ino, { pendingWrite: true }).then(() => { s.pendingMarked = true; s.markSent = true; }, () => undefined);
+        }
+        return c;
+      });
       const [committed] = await Promise.all([
-        this.meta.commitWrite(s.ino, { size: BigInt(size), etag: stored.etag, mtimeNs: BigInt(stored.mtimeMs) * 1_000_000n }),
+        commit,
         small ? (size > 0 ? this.reader.adopt(fileId, 0, small).catch(() => undefined) : undefined) : this.writeThrough(s, fileId, size),
       ]);
       this.cache.put(s.path, committed);
-      // The commit ended the pending state; bytes written during the upload start it again.
-      s.pendingMarked = false;
-      if (s.dirty) await this.modify(s, async () => undefined).catch(() => undefined);
       log.debug({ key: loc.key, size }, 'uploaded');
       this.uploads++;
       this.clearRetry(s.ino);
@@ -341,6 +358,8 @@ export class FileIo {
         // data first): nothing to upload, and no reason to refuse to mount.
         log.warn({ ino: left.record.ino, path: left.record.path, err: (e as Error).message }, 'staged record without its data dropped');
         await fsUnlink(left.recordPath).catch(() => undefined);
+        // No bytes will come: the file is the store's again for syncs.
+        await this.meta.setattr(ino, { pendingWrite: false }).catch(() => undefined);
         continue;
       }
       this.staged.set(ino, s);

@@ -32,6 +32,10 @@ export class StagedFile {
    * start: it has no store state, so no sync touches it anyway.
    */
   pendingMarked = false;
+  /** The master holds a pending mark this mount set and no upload's commit has cleared yet. */
+  markSent = false;
+  /** Counts changes begun and ended (FileIo.modify): an upload learns whether any overlapped it. */
+  changes = 0;
   /** Set while an upload runs, so concurrent flushes wait for it rather than upload twice. */
   uploading: Promise<void> | undefined;
 
