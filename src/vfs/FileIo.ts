@@ -117,7 +117,12 @@ export class FileIo {
     s.refs++;
     // A truncating open changes the file even when nothing was staged yet (a new staging
     // of a non-empty synced file starts empty): marked like any change.
-    if (o.truncate) await this.modify(s, async () => { if (s.size !== 0) await s.truncate(0); });
+    if (o.truncate) {
+      await this.modify(s, async () => {
+        if (s.size !== 0) await s.truncate(0);
+        else s.dirty = true; // already empty here, but the file it stands for may not be
+      });
+    }
     return s;
   }
 
