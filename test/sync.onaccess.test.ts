@@ -7,7 +7,8 @@
 //
 // Store calls are counted by the FaultyStore the fixture wraps around every
 // source's store. The local store is used because s3rver's delimiter listings
-// omit prefixes whose keys are all two or more levels deep (see the notes).
+// omit prefixes whose keys are all two or more levels deep (see the notes); the
+// last suite uses s3rver for what only S3 can hold: an object "a" beside keys "a/…".
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Ino } from '../src/common/index.js';
