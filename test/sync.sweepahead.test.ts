@@ -99,10 +99,10 @@ describe('SweepAhead verdicts (real LevelDB)', () => {
   test('range reads (DirScan): each continues where the last stopped; what they found unlisted is checked from memory, names past them are read', async () => {
     const dentry = (path: string) => ({ ino: ino[path]!, type: path === 'b/s' ? 'directory' as const : 'file' as const });
     const ahead = new SweepAhead(tree, seenAllBut('a/a2'), 'm/');
-    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: undefined }, 'a first read starts at the first name');
+    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: undefined, maxUnlisted: 10_000 }, 'a first read starts at the first name');
     ahead.listed(keys('m/a/a1'));
     ahead.scanned(ino['a']!, { through: 'a1', unlisted: [] });
-    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: 'a1' });
+    assert.deepEqual(ahead.scanFrom(ino['a']!), { after: 'a1', maxUnlisted: 10_000 });
     ahead.listed(keys('m/b/b1'));
     // b's one read ends at b1: s (a directory, after it) is read when b is finished.
     ahead.scanned(ino['b']!, { through: 'b1', unlisted: [] });
@@ -141,7 +141,7 @@ describe('SweepAhead verdicts (real LevelDB)', () => {
     const b = (await tree.mkdir(x, 'b', DIR)).ino;
     const object = { name: 'b', entry: { type: 'file' as const, fingerprint: '1:e:1', size: 1n, mtimeMs: 1 } };
     const r = await tree.write('range read', async (tx) =>
-      new SyncWriter(tx, ROOT_INO, 2n, { startNs: nowNs(), complete: false, seen: new SeenInodes() }, SYNC_DEFAULTS, new SyncCounters()).applyMany(x, [object], () => true, { after: undefined }));
+      new SyncWriter(tx, ROOT_INO, 2n, { startNs: nowNs(), complete: false, seen: new SeenInodes() }, SYNC_DEFAULTS, new SyncCounters()).applyMany(x, [object], () => true, { after: undefined, maxUnlisted: 10_000 }));
     assert.ok(r && r.unlisted !== 'too many');
     assert.deepEqual(r.unlisted.map((d) => d.ino), [b]);
   });

@@ -21,6 +21,22 @@ import { compareKeys } from '../ufs/index.js';
 import type { SeenInodes } from './SeenInodes.js';
 import type { DirScan, ScanResult } from './SyncWriter.js';
 
+/**
+ * A directory's subdirectories if every child of it is in `seen`, else undefined.
+ * `after`: only the children named past it are read; `also`: entries already in
+ * hand (a range read's unlisted ones) that count as children too.
+ */
+export async function subdirsIfAllSeen(
+  tree: InodeTree, ino: Ino, seen: SeenInodes, o: { after?: string; also?: readonly DentryValue[] } = {},
+): Promise<Ino[] | undefined> {
+  const dirs: Ino[] = [];
+  const each = (child: Ino, type: FileType): boolean => {
+    if (type === 'directory') dirs.push(child);
+    return seen.has(child);
+  };
+  if (o.also && !o.also.every((d) => each(d.ino, d.type))) return undefined;
+  return (await tree.everyChild(ino, each, o.after)) ? dirs : undefined;
+}
 
 export class SweepAhead {
   /** Directories the listing has entered and not yet finished: key prefix ("a/b/") → inode. */
@@ -62,7 +78,7 @@ export class SweepAhead {
   scanFrom(dir: Ino): DirScan | undefined {
     if (!this.inOrder) return undefined;
     const s = this.scans.get(dir);
-    return s === 'too many' ? undefined : { after: s?.through };
+    return s === 'too many' ? undefined : { after: s?.through, maxUnlisted: this.maxUnlisted - (s?.unlisted.length ?? 0) };
   }
 
   /** What a range read of `dir` (from scanFrom) found. */
@@ -102,14 +118,9 @@ export class SweepAhead {
   /** With `scan`, only the entries past its ranges are read; those it found unlisted are checked from memory. */
   private async check(ino: Ino, scan: { through: string; unlisted: DentryValue[] } | undefined): Promise<void> {
     if (!this.inOrder) return;
-    const dirs: Ino[] = [];
-    const each = (child: Ino, type: FileType): boolean => {
-      if (type === 'directory') dirs.push(child);
-      return this.seen.has(child);
-    };
     try {
-      const allSeen = scan ? scan.unlisted.every((d) => each(d.ino, d.type)) && (await this.tree.everyChild(ino, each, scan.through)) : await this.tree.everyChild(ino, each);
-      if (allSeen) this.verified.set(ino, dirs);
+      const dirs = await subdirsIfAllSeen(this.tree, ino, this.seen, scan ? { after: scan.through, also: scan.unlisted } : {});
+      if (dirs) this.verified.set(ino, dirs);
     } catch {
       // No verdict: the sweep reads this directory itself (and meets the error there).
     }

@@ -24,7 +24,7 @@ import { fileFingerprint, isStale, planEntry, type Existing, type PlanContext, t
 import { DEFAULTS, SyncWriter, type SyncDefaults } from './SyncWriter.js';
 import { ListingAhead } from './ListingAhead.js';
 import { SeenInodes } from './SeenInodes.js';
-import { SweepAhead } from './SweepAhead.js';
+import { SweepAhead, subdirsIfAllSeen } from './SweepAhead.js';
 import { readObjectMetadata, type ObjectRef } from './objectMetadata.js';
 
 const log = logger('sync');
@@ -203,29 +203,16 @@ export async function sweep(
   tree: InodeTree, dirIno: Ino, gen: bigint, startNs: bigint, counters: SyncCounters,
   signal?: AbortSignal, seen?: SeenInodes, verified?: ReadonlyMap<Ino, readonly Ino[]>,
 ): Promise<void> {
-  const known = verified?.get(dirIno);
-  if (known) {
-    for (const d of known) {
+  // The listing saw every child here (an unchanged directory): nothing to remove, so
+  // no names are read, only the subdirectories to descend into; SweepAhead may
+  // already know that, else the children are read without names.
+  const subdirs = verified?.get(dirIno) ?? (seen ? await subdirsIfAllSeen(tree, dirIno, seen) : undefined);
+  if (subdirs) {
+    for (const d of subdirs) {
       checkCancelled(signal);
       await sweep(tree, d, gen, startNs, counters, signal, seen, verified);
     }
     return;
-  }
-  if (seen) {
-    // The listing saw every child here (an unchanged directory): nothing to remove,
-    // so no names are read, only the subdirectories to descend into.
-    const dirs: Ino[] = [];
-    const allSeen = await tree.everyChild(dirIno, (child, type) => {
-      if (type === 'directory') dirs.push(child);
-      return seen.has(child);
-    });
-    if (allSeen) {
-      for (const d of dirs) {
-        checkCancelled(signal);
-        await sweep(tree, d, gen, startNs, counters, signal, seen, verified);
-      }
-      return;
-    }
   }
   let after: Buffer | undefined;
   for (;;) {

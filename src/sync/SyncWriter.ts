@@ -19,6 +19,8 @@ export interface SyncDefaults {
 export interface DirScan {
   /** Names up to and including this one were read before; undefined: from the directory's first name. */
   after: string | undefined;
+  /** Unlisted entries the read may hold at most (memory: a store that lost most of a huge directory). */
+  maxUnlisted: number;
 }
 
 export interface ScanResult {
@@ -27,13 +29,10 @@ export interface ScanResult {
   /**
    * Entries in the range read that were not listed (committed ones; what this
    * transaction staged is not here); 'too many' when the range held more than
-   * MAX_UNLISTED_PER_READ of them and was not read.
+   * DirScan.maxUnlisted of them and was not read.
    */
   unlisted: DentryValue[] | 'too many';
 }
-
-/** Entries not listed that one range read may hold (memory: a store that lost most of a huge directory). */
-const MAX_UNLISTED_PER_READ = 10_000;
 
 /** The store state says the stored object is this one, and no write through Wharf is on its way (planEntry: 'stamp'). */
 function isUnchanged(state: StoreState | undefined, fingerprint: string): boolean {
@@ -166,7 +165,7 @@ export class SyncWriter {
       if (compareKeys(name, through) > 0) through = name;
     }
     // A range the store lost much of is not read in one go: the names are looked up instead.
-    const found = await this.tx.scanDentries(parent, scan.after, through, entries.length + MAX_UNLISTED_PER_READ);
+    const found = await this.tx.scanDentries(parent, scan.after, through, entries.length + scan.maxUnlisted);
     if (!found) return { dvs: undefined, through, unlisted: 'too many' as const };
     const dvs = entries.map((e) => {
       const staged = this.tx.stagedDentry(parent, e.name);

@@ -191,15 +191,17 @@ export class FileIo {
   private async modify<T>(s: StagedFile, change: () => Promise<T>): Promise<T> {
     s.changes++;
     try {
-      if (!s.pendingMarked) {
-        await this.meta.setattr(s.ino, { pendingWrite: true });
-        s.pendingMarked = true;
-        s.markSent = true;
-      }
+      if (!s.pendingMarked) await this.markPending(s);
       return await change();
     } finally {
       s.changes++;
     }
+  }
+
+  private async markPending(s: StagedFile): Promise<void> {
+    await this.meta.setattr(s.ino, { pendingWrite: true });
+    s.pendingMarked = true;
+    s.markSent = true;
   }
 
   /**
@@ -277,9 +279,7 @@ export class FileIo {
         // (begun or ended since it started) starts it again at once.
         s.pendingMarked = false;
         s.markSent = false;
-        if (s.changes !== changesAtStart) {
-          await this.meta.setattr(s.ino, { pendingWrite: true }).then(() => { s.pendingMarked = true; s.markSent = true; }, () => undefined);
-        }
+        if (s.changes !== changesAtStart) await this.markPending(s).catch(() => undefined);
         return c;
       });
       const [committed] = await Promise.all([
