@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Level } from 'level';
 import { ROOT_INO, WharfError, type Attr, type Ino } from '../src/common/index.js';
-import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeStoreState, encodeSyncTimes, encodeU64 } from '../src/meta/codec.js';
+import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeU64, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64, type StoreState } from '../src/meta/codec.js';
 import { FINDING_KINDS, LOST_AND_FOUND, fsck, fsckDataDir, type FindingKind, type FsckReport } from '../src/meta/Fsck.js';
 import { InodeTree } from '../src/meta/InodeTree.js';
-import { dentryKey, inodeKey, metaKey, nameKey, storeStateKey, symlinkKey, syncTimesKey, type MetaName } from '../src/meta/keys.js';
+import { dentryKey, inodeKey, metaKey, symlinkKey, syncTimesKey, type MetaName } from '../src/meta/keys.js';
 import { readdirAll } from '../src/meta/MetaClient.js';
 import type { Db } from '../src/meta/Txn.js';
 import { tempDir } from './helpers/tmp.js';
@@ -86,8 +86,17 @@ async function getAttr(db: Db, ino: Ino): Promise<Attr> {
   return decodeInode(ino, v);
 }
 
-async function patchAttr(db: Db, ino: Ino, changes: Partial<Attr>): Promise<void> {
-  await db.put(inodeKey(ino), encodeInode({ ...(await getAttr(db, ino)), ...changes }));
+/** Rewrites an inode record, changing attributes, its own name or its store state and keeping the rest. */
+async function patchAttr(db: Db, ino: Ino, changes: Partial<Attr>, tail: { name?: string; state?: StoreState } = {}): Promise<void> {
+  const v = await db.get(inodeKey(ino));
+  assert.ok(v, `inode ${ino} record exists`);
+  await db.put(inodeKey(ino), encodeRecord({ ...decodeInode(ino, v), ...changes }, 'state' in tail ? tail.state : decodeRecordState(v), tail.name ?? decodeRecordName(v) ?? ''));
+}
+
+async function recordTail(db: Db, ino: Ino): Promise<{ name: string | undefined; state: StoreState | undefined }> {
+  const v = await db.get(inodeKey(ino));
+  assert.ok(v, `inode ${ino} record exists`);
+  return { name: decodeRecordName(v), state: decodeRecordState(v) };
 }
 
 async function getCounter(db: Db, name: MetaName): Promise<bigint | undefined> {
@@ -190,9 +199,8 @@ describe('fsck', () => {
   test('a dangling entry (entry → missing inode) is reported and removed', async () => {
     await withFixture(async (fx) => {
       await raw(fx.dir, async (db) => {
-        // /docs/a.txt's record and its name record; counters follow so only the entry is wrong.
+        // /docs/a.txt's record; counters follow so only the entry is wrong.
         await db.del(inodeKey(fx.a));
-        await db.del(nameKey(fx.a));
         await addToCounter(db, 'inodes', -1n);
         await addToCounter(db, 'bytes', -100n);
       });
@@ -217,7 +225,6 @@ describe('fsck', () => {
     await withFixture(async (fx) => {
       await raw(fx.dir, async (db) => {
         await db.del(inodeKey(fx.empty));
-        await db.del(nameKey(fx.empty));
         await addToCounter(db, 'inodes', -1n);
       });
       const { before, repair, after } = await checkRepairCheck(fx.dir);
@@ -337,7 +344,6 @@ describe('fsck', () => {
       await raw(fx.dir, async (db) => {
         // /docs/img's record and entry vanish; /docs/img/p.png's entry and record remain.
         await db.del(inodeKey(fx.img));
-        await db.del(nameKey(fx.img));
         await db.del(dentryKey(fx.docs, 'img'));
         await patchAttr(db, fx.docs, { nlink: 2 });
         await addToCounter(db, 'inodes', -1n);
@@ -554,44 +560,46 @@ describe('fsck', () => {
     });
   }
 
-  test('wrong, missing and stale name records are reported and rewritten from the entries', async () => {
+  test('wrong and missing own names are reported and rewritten from the entries, keeping the rest of the record', async () => {
+    const state: StoreState = { gen: 3n, fingerprint: '100:etag:1700000000000', pending: true };
     await withFixture(async (fx) => {
       await raw(fx.dir, async (db) => {
-        await db.put(nameKey(fx.a), Buffer.from('wrong.txt'));
-        await db.del(nameKey(fx.png));
-        await db.put(nameKey(999n), Buffer.from('gone'));
+        await patchAttr(db, fx.a, {}, { name: 'wrong.txt', state });
+        // A missing name, and a wrong parent pointer in the same record: one repair must keep both fixes.
+        await patchAttr(db, fx.png, { parent: fx.docs }, { name: '' });
       });
       await withTree(fx.dir, async (t) => {
-        // What the corruption breaks: paths built from name records.
+        // What the corruption breaks: paths built from own names.
         assert.deepEqual(await t.pathOf(fx.a), ['docs', 'wrong.txt']);
-        await assertErrno(t.pathOf(fx.png), 'ENOENT');
+        assert.deepEqual(await t.pathOf(fx.png), ['docs', '']);
       });
       const { before, repair, after } = await checkRepairCheck(fx.dir);
-      assert.deepEqual(kinds(before), ['wrong-name-record', 'wrong-name-record', 'wrong-name-record']);
-      assert.deepEqual(inosOf(before, 'wrong-name-record'), [String(fx.a), String(fx.png), '999']);
+      assert.deepEqual(kinds(before), ['wrong-name-record', 'wrong-name-record', 'wrong-parent']);
+      assert.deepEqual(inosOf(before, 'wrong-name-record'), [String(fx.a), String(fx.png)]);
       assert.equal(repair.clean, true);
       assert.deepEqual(after.findings, []);
       await raw(fx.dir, async (db) => {
-        assert.equal((await db.get(nameKey(fx.a)))?.toString(), 'a.txt');
-        assert.equal((await db.get(nameKey(fx.png)))?.toString(), 'p.png');
-        assert.equal(await db.get(nameKey(999n)), undefined);
+        assert.deepEqual(await recordTail(db, fx.a), { name: 'a.txt', state }, 'the store state survives the repair');
+        assert.deepEqual(await recordTail(db, fx.png), { name: 'p.png', state: undefined });
+        assert.equal((await getAttr(db, fx.png)).parent, fx.img);
       });
       await withTree(fx.dir, async (t) => {
         assert.deepEqual(await t.pathOf(fx.a), ['docs', 'a.txt']);
         assert.deepEqual(await t.pathOf(fx.png), ['docs', 'img', 'p.png']);
+        assert.deepEqual(await t.getStoreState(fx.a), state);
       });
       await assertWritable(fx.dir);
     });
   });
 
-  test('sync records of gone inodes, and sync times on a non-directory, are reported and deleted', async () => {
+  test('sync times of gone inodes and on a non-directory are reported and deleted; store states in records are kept', async () => {
     await withFixture(async (fx) => {
       await raw(fx.dir, async (db) => {
         // Valid ones, which must stay.
-        await db.put(storeStateKey(fx.a), encodeStoreState({ gen: 1n, fingerprint: '100:etag:1700000000000' }));
+        await patchAttr(db, fx.a, {}, { state: { gen: 1n, fingerprint: '100:etag:1700000000000' } });
         await db.put(syncTimesKey(fx.docs), encodeSyncTimes({ listedMs: 1_700_000_000_000, treeMs: 1_700_000_000_000 }));
         // Invalid ones.
-        await db.put(storeStateKey(999n), encodeStoreState({ gen: 1n, fingerprint: 'dir' }));
+        await db.put(syncTimesKey(999n), encodeSyncTimes({ listedMs: 1, treeMs: 1 }));
         await db.put(syncTimesKey(fx.a), encodeSyncTimes({ listedMs: 1, treeMs: 1 }));
       });
       const { before, repair, after } = await checkRepairCheck(fx.dir);
@@ -600,9 +608,9 @@ describe('fsck', () => {
       assert.equal(repair.clean, true);
       assert.deepEqual(after.findings, []);
       await raw(fx.dir, async (db) => {
-        assert.equal(await db.get(storeStateKey(999n)), undefined);
+        assert.equal(await db.get(syncTimesKey(999n)), undefined);
         assert.equal(await db.get(syncTimesKey(fx.a)), undefined);
-        assert.ok(await db.get(storeStateKey(fx.a)), 'the valid store state is kept');
+        assert.deepEqual((await recordTail(db, fx.a)).state, { gen: 1n, fingerprint: '100:etag:1700000000000' }, 'the valid store state is kept');
       });
       await withTree(fx.dir, async (t) => assert.deepEqual(await t.getSyncTimes(fx.docs), { listedMs: 1_700_000_000_000, treeMs: 1_700_000_000_000 }));
       await assertWritable(fx.dir);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SeenInodes } from '../src/sync/SeenInodes.js';
-import { decodeStoreState, encodeStoreState } from '../src/meta/codec.js';
+import { decodeRecordState, decodeStoreStateV1, encodeRecord, encodeStoreStateV1 } from '../src/meta/codec.js';
 import type { Attr, FileType } from '../src/common/index.js';
 import { SYNC_ACTIONS, fileFingerprint, isStale, planEntry, shouldSync, type Existing, type PlanContext, type StoreEntry, type SyncActionKind } from '../src/sync/index.js';
 
@@ -129,70 +129,21 @@ describe('planEntry', () => {
   });
 });
 
-describe('store state records', () => {
-  test('the pending flag round-trips in the top bit of the generation; a record written before it existed reads as not pending', () => {
-    assert.deepEqual(decodeStoreState(encodeStoreState({ gen: 7n, fingerprint: '1:e:2', pending: true })), { gen: 7n, fingerprint: '1:e:2', pending: true });
-    assert.deepEqual(decodeStoreState(encodeStoreState({ gen: 7n, fingerprint: '1:e:2' })), { gen: 7n, fingerprint: '1:e:2' });
+describe('store state in inode records', () => {
+  const file = { ino: 9n, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, nlink: 1, size: 1n, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, parent: 1n, version: 1n };
+
+  test('the pending flag round-trips; no state reads back as none; generations span 64 bits', () => {
+    assert.deepEqual(decodeRecordState(encodeRecord(file, { gen: 7n, fingerprint: '1:e:2', pending: true }, 'f')), { gen: 7n, fingerprint: '1:e:2', pending: true });
+    assert.deepEqual(decodeRecordState(encodeRecord(file, { gen: 7n, fingerprint: '1:e:2' }, 'f')), { gen: 7n, fingerprint: '1:e:2' });
+    assert.equal(decodeRecordState(encodeRecord(file, undefined, 'f')), undefined);
+    assert.deepEqual(decodeRecordState(encodeRecord(file, { gen: 2n ** 64n - 1n, fingerprint: '' }, '')), { gen: 2n ** 64n - 1n, fingerprint: '' });
+    assert.throws(() => encodeRecord(file, { gen: 2n ** 64n, fingerprint: 'x' }, 'f'), /out of range/);
+    assert.throws(() => encodeRecord(file, { gen: 1n, fingerprint: 'x'.repeat(65_536) }, 'f'), /too long/);
+  });
+
+  test("layout 1's store state records (read by the migration): pending in the top bit of the generation", () => {
+    assert.deepEqual(decodeStoreStateV1(encodeStoreStateV1({ gen: 7n, fingerprint: '1:e:2', pending: true })), { gen: 7n, fingerprint: '1:e:2', pending: true });
     const old = Buffer.concat([Buffer.from('0000000000000009', 'hex'), Buffer.from('dir')]);
-    assert.deepEqual(decodeStoreState(old), { gen: 9n, fingerprint: 'dir' });
-    assert.throws(() => encodeStoreState({ gen: 1n << 63n, fingerprint: 'x' }), /out of range/);
-  });
-});
-
-describe('isStale (the sweep after a complete listing at generation G)', () => {
-  test('a synced entry of an older generation, unchanged since the start, is stale', () => {
-    assert.equal(isStale(synced('file', BEFORE, 'x', 3n), 4n, START), true);
-    assert.equal(isStale(synced('directory', BEFORE, 'dir', 0n), 4n, START), true);
-  });
-  test('refreshed by this generation (or a later one) is not', () => {
-    assert.equal(isStale(synced('file', BEFORE, 'x', 4n), 4n, START), false);
-    assert.equal(isStale(synced('file', BEFORE, 'x', 5n), 4n, START), false);
-  });
-  test('changed at or after the start is not', () => {
-    assert.equal(isStale(synced('file', AT, 'x', 3n), 4n, START), false);
-    assert.equal(isStale(synced('file', START + 1n, 'x', 3n), 4n, START), false);
-  });
-  test("Wharf's own entries never are", () => {
-    for (const type of ['file', 'directory', 'symlink'] as const) assert.equal(isStale(own(type, 0n), 1n << 63n, START), false);
-  });
-  test('nor a synced file with a write on its way, however old its stamp', () => {
-    assert.equal(isStale({ attr: attr('file', 0n), state: { gen: 0n, fingerprint: 'x', pending: true } }, 1n << 62n, START), false);
-  });
-});
-
-describe('shouldSync (the sync interval)', () => {
-  const NOW = 1_000_000;
-  test('never synced: every interval syncs', () => {
-    for (const i of [-1, 0, 1, 60_000]) assert.equal(shouldSync(i, undefined, NOW), true, String(i));
-  });
-  test('-1: never again after the first load, however old', () => {
-    assert.equal(shouldSync(-1, NOW, NOW), false);
-    assert.equal(shouldSync(-1, 0, NOW), false);
-    assert.equal(shouldSync(-1, NOW - 1e9, NOW), false);
-  });
-  test('0: on every access, even one synced this millisecond', () => {
-    assert.equal(shouldSync(0, NOW, NOW), true);
-    assert.equal(shouldSync(0, NOW + 5, NOW), true);
-  });
-  test('N: only once the last sync is N ms old', () => {
-    assert.equal(shouldSync(500, NOW - 499, NOW), false);
-    assert.equal(shouldSync(500, NOW - 500, NOW), true);
-    assert.equal(shouldSync(500, NOW - 501, NOW), true);
-    assert.equal(shouldSync(500, NOW, NOW), false);
-  });
-});
-
-test('fileFingerprint is "size:etag:mtimeMs"', () => {
-  assert.equal(fileFingerprint(123n, 'abc', 456), '123:abc:456');
-  assert.notEqual(fileFingerprint(1n, '2', 3), fileFingerprint(12n, '', 3));
-});
-
-describe('SeenInodes', () => {
-  test('remembers exactly the inode numbers added, across growth', () => {
-    const seen = new SeenInodes();
-    const added = [1n, 2n, 31n, 32n, 33n, 1023n, 40_000n, 1_000_003n, 5_000_000_000n];
-    for (const ino of added) seen.add(ino);
-    for (const ino of added) assert.equal(seen.has(ino), true, `${ino} was added`);
-    for (const ino of [0n, 3n, 30n, 34n, 1022n, 39_999n, 1_000_002n, 4_999_999_999n, 9_000_000_000n]) assert.equal(seen.has(ino), false, `${ino} was not`);
+    assert.deepEqual(decodeStoreStateV1(old), { gen: 9n, fingerprint: 'dir' });
   });
 });

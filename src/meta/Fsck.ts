@@ -5,13 +5,14 @@
 //     parent pointer names that entry's directory; the root has none and parent 0;
 //   - everything is reachable from the root (so there are no cycles);
 //   - link counts: 1 for files and symlinks, 2 + subdirectories for directories;
-//   - symlinks have targets and targets have symlinks; the counters match the records.
+//   - symlinks have targets and targets have symlinks; the counters match the records;
+//   - the own name in each inode record repeats the name of its one entry.
 // `repair` fixes only what has one right answer. Left alone and reported: multiply-
 // linked inodes, detached cycles, symlinks without targets, unreadable inode records
 // (their entries are kept), and a missing root.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
-import { decodeDentry, decodeInode, decodeU64, encodeDentry, encodeInode, encodeU64 } from './codec.js';
-import { dentryKey, familyRange, nameKey, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
+import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeU64, encodeDentry, encodeRecord, encodeU64, type StoreState } from './codec.js';
+import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +42,9 @@ export interface FsckReport {
 
 interface InodeInfo {
   attr: Attr;
+  /** The own name and store state the record holds (written back as they are by a repair). */
+  name: string;
+  state: StoreState | undefined;
   refs: { parent: Ino; name: string }[];
   subdirs: number;
 }
@@ -53,6 +57,8 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   const repair = options.repair ?? false;
   const findings: Finding[] = [];
   const ops: Op[] = [];
+  /** Inodes a repair changed: their records are rewritten whole, once, at the end. */
+  const dirty = new Set<InodeInfo>();
   const note = (kind: FindingKind, detail: string, ino?: Ino, fix?: () => void): void => {
     const repaired = repair && fix !== undefined;
     if (repaired) fix!();
@@ -68,7 +74,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     const ino = parseInodeKey(k);
     try {
       const attr = decodeInode(ino, v);
-      inodes.set(ino, { attr, refs: [], subdirs: 0 });
+      inodes.set(ino, { attr, name: decodeRecordName(v) ?? '', state: decodeRecordState(v), refs: [], subdirs: 0 });
       if (attr.type === 'file') bytes += attr.size;
     } catch (e) {
       unreadable.add(ino);
@@ -85,7 +91,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   if (root.attr.type !== 'directory' || root.attr.parent !== NO_INO) {
     note('bad-root', `the root is a ${root.attr.type} with parent ${root.attr.parent}`, ROOT_INO, root.attr.type === 'directory' ? () => {
       root.attr.parent = NO_INO;
-      ops.push(putAttr(root.attr));
+      dirty.add(root);
     } : undefined);
   }
 
@@ -134,36 +140,26 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     }
   }
 
-  // Each inode's name record repeats the name of its one entry.
-  const names = new Map<Ino, string>();
-  for await (const [k, v] of db.iterator(familyRange('name'))) {
-    const ino = parseInoKey(k);
-    if (unreadable.has(ino)) continue;
-    if (!inodes.has(ino)) {
-      note('wrong-name-record', `name record for inode ${ino}, which is gone`, ino, () => ops.push({ type: 'del', key: k }));
-      continue;
-    }
-    names.set(ino, v.toString('utf8'));
-  }
+  // Each inode's record repeats the name of its one entry.
   for (const [ino, info] of inodes) {
     if (ino === ROOT_INO || info.refs.length !== 1) continue;
     const want = info.refs[0]!.name;
-    if (names.get(ino) !== want) {
-      note('wrong-name-record', `inode ${ino} has name record ${JSON.stringify(names.get(ino) ?? null)}; its entry is ${JSON.stringify(want)}`, ino,
-        () => ops.push({ type: 'put', key: nameKey(ino), value: Buffer.from(want, 'utf8') }));
+    if (info.name !== want) {
+      note('wrong-name-record', `inode ${ino} has own name ${JSON.stringify(info.name)}; its entry is ${JSON.stringify(want)}`, ino, () => {
+        info.name = want;
+        dirty.add(info);
+      });
     }
   }
 
-  // Store state and sync times belong to live inodes (and sync times to directories).
-  for (const family of ['storeState', 'syncTimes'] as const) {
-    for await (const k of db.keys(familyRange(family))) {
-      const ino = parseInoKey(k);
-      if (unreadable.has(ino)) continue;
-      const info = inodes.get(ino);
-      if (!info || (family === 'syncTimes' && info.attr.type !== 'directory')) {
-        note('orphan-sync-record', `${family === 'storeState' ? 'store state' : 'sync times'} record for inode ${ino}, which is ${info ? 'not a directory' : 'gone'}`, ino,
-          () => ops.push({ type: 'del', key: k }));
-      }
+  // Sync times belong to live directories.
+  for await (const k of db.keys(familyRange('syncTimes'))) {
+    const ino = parseInoKey(k);
+    if (unreadable.has(ino)) continue;
+    const info = inodes.get(ino);
+    if (!info || info.attr.type !== 'directory') {
+      note('orphan-sync-record', `sync times record for inode ${ino}, which is ${info ? 'not a directory' : 'gone'}`, ino,
+        () => ops.push({ type: 'del', key: k }));
     }
   }
 
@@ -195,7 +191,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
       if (a.parent !== ref.parent) {
         note('wrong-parent', `inode ${ino} says parent ${a.parent}; its entry is in ${ref.parent}`, ino, () => {
           a.parent = ref.parent;
-          ops.push(putAttr(a));
+          dirty.add(info);
         });
       }
       if (!reached.has(ino)) note('unreachable-cycle', `inode ${ino} is not reachable from the root (a detached cycle)`, ino);
@@ -204,7 +200,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     if (a.nlink !== want) {
       note('wrong-nlink', `inode ${ino} has nlink ${a.nlink}; ${want} expected`, ino, () => {
         a.nlink = want;
-        ops.push(putAttr(a));
+        dirty.add(info);
       });
     }
     if (a.type === 'symlink' && !symlinkTargets.has(ino)) note('symlink-without-target', `symlink ${ino} has no target record`, ino);
@@ -224,13 +220,14 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   // Inode numbers are never reused, so a new lost+found takes the larger of the counter and max+1.
   let next = nextOnDisk !== undefined && nextOnDisk > maxIno ? nextOnDisk : maxIno + 1n;
   if (orphans.length > 0) {
-    attachOrphans(orphans, inodes, root.attr, ops, () => {
+    attachOrphans(orphans, inodes, root, ops, dirty, () => {
       const ino = next;
       next += 1n;
       return ino;
     });
   }
   const countersWrong = findings.length > findingsBefore;
+  for (const info of dirty) ops.push({ type: 'put', key: inodeKey(info.attr.ino), value: encodeRecord(info.attr, info.state, info.name) });
   if (repair && (ops.length > 0 || countersWrong)) {
     // Whatever was repaired, the counters are rewritten to match the repaired records.
     ops.push({ type: 'put', key: metaKey('nextIno'), value: encodeU64(next) });
@@ -242,31 +239,26 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
   return { inodes: inodes.size, entries, findings, clean: findings.every((f) => f.repaired) };
 }
 
-function putAttr(a: Attr): Op {
-  return { type: 'put', key: inodeKey(a.ino), value: encodeInode(a) };
-}
-
 /** Links each orphan into /lost+found as "#<ino>", creating the directory if needed. */
-function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: Attr, ops: Op[], allocIno: () => Ino): void {
+function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: InodeInfo, ops: Op[], dirty: Set<InodeInfo>, allocIno: () => Ino): void {
   const now = nowNs();
   let lf = [...inodes.values()].find((i) => i.refs.length === 1 && i.refs[0]!.parent === ROOT_INO && i.refs[0]!.name === LOST_AND_FOUND && i.attr.type === 'directory');
   if (!lf) {
     const attr: Attr = { ino: allocIno(), type: 'directory', mode: 0o700, uid: 0, gid: 0, size: 0n, nlink: 2, atimeNs: now, mtimeNs: now, ctimeNs: now, parent: ROOT_INO, version: 1n };
-    lf = { attr, refs: [{ parent: ROOT_INO, name: LOST_AND_FOUND }], subdirs: 0 };
+    lf = { attr, name: LOST_AND_FOUND, state: undefined, refs: [{ parent: ROOT_INO, name: LOST_AND_FOUND }], subdirs: 0 };
     inodes.set(attr.ino, lf);
     ops.push({ type: 'put', key: dentryKey(ROOT_INO, LOST_AND_FOUND), value: encodeDentry(attr.ino, 'directory') });
-    ops.push({ type: 'put', key: nameKey(attr.ino), value: Buffer.from(LOST_AND_FOUND, 'utf8') });
-    root.nlink += 1;
-    ops.push(putAttr(root));
+    root.attr.nlink += 1;
+    dirty.add(root);
   }
   for (const o of orphans) {
     o.attr.parent = lf.attr.ino;
-    ops.push(putAttr(o.attr));
-    ops.push({ type: 'put', key: dentryKey(lf.attr.ino, `#${o.attr.ino}`), value: encodeDentry(o.attr.ino, o.attr.type) });
-    ops.push({ type: 'put', key: nameKey(o.attr.ino), value: Buffer.from(`#${o.attr.ino}`, 'utf8') });
+    o.name = `#${o.attr.ino}`;
+    dirty.add(o);
+    ops.push({ type: 'put', key: dentryKey(lf.attr.ino, o.name), value: encodeDentry(o.attr.ino, o.attr.type) });
     if (o.attr.type === 'directory') lf.attr.nlink += 1;
   }
-  ops.push(putAttr(lf.attr));
+  dirty.add(lf);
 }
 
 /** Opens the data directory without creating anything, checks it, closes it. */

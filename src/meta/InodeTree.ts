@@ -12,8 +12,9 @@ import {
   checkName, checkSymlinkTarget, logger, nowNs,
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
-import { decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, decodeU64, encodeInode, encodeU64, type StoreState, type SyncTimes } from './codec.js';
-import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, nameKey, parseDentryKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
+import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, decodeU64, encodeRecord, encodeU64, type StoreState, type SyncTimes } from './codec.js';
+import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, parseDentryKey, symlinkKey, syncTimesKey } from './keys.js';
+import { migrateLayout1 } from './migrateLayout1.js';
 import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
@@ -92,7 +93,7 @@ export class InodeTree implements MetaClient {
       const fmt = Buffer.allocUnsafe(4);
       fmt.writeUInt32BE(FORMAT_VERSION);
       await this.db.batch([
-        { type: 'put', key: inodeKey(ROOT_INO), value: encodeInode(root) },
+        { type: 'put', key: inodeKey(ROOT_INO), value: encodeRecord(root, undefined, '') },
         { type: 'put', key: metaKey('nextIno'), value: encodeU64(this.counters.nextIno) },
         { type: 'put', key: metaKey('inodes'), value: encodeU64(1n) },
         { type: 'put', key: metaKey('bytes'), value: encodeU64(0n) },
@@ -102,7 +103,11 @@ export class InodeTree implements MetaClient {
       log.info({ dir: this.location }, 'initialised a new namespace');
       return;
     }
-    const version = format.readUInt32BE(0);
+    let version = format.readUInt32BE(0);
+    if (version === 1) {
+      await migrateLayout1(this.db, this.location);
+      version = FORMAT_VERSION;
+    }
     if (version !== FORMAT_VERSION) throw new WharfError('EIO', `data directory ${this.location} has layout version ${version}; this Wharf reads ${FORMAT_VERSION}`);
     this.counters = {
       nextIno: nextIno ? decodeU64(nextIno) : ROOT_INO + 1n,
@@ -220,10 +225,10 @@ export class InodeTree implements MetaClient {
   /** The own names of several inodes, in one read (the root has none: ''). */
   async namesOf(inos: readonly Ino[]): Promise<string[]> {
     if (inos.length === 0) return [];
-    const raws = await this.db.getMany(inos.map(nameKey));
+    const raws = await this.db.getMany(inos.map(inodeKey));
     return raws.map((r, i) => {
-      if (r === undefined && inos[i] !== ROOT_INO) throw new WharfError('ENOENT', `inode ${inos[i]} has no name record`);
-      return r ? r.toString('utf8') : '';
+      if (r === undefined) throw new WharfError('ENOENT', `inode ${inos[i]} does not exist`);
+      return decodeRecordName(r) ?? '';
     });
   }
 
@@ -231,9 +236,9 @@ export class InodeTree implements MetaClient {
   async pathOf(ino: Ino): Promise<string[]> {
     const parts: string[] = [];
     for (let at = ino; at !== ROOT_INO; ) {
-      const [rec, name] = await this.db.getMany([inodeKey(at), nameKey(at)]);
-      if (rec === undefined || name === undefined) throw new WharfError('ENOENT', `inode ${at} does not exist`);
-      parts.push(name.toString('utf8'));
+      const rec = await this.db.get(inodeKey(at));
+      if (rec === undefined) throw new WharfError('ENOENT', `inode ${at} does not exist`);
+      parts.push(decodeRecordName(rec) ?? '');
       at = decodeInode(at, rec).parent;
       if (parts.length > 2048) throw new WharfError('EIO', 'parent chain does not reach the root; run wharf fsck');
     }
@@ -262,14 +267,14 @@ export class InodeTree implements MetaClient {
 
   async getStoreStates(inos: readonly Ino[]): Promise<(StoreState | undefined)[]> {
     if (inos.length === 0) return [];
-    const raws = await this.db.getMany(inos.map(storeStateKey));
-    return raws.map((r) => (r === undefined ? undefined : decodeStoreState(r)));
+    const raws = await this.db.getMany(inos.map(inodeKey));
+    return raws.map((r) => (r === undefined ? undefined : decodeRecordState(r)));
   }
 
   /** An inode's store state; undefined for inodes that exist only in Wharf. */
   async getStoreState(ino: Ino): Promise<StoreState | undefined> {
-    const raw = await this.db.get(storeStateKey(ino));
-    return raw === undefined ? undefined : decodeStoreState(raw);
+    const raw = await this.db.get(inodeKey(ino));
+    return raw === undefined ? undefined : decodeRecordState(raw);
   }
 
   /** A directory's sync times; undefined if it was never synced. */

@@ -1,13 +1,18 @@
 // One namespace mutation in the making: reads through to LevelDB, stages every
 // change in memory, and commits them as a single atomic batch. Only ever used
 // inside WriteQueue.run, so the state it reads cannot change under it.
+//
+// An inode record holds three things staged apart: the attributes, the store state
+// and the own name (codec.ts). A change to one of them rewrites the whole record at
+// commit, from the record this transaction read (or, if it read none, one read then;
+// still inside the write queue, so still current).
 import type { Level } from 'level';
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
 import {
-  decodeDentry, decodeInode, decodeStoreState, decodeSyncTimes, encodeDentry, encodeInode, encodeStoreState, encodeSyncTimes, encodeU64,
+  decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64,
   type DentryValue, type StoreState, type SyncTimes,
 } from './codec.js';
-import { dentryKey, inodeKey, metaKey, nameKey, storeStateKey, symlinkKey, syncTimesKey } from './keys.js';
+import { dentryKey, inodeKey, metaKey, symlinkKey, syncTimesKey } from './keys.js';
 import type { KnownFingerprints } from './KnownFingerprints.js';
 
 export type Db = Level<Buffer, Buffer>;
@@ -25,9 +30,15 @@ export class Txn {
   private readonly attrs = new Map<Ino, Attr | null>();
   private readonly ops = new Map<string, Op>();
   private readonly bumped = new Set<Ino>();
-  /** Puts of brand-new records (key, value, key, value, …) that nothing in this transaction reads back. */
+  /** Committed inode records this transaction read (undefined: none there, or made here). */
+  private readonly records = new Map<Ino, Buffer | undefined>();
+  /** Own names staged by putDentry. */
+  private readonly names = new Map<Ino, string>();
+  /** Puts of brand-new entries (key, value, key, value, …) that nothing in this transaction reads back. */
   private readonly fresh: Buffer[] = [];
-  /** Store states this transaction wrote (null: removed), for KnownFingerprints once committed. */
+  /** Inodes made by addChild(…, fresh), by number: encoded at commit with their store state. */
+  private readonly freshInodes = new Map<Ino, { attr: Attr; name: string; target: string | undefined }>();
+  /** Store states this transaction wrote (null: removed); also for KnownFingerprints once committed. */
   private readonly stateChanges = new Map<Ino, StoreState | null>();
   readonly counters: Counters;
   private countersChanged = false;
@@ -39,8 +50,22 @@ export class Txn {
   async getAttr(ino: Ino): Promise<Attr | undefined> {
     const staged = this.attrs.get(ino);
     if (staged !== undefined) return staged === null ? undefined : { ...staged };
-    const raw = await this.db.get(inodeKey(ino));
+    const raw = this.records.has(ino) ? this.records.get(ino) : await this.readRecord(ino);
     return raw === undefined ? undefined : decodeInode(ino, raw);
+  }
+
+  private async readRecord(ino: Ino): Promise<Buffer | undefined> {
+    const raw = await this.db.get(inodeKey(ino));
+    this.records.set(ino, raw);
+    return raw;
+  }
+
+  /** Reads the records of `inos` this transaction has not read yet, in one getMany. */
+  private async readRecords(inos: readonly Ino[]): Promise<void> {
+    const missing = inos.filter((i) => !this.records.has(i));
+    if (missing.length === 0) return;
+    const raws = await this.db.getMany(missing.map(inodeKey));
+    missing.forEach((ino, i) => this.records.set(ino, raws[i]));
   }
 
   async mustGetAttr(ino: Ino): Promise<Attr> {
@@ -91,9 +116,8 @@ export class Txn {
     this.counters.inodes -= 1n;
     if (a.type === 'file') this.addBytes(-a.size);
     if (a.type === 'symlink') this.del(symlinkKey(a.ino));
-    this.del(storeStateKey(a.ino));
     this.stateChanges.set(a.ino, null);
-    this.del(nameKey(a.ino));
+    this.names.delete(a.ino);
     if (a.type === 'directory') this.del(syncTimesKey(a.ino));
     this.countersChanged = true;
   }
@@ -112,11 +136,12 @@ export class Txn {
     this.counters.inodes += 1n;
     if (attr.type === 'file' && attr.size !== 0n) this.addBytes(attr.size);
     if (fresh) {
-      this.fresh.push(inodeKey(ino), encodeInode(attr), dentryKey(dirIno, name), encodeDentry(ino, attr.type), nameKey(ino), Buffer.from(name, 'utf8'));
-      if (target !== undefined) this.fresh.push(symlinkKey(ino), Buffer.from(target, 'utf8'));
+      this.fresh.push(dentryKey(dirIno, name), encodeDentry(ino, attr.type));
+      this.freshInodes.set(ino, { attr, name, target });
       return attr;
     }
     this.bumped.add(ino);
+    this.records.set(ino, undefined);
     this.attrs.set(ino, attr);
     this.putDentry(dirIno, name, ino, attr.type);
     if (target !== undefined) this.putSymlink(ino, target);
@@ -187,27 +212,25 @@ export class Txn {
   }
 
   async getAttrs(inos: readonly Ino[]): Promise<(Attr | undefined)[]> {
-    const missing = inos.filter((i) => !this.attrs.has(i));
-    const raws = missing.length > 0 ? await this.db.getMany(missing.map(inodeKey)) : [];
-    const fromDb = new Map<Ino, Attr | undefined>();
-    missing.forEach((ino, i) => fromDb.set(ino, raws[i] === undefined ? undefined : decodeInode(ino, raws[i]!)));
+    await this.readRecords(inos);
     return inos.map((ino) => {
       const staged = this.attrs.get(ino);
       if (staged !== undefined) return staged === null ? undefined : { ...staged };
-      return fromDb.get(ino);
+      const raw = this.records.get(ino);
+      return raw === undefined ? undefined : decodeInode(ino, raw);
     });
   }
 
   async getStoreStates(inos: readonly Ino[]): Promise<(StoreState | undefined)[]> {
-    const keys = inos.map(storeStateKey);
-    const fromDb = keys.length > 0 ? await this.db.getMany(keys) : [];
-    return keys.map((k, i) => {
-      const staged = this.ops.size > 0 ? this.ops.get(k.toString('latin1')) : undefined;
-      if (staged) return staged.type === 'put' ? decodeStoreState(staged.value) : undefined;
-      const raw = fromDb[i];
-      const state = raw === undefined ? undefined : decodeStoreState(raw);
+    await this.readRecords(inos.filter((i) => !this.stateChanges.has(i)));
+    return inos.map((ino) => {
+      const staged = this.stateChanges.get(ino);
+      if (staged !== undefined) return staged ?? undefined;
+      if (this.attrs.get(ino) === null) return undefined;
+      const raw = this.records.get(ino);
+      const state = raw === undefined ? undefined : decodeRecordState(raw);
       // Read in the write queue: what LevelDB holds now (see KnownFingerprints).
-      if (!this.stateChanges.has(inos[i]!)) this.fingerprints?.set(inos[i]!, state);
+      this.fingerprints?.set(ino, state);
       return state;
     });
   }
@@ -226,14 +249,11 @@ export class Txn {
   }
 
   /** With `fresh`: the inode was made by addChild(…, fresh) in this transaction (see there). */
-  putStoreState(ino: Ino, s: StoreState, fresh = false): void {
-    if (fresh) this.fresh.push(storeStateKey(ino), encodeStoreState(s));
-    else this.put(storeStateKey(ino), encodeStoreState(s));
+  putStoreState(ino: Ino, s: StoreState): void {
     this.stateChanges.set(ino, s);
   }
 
   delStoreState(ino: Ino): void {
-    this.del(storeStateKey(ino));
     this.stateChanges.set(ino, null);
   }
 
@@ -281,10 +301,10 @@ export class Txn {
     this.countersChanged = true;
   }
 
-  /** Writes the entry and the inode's own name record (its reverse). */
+  /** Writes the entry and the inode's own name (its reverse, in the inode record). */
   putDentry(parent: Ino, name: string, ino: Ino, type: FileType): void {
     this.put(dentryKey(parent, name), encodeDentry(ino, type));
-    this.put(nameKey(ino), Buffer.from(name, 'utf8'));
+    this.names.set(ino, name);
   }
 
   delDentry(parent: Ino, name: string): void {
@@ -308,9 +328,37 @@ export class Txn {
     return this.attrs;
   }
 
+  /**
+   * Every inode record a staged change touches, re-encoded (null: deleted). A name or
+   * store state staged for an inode whose record this transaction never read is merged
+   * into the record read now; for an inode that does not exist it is dropped.
+   */
+  private async changedRecords(): Promise<Map<Ino, Buffer | null>> {
+    const touched = new Set<Ino>(this.attrs.keys());
+    for (const ino of this.names.keys()) touched.add(ino);
+    for (const ino of this.stateChanges.keys()) if (!this.freshInodes.has(ino)) touched.add(ino);
+    await this.readRecords([...touched]);
+    const out = new Map<Ino, Buffer | null>();
+    for (const ino of touched) {
+      const staged = this.attrs.get(ino);
+      if (staged === null) {
+        out.set(ino, null);
+        continue;
+      }
+      const raw = this.records.get(ino);
+      if (staged === undefined && raw === undefined) continue;
+      const attr = staged ?? decodeInode(ino, raw!);
+      const name = this.names.get(ino) ?? (raw === undefined ? undefined : decodeRecordName(raw));
+      const state = this.stateChanges.has(ino) ? this.stateChanges.get(ino) ?? undefined : raw === undefined ? undefined : decodeRecordState(raw);
+      out.set(ino, encodeRecord(attr, state, name ?? ''));
+    }
+    return out;
+  }
+
   /** Writes everything as one batch. Returns the counters the tree should now hold. */
   async commit(sync: boolean): Promise<Counters> {
-    if (this.ops.size === 0 && this.attrs.size === 0 && this.fresh.length === 0 && !this.countersChanged) return this.counters;
+    if (this.ops.size === 0 && this.attrs.size === 0 && this.fresh.length === 0 && this.freshInodes.size === 0 && this.names.size === 0 &&
+      this.stateChanges.size === 0 && !this.countersChanged) return this.counters;
     // A chained batch: measured at about twice the rate of an array batch in abstract-level,
     // which clones and re-validates every operation object.
     const batch = this.db.batch();
@@ -319,9 +367,13 @@ export class Txn {
       if (op.type === 'put') batch.put(op.key, op.value);
       else batch.del(op.key);
     }
-    for (const [ino, a] of this.attrs) {
-      if (a === null) batch.del(inodeKey(ino));
-      else batch.put(inodeKey(ino), encodeInode(a));
+    for (const [ino, n] of this.freshInodes) {
+      batch.put(inodeKey(ino), encodeRecord(n.attr, this.stateChanges.get(ino) ?? undefined, n.name));
+      if (n.target !== undefined) batch.put(symlinkKey(ino), Buffer.from(n.target, 'utf8'));
+    }
+    for (const [ino, raw] of await this.changedRecords()) {
+      if (raw === null) batch.del(inodeKey(ino));
+      else batch.put(inodeKey(ino), raw);
     }
     if (this.countersChanged) {
       batch.put(metaKey('nextIno'), encodeU64(this.counters.nextIno));

@@ -1,12 +1,19 @@
 // Binary codecs for inode records and directory entries. Fixed offsets keep
 // encoding cheap (the 1M-inode build encodes a record in well under a microsecond);
-// the leading version byte lets later layouts append fields.
+// the leading version byte tells the layouts apart.
 //
-// Inode record, version 1 (66 bytes):
+// Inode record, version 2 (layout 2; 77 bytes + fingerprint + name):
 //   0 u8 codec version   1 u8 type (1 file, 2 dir, 3 symlink)
 //   2 u32 mode   6 u32 uid   10 u32 gid   14 u32 nlink
 //  18 u64 size  26 i64 atime_ns  34 i64 mtime_ns  42 i64 ctime_ns
 //  50 u64 parent  58 u64 version
+//  66 u8 store flags (bit 0: the inode mirrors an under-store entry; bit 1: a write
+//     through Wharf is pending)   67 u64 sync generation   75 u16 fingerprint length
+//  77 fingerprint (UTF-8), then the inode's own name (UTF-8) to the end ('' for the root)
+//
+// Layout 1 kept the name and the store state in records of their own ('N', 'F'):
+// four records per synced file where two do. Version-1 records (the first 66 bytes
+// above) are read only by the migration (InodeTree.init).
 //
 // Directory entry value (9 bytes): u64 child ino, u8 type.
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
@@ -14,6 +21,11 @@ import { writeI64BE, writeU64BE } from './keys.js';
 
 const RECORD_V1 = 1;
 const RECORD_V1_LEN = 66;
+const RECORD_V2 = 2;
+const HEAD_LEN = 77;
+const HAS_STATE = 1;
+const PENDING = 2;
+const MAX_FINGERPRINT_BYTES = 0xffff;
 
 const TYPE_CODE: Record<FileType, number> = { file: 1, directory: 2, symlink: 3 };
 const CODE_TYPE: Record<number, FileType> = { 1: 'file', 2: 'directory', 3: 'symlink' };
@@ -22,9 +34,12 @@ export function typeCode(type: FileType): number {
   return TYPE_CODE[type];
 }
 
-export function encodeInode(a: Attr): Buffer {
-  const b = Buffer.allocUnsafe(RECORD_V1_LEN);
-  b[0] = RECORD_V1;
+/** An inode record with its store state (undefined: Wharf's own) and own name. */
+export function encodeRecord(a: Attr, state: StoreState | undefined, name: string): Buffer {
+  const fpLen = state === undefined ? 0 : Buffer.byteLength(state.fingerprint, 'utf8');
+  if (fpLen > MAX_FINGERPRINT_BYTES) throw new WharfError('EINVAL', `inode ${a.ino}: a store fingerprint of ${fpLen} bytes is too long`);
+  const b = Buffer.allocUnsafe(HEAD_LEN + fpLen + Buffer.byteLength(name, 'utf8'));
+  b[0] = RECORD_V2;
   b[1] = TYPE_CODE[a.type];
   b.writeUInt32BE(a.mode, 2);
   b.writeUInt32BE(a.uid, 6);
@@ -36,11 +51,29 @@ export function encodeInode(a: Attr): Buffer {
   writeI64BE(b, a.ctimeNs, 42);
   writeU64BE(b, a.parent, 50);
   writeU64BE(b, a.version, 58);
+  if (state === undefined) {
+    b.fill(0, 66, HEAD_LEN);
+  } else {
+    if (state.gen < 0n || state.gen > 0xffff_ffff_ffff_ffffn) throw new WharfError('EINVAL', `sync generation ${state.gen} is out of range`);
+    b[66] = state.pending ? HAS_STATE | PENDING : HAS_STATE;
+    writeU64BE(b, state.gen, 67);
+    b.writeUInt16BE(fpLen, 75);
+    b.write(state.fingerprint, HEAD_LEN, 'utf8');
+  }
+  b.write(name, HEAD_LEN + fpLen, 'utf8');
   return b;
 }
 
+/** A layout-1 inode record (the migration's input, and fsck tests' corrupt records). */
+export function encodeInodeV1(a: Attr): Buffer {
+  const b = encodeRecord(a, undefined, '').subarray(0, RECORD_V1_LEN);
+  b[0] = RECORD_V1;
+  return b;
+}
+
+/** The attributes of a record of either version. */
 export function decodeInode(ino: Ino, b: Buffer): Attr {
-  if (b.length < RECORD_V1_LEN || b[0] !== RECORD_V1) {
+  if (!(b[0] === RECORD_V2 ? b.length >= HEAD_LEN : b[0] === RECORD_V1 && b.length >= RECORD_V1_LEN)) {
     throw new WharfError('EIO', `inode ${ino}: unreadable record (version ${b[0]}, ${b.length} bytes)`);
   }
   const type = CODE_TYPE[b[1]!];
@@ -59,6 +92,26 @@ export function decodeInode(ino: Ino, b: Buffer): Attr {
     parent: b.readBigUInt64BE(50),
     version: b.readBigUInt64BE(58),
   };
+}
+
+/** The store state in a record; undefined for an inode that exists only in Wharf (and in version-1 records). */
+export function decodeRecordState(b: Buffer): StoreState | undefined {
+  if (b[0] !== RECORD_V2 || (b[66]! & HAS_STATE) === 0) return undefined;
+  const fpLen = b.readUInt16BE(75);
+  if (b.length < HEAD_LEN + fpLen) throw new WharfError('EIO', `unreadable inode record (fingerprint of ${fpLen} bytes in ${b.length})`);
+  const gen = b.readBigUInt64BE(67);
+  const fingerprint = b.toString('utf8', HEAD_LEN, HEAD_LEN + fpLen);
+  return (b[66]! & PENDING) !== 0 ? { gen, fingerprint, pending: true } : { gen, fingerprint };
+}
+
+/** The own name in a record ('' for the root; undefined in version-1 records). */
+export function decodeRecordName(b: Buffer): string | undefined {
+  if (b[0] !== RECORD_V2) return undefined;
+  return b.toString('utf8', HEAD_LEN + b.readUInt16BE(75));
+}
+
+export function isRecordV1(b: Buffer): boolean {
+  return b[0] === RECORD_V1;
 }
 
 export interface DentryValue {
@@ -90,13 +143,11 @@ export function decodeU64(b: Buffer): bigint {
 }
 
 /**
- * Store state of an inode that mirrors an under-store entry ('F' records):
- *   u64 generation of the sync that last saw it, its top bit the pending flag;
- *   then the fingerprint in UTF-8.
- * The fingerprint of a file is "size:etag:mtimeMs"; of a directory "dir" (implied by
- * keys below it) or "marker" (an explicit "name/" object). Pending: bytes written
- * through Wharf are on their way to the store (SetAttrChanges.pendingWrite), so syncs
- * leave the file alone; records written before the flag existed read as not pending.
+ * Store state of an inode that mirrors an under-store entry (in its record):
+ * the generation of the sync that last saw it, and its fingerprint. The fingerprint
+ * of a file is "size:etag:mtimeMs"; of a directory "dir" (implied by keys below it)
+ * or "marker" (an explicit "name/" object). Pending: bytes written through Wharf are
+ * on their way to the store (SetAttrChanges.pendingWrite), so syncs leave the file alone.
  */
 export interface StoreState {
   gen: bigint;
@@ -104,22 +155,22 @@ export interface StoreState {
   pending?: boolean;
 }
 
-const PENDING_BIT = 1n << 63n;
+const PENDING_BIT_V1 = 1n << 63n;
 
-export function encodeStoreState(s: StoreState): Buffer {
-  if (s.gen < 0n || s.gen >= PENDING_BIT) throw new WharfError('EINVAL', `sync generation ${s.gen} is out of range`);
+/** Layout 1's 'F' record: u64 generation (top bit: pending), then the fingerprint. */
+export function encodeStoreStateV1(s: StoreState): Buffer {
   const fp = Buffer.from(s.fingerprint, 'utf8');
   const b = Buffer.allocUnsafe(8 + fp.length);
-  writeU64BE(b, s.pending ? s.gen | PENDING_BIT : s.gen, 0);
+  writeU64BE(b, s.pending ? s.gen | PENDING_BIT_V1 : s.gen, 0);
   fp.copy(b, 8);
   return b;
 }
 
-export function decodeStoreState(b: Buffer): StoreState {
+export function decodeStoreStateV1(b: Buffer): StoreState {
   if (b.length < 8) throw new WharfError('EIO', `unreadable store state record (${b.length} bytes)`);
   const word = b.readBigUInt64BE(0);
   const fingerprint = b.subarray(8).toString('utf8');
-  return word >= PENDING_BIT ? { gen: word - PENDING_BIT, fingerprint, pending: true } : { gen: word, fingerprint };
+  return word >= PENDING_BIT_V1 ? { gen: word - PENDING_BIT_V1, fingerprint, pending: true } : { gen: word, fingerprint };
 }
 
 /** Sync times of a directory ('T' records): last one-level listing, last whole-subtree sync (ms). */

@@ -5,18 +5,20 @@
 //       'M' "nextIno"             → u64 next inode number to hand out (never reused)
 //       'M' "inodes"              → u64 live inodes, including the root
 //       'M' "bytes"               → u64 sum of file sizes
-//   'I' <ino:u64be>               → inode record (see codec.ts)
+//   'I' <ino:u64be>               → inode record (codec.ts): attributes, the store state
+//                                   of an inode that mirrors an under-store entry (sync
+//                                   generation, fingerprint, pending-write flag; absent:
+//                                   the inode exists only in Wharf, created by a client and
+//                                   not yet in the store, and no sync may delete it), and
+//                                   the inode's own name (with the parent pointer, an
+//                                   inode's path without a scan)
 //   'D' <parent:u64be> <name>     → directory entry: <child:u64be> <type:u8>
 //                                   name is UTF-8; all entries of one directory are
 //                                   one contiguous range, ordered by name bytes
 //   'L' <ino:u64be>               → symlink target, UTF-8
-//   'N' <ino:u64be>               → the inode's own name (UTF-8): with the parent pointer
-//                                   in the inode record, an inode's path without a scan
-//   'F' <ino:u64be>               → store state of an inode that mirrors an under-store
-//                                   entry: sync generation (top bit: a write through
-//                                   Wharf is pending) + fingerprint (codec.ts).
-//                                   Absent: the inode exists only in Wharf (created by
-//                                   a client, not yet in the store) and no sync may delete it
+//   'N' <ino:u64be>               → layout 1 only: the own name, now in the inode record
+//   'F' <ino:u64be>               → layout 1 only: the store state, now in the inode record
+//                                   (InodeTree.init migrates a layout-1 namespace)
 //   'T' <ino:u64be>               → sync times of a directory: last one-level listing,
 //                                   last whole-subtree sync (ms since the epoch)
 //   'S' <name>                    → data source record (JSON; src/master)
@@ -51,7 +53,12 @@ export function writeI64BE(b: Buffer, v: bigint, at: number): void {
   else b.writeBigInt64BE(v, at);
 }
 
-export const FORMAT_VERSION = 1;
+/**
+ * Layout 2 folded the 'N' and 'F' records into the inode record: a synced file is two
+ * records (inode, entry) instead of four, which took a third off an initial sync's
+ * namespace writes.
+ */
+export const FORMAT_VERSION = 2;
 
 const P_META = 0x4d; // 'M'
 const P_INODE = 0x49; // 'I'
@@ -88,10 +95,12 @@ export function symlinkKey(ino: Ino): Buffer {
   return inoKey(P_SYMLINK, ino);
 }
 
+/** Layout 1's name record (read and removed by the migration). */
 export function nameKey(ino: Ino): Buffer {
   return inoKey(P_NAME, ino);
 }
 
+/** Layout 1's store-state record (read and removed by the migration). */
 export function storeStateKey(ino: Ino): Buffer {
   return inoKey(P_STORE_STATE, ino);
 }

@@ -262,7 +262,7 @@ export class SyncWriter {
       size: entry.type === 'file' ? entry.size : entry.type === 'symlink' ? BigInt(Buffer.byteLength(entry.target ?? '', 'utf8')) : 0n,
       atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
     }, entry.type === 'symlink' ? (entry.target ?? '') : undefined, fresh);
-    this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint }, fresh);
+    this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
     this.ctx.seen?.add(a.ino);
     if (entry.type === 'directory' && this.newDirsUnloaded) this.tx.putSyncTimes(a.ino, { listedMs: 0, treeMs: 0 });
     return a;
