@@ -147,3 +147,61 @@ describe('store state in inode records', () => {
     assert.deepEqual(decodeStoreStateV1(old), { gen: 9n, fingerprint: 'dir' });
   });
 });
+
+describe('isStale (the sweep after a complete listing at generation G)', () => {
+  test('a synced entry of an older generation, unchanged since the start, is stale', () => {
+    assert.equal(isStale(synced('file', BEFORE, 'x', 3n), 4n, START), true);
+    assert.equal(isStale(synced('directory', BEFORE, 'dir', 0n), 4n, START), true);
+  });
+  test('refreshed by this generation (or a later one) is not', () => {
+    assert.equal(isStale(synced('file', BEFORE, 'x', 4n), 4n, START), false);
+    assert.equal(isStale(synced('file', BEFORE, 'x', 5n), 4n, START), false);
+  });
+  test('changed at or after the start is not', () => {
+    assert.equal(isStale(synced('file', AT, 'x', 3n), 4n, START), false);
+    assert.equal(isStale(synced('file', START + 1n, 'x', 3n), 4n, START), false);
+  });
+  test("Wharf's own entries never are", () => {
+    for (const type of ['file', 'directory', 'symlink'] as const) assert.equal(isStale(own(type, 0n), 1n << 63n, START), false);
+  });
+  test('nor a synced file with a write on its way, however old its stamp', () => {
+    assert.equal(isStale({ attr: attr('file', 0n), state: { gen: 0n, fingerprint: 'x', pending: true } }, 1n << 62n, START), false);
+  });
+});
+
+describe('shouldSync (the sync interval)', () => {
+  const NOW = 1_000_000;
+  test('never synced: every interval syncs', () => {
+    for (const i of [-1, 0, 1, 60_000]) assert.equal(shouldSync(i, undefined, NOW), true, String(i));
+  });
+  test('-1: never again after the first load, however old', () => {
+    assert.equal(shouldSync(-1, NOW, NOW), false);
+    assert.equal(shouldSync(-1, 0, NOW), false);
+    assert.equal(shouldSync(-1, NOW - 1e9, NOW), false);
+  });
+  test('0: on every access, even one synced this millisecond', () => {
+    assert.equal(shouldSync(0, NOW, NOW), true);
+    assert.equal(shouldSync(0, NOW + 5, NOW), true);
+  });
+  test('N: only once the last sync is N ms old', () => {
+    assert.equal(shouldSync(500, NOW - 499, NOW), false);
+    assert.equal(shouldSync(500, NOW - 500, NOW), true);
+    assert.equal(shouldSync(500, NOW - 501, NOW), true);
+    assert.equal(shouldSync(500, NOW, NOW), false);
+  });
+});
+
+test('fileFingerprint is "size:etag:mtimeMs"', () => {
+  assert.equal(fileFingerprint(123n, 'abc', 456), '123:abc:456');
+  assert.notEqual(fileFingerprint(1n, '2', 3), fileFingerprint(12n, '', 3));
+});
+
+describe('SeenInodes', () => {
+  test('remembers exactly the inode numbers added, across growth', () => {
+    const seen = new SeenInodes();
+    const added = [1n, 2n, 31n, 32n, 33n, 1023n, 40_000n, 1_000_003n, 5_000_000_000n];
+    for (const ino of added) seen.add(ino);
+    for (const ino of added) assert.equal(seen.has(ino), true, `${ino} was added`);
+    for (const ino of [0n, 3n, 30n, 34n, 1022n, 39_999n, 1_000_002n, 4_999_999_999n, 9_000_000_000n]) assert.equal(seen.has(ino), false, `${ino} was not`);
+  });
+});
