@@ -60,9 +60,9 @@ export class InodeTree implements MetaClient {
 
   /** Opens (creating if needed) the namespace in `dir`. A second opener gets EBUSY. */
   static async open(dir: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
-    // A 16 MiB write buffer (LevelDB's default is 4 MiB): a sync writes four records
-    // per object, and fewer, larger flushes and compactions took a tenth off the CPU
-    // of a 100,000-object sync. Snappy stays on: without it a 1M-object re-sync's
+    // A 16 MiB write buffer (LevelDB's default is 4 MiB): a sync writes two records per
+    // object (four in layout 1, when this was measured), and fewer, larger flushes and
+    // compactions took a tenth off the CPU of a 100,000-object sync. Snappy stays on: without it a 1M-object re-sync's
     // master grew from 263 to 380 MB RSS (LevelDB maps its table files, and every page
     // a sync reads counts), for no measurable speed.
     const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 16 * 1024 * 1024 });
@@ -232,7 +232,7 @@ export class InodeTree implements MetaClient {
     });
   }
 
-  /** The names from the root down to `ino` ([] for the root), from parent pointers and name records. */
+  /** The names from the root down to `ino` ([] for the root), from the parent pointers and own names in inode records. */
   async pathOf(ino: Ino): Promise<string[]> {
     const parts: string[] = [];
     for (let at = ino; at !== ROOT_INO; ) {

@@ -1,6 +1,6 @@
-// What the store-state ('F') records of synced files say, in memory: a 53-bit hash
-// of each one's fingerprint, by inode number. An unchanged re-sync asks this instead
-// of reading a store-state record per listed file (a LevelDB value per file was a
+// What the store states of synced files (in their inode records) say, in memory: a
+// 53-bit hash of each one's fingerprint, by inode number. An unchanged re-sync asks
+// this instead of reading an inode record per listed file (a LevelDB value per file was a
 // third of what the master's threads did in such a re-sync).
 //
 // Exactness is the point, so only transactions touch it, and only in the write

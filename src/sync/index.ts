@@ -4,7 +4,7 @@
 // sync of a directory for on-access sync).
 //
 // Invariants:
-//   - Inodes without a store-state record are Wharf's own (written through Wharf,
+//   - Inodes without a store state are Wharf's own (written through Wharf,
 //     not yet in the store): no sync or sweep ever modifies or deletes them.
 //   - Nothing is deleted on the strength of a partial listing: a full sync sweeps
 //     only after its listing completed; a one-level sync deletes only after listing
