@@ -51,5 +51,8 @@ describe('writeU64BE / writeI64BE', () => {
     // A record cut short is refused, not misread.
     assert.throws(() => decodeInode(7n, encodeRecord(a, undefined, '').subarray(0, 70)), /unreadable record/);
     assert.throws(() => decodeRecordState(encodeRecord(a, { gen: 1n, fingerprint: 'abcdef' }, '').subarray(0, 80)), /unreadable inode record/);
+    assert.throws(() => decodeRecordName(encodeRecord(a, { gen: 1n, fingerprint: 'abcdef' }, 'n').subarray(0, 80)), /unreadable inode record/);
+    assert.throws(() => decodeRecordName(encodeRecord(a, undefined, 'n').subarray(0, 70)), /unreadable inode record/);
+    assert.throws(() => decodeRecordState(encodeRecord(a, undefined, 'n').subarray(0, 70)), /unreadable inode record/);
   });
 });

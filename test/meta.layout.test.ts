@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { Level } from 'level';
 import { ROOT_INO, type Attr, type Ino } from '../src/common/index.js';
 import { encodeDentry, encodeInodeV1, encodeRecord, encodeStoreStateV1, encodeU64, type StoreState } from '../src/meta/codec.js';
-import { fsck } from '../src/meta/Fsck.js';
+import { fsck, fsckDataDir } from '../src/meta/Fsck.js';
 import { InodeTree } from '../src/meta/InodeTree.js';
 import { dentryKey, familyRange, inodeKey, metaKey, nameKey, storeStateKey, symlinkKey } from '../src/meta/keys.js';
 import { readdirAll } from '../src/meta/MetaClient.js';
@@ -145,6 +145,63 @@ describe('layout 1 → 2 migration', () => {
     }
   });
 
+  test('fsck refuses a layout-1 data directory (a repair would drop its store states) and leaves it as it was', async () => {
+    const tmp = tempDir('wharf-layout-');
+    try {
+      const dir = join(tmp.path, 'meta');
+      await withDb(dir, (db) => db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o }))));
+      for (const repair of [false, true]) {
+        await assert.rejects(fsckDataDir(dir, { repair }), (e: Error & { errno?: string }) => e.errno === 'EINVAL' && /layout version 1: start a master on it once/.test(e.message));
+      }
+      await withDb(dir, async (db) => {
+        assert.equal(await familySize(db, 'storeState'), 4, 'the store state records are all still there');
+        assert.equal((await db.get(metaKey('format')))!.readUInt32BE(0), 1);
+      });
+      await assertMigrated(dir);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  test('damage is left as it was: an unreadable record keeps its name and state records; an unreadable state leaves its inode Wharf\'s own', async () => {
+    const tmp = tempDir('wharf-layout-');
+    try {
+      const dir = join(tmp.path, 'meta');
+      await withDb(dir, async (db) => {
+        await db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o })));
+        await db.batch([
+          // Inode 7, /bad: a record cut short (version 1, 10 bytes), with its entry, name and state.
+          { type: 'put', key: inodeKey(7n), value: encodeInodeV1(attr(7n, 'file', 1n)).subarray(0, 10) },
+          { type: 'put', key: dentryKey(1n, 'bad'), value: encodeDentry(7n, 'file') },
+          { type: 'put', key: nameKey(7n), value: Buffer.from('bad') },
+          { type: 'put', key: storeStateKey(7n), value: encodeStoreStateV1({ gen: 1n, fingerprint: '0:e:0' }) },
+          // Inode 3's store state record cut short.
+          { type: 'put', key: storeStateKey(3n), value: Buffer.from([0, 1, 2]) },
+          { type: 'put', key: metaKey('nextIno'), value: encodeU64(8n) },
+          { type: 'put', key: metaKey('inodes'), value: encodeU64(7n) },
+        ]);
+      });
+      const tree = await InodeTree.open(dir);
+      try {
+        assert.equal(await tree.getStoreState(3n), undefined, 'an unreadable state: Wharf\'s own (no sync may delete it)');
+        assert.deepEqual(await tree.pathOf(3n), ['data', 'a.txt']);
+        assert.deepEqual(await tree.getStoreState(4n), STATES['4']);
+      } finally {
+        await tree.close();
+      }
+      await withDb(dir, async (db) => {
+        assert.ok(await db.get(nameKey(7n)), "the unreadable record's name record stays");
+        assert.ok(await db.get(storeStateKey(7n)), "and its store state record");
+        assert.equal(await db.get(nameKey(99n)), undefined, 'leftovers of gone inodes still go');
+        assert.equal(await db.get(storeStateKey(98n)), undefined);
+        const report = await fsck(db);
+        assert.deepEqual(report.findings.map((f) => [f.kind, f.ino]), [['unreadable-record', '7']]);
+      });
+    } finally {
+      tmp.remove();
+    }
+  });
+
   test('a data directory of an unknown layout is refused with EIO, untouched', async () => {
     const tmp = tempDir('wharf-layout-');
     try {
@@ -217,6 +274,42 @@ describe('one record, three parts', () => {
       await t.rename(ROOT_INO, 'g', d.ino, 'h');
       await t.rename(ROOT_INO, 'd', ROOT_INO, 'e');
       assert.deepEqual(await t.pathOf(f.ino), ['e', 'h']);
+    });
+  });
+
+  test('an inode made on the batch path and changed again in the same transaction keeps its name; one removed again leaves nothing', async () => {
+    await withTree(async (t) => {
+      const init = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 0n, atimeNs: 1n, mtimeNs: 1n, ctimeNs: 1n };
+      const [f, g, l] = await t.write('test', async (tx) => {
+        const f = tx.addChild(ROOT_INO, 'f', init, undefined, true);
+        tx.putAttr({ ...f, mode: 0o600 });
+        tx.putStoreState(f.ino, { gen: 1n, fingerprint: '0:e:1' });
+        const g = tx.addChild(ROOT_INO, 'g', init, undefined, true);
+        tx.delDentry(ROOT_INO, 'g');
+        tx.putDentry(ROOT_INO, 'g2', g.ino, 'file');
+        const l = tx.addChild(ROOT_INO, 'l', { ...init, type: 'symlink', size: 1n }, 'x', true);
+        tx.removeChild(ROOT_INO, 'l', l);
+        await tx.touchDir(ROOT_INO, 2n, 0);
+        return [f, g, l];
+      });
+      assert.deepEqual(await t.pathOf(f.ino), ['f']);
+      assert.equal((await t.getattr(f.ino)).mode, 0o600);
+      assert.deepEqual(await t.getStoreState(f.ino), { gen: 1n, fingerprint: '0:e:1' });
+      assert.deepEqual(await t.pathOf(g.ino), ['g2']);
+      assert.equal((await t.resolve('/g2')).ino, g.ino);
+      await assert.rejects(t.getattr(l.ino), (e: Error & { errno?: string }) => e.errno === 'ENOENT');
+      // withTree's fsck then finds no symlink target without its symlink, and every name right.
+    });
+  });
+
+  test('a store state no record can hold is refused when staged (EINVAL), and nothing of its transaction lands', async () => {
+    await withTree(async (t) => {
+      const f = await t.create(ROOT_INO, 'f', NEW);
+      await t.commitWrite(f.ino, upload, 1n);
+      await assert.rejects(t.commitWrite(f.ino, { size: 9n, etag: 'e'.repeat(70_000), mtimeNs: 0n }, 2n),
+        (e: Error & { errno?: string }) => e.errno === 'EINVAL' && /fingerprint of \d+ bytes is too long/.test(e.message));
+      assert.deepEqual(await t.getStoreState(f.ino), { gen: 1n, fingerprint: '3:e:5' });
+      assert.equal((await t.getattr(f.ino)).size, 3n);
     });
   });
 

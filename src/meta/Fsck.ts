@@ -12,7 +12,7 @@
 // (their entries are kept), and a missing root.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeU64, encodeDentry, encodeRecord, encodeU64, type StoreState } from './codec.js';
-import { dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
+import { FORMAT_VERSION, dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +55,16 @@ export const LOST_AND_FOUND = 'lost+found';
 
 export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<FsckReport> {
   const repair = options.repair ?? false;
+  // Another layout's records would all look wrong here, and a repair would rewrite
+  // them in this layout without what the old one kept elsewhere (layout 1's names and
+  // store states): refuse instead. The master migrates a layout-1 directory on start.
+  const format = await db.get(metaKey('format'));
+  if (format !== undefined && (format.length !== 4 || format.readUInt32BE(0) !== FORMAT_VERSION)) {
+    const version = format.length === 4 ? format.readUInt32BE(0) : NaN;
+    throw new WharfError('EINVAL', version === 1
+      ? 'this data directory has layout version 1: start a master on it once (it migrates the namespace to layout 2), stop it, then run fsck'
+      : `this data directory has layout version ${version}; this Wharf checks layout ${FORMAT_VERSION}`);
+  }
   const findings: Finding[] = [];
   const ops: Op[] = [];
   /** Inodes a repair changed: their records are rewritten whole, once, at the end. */

@@ -238,8 +238,9 @@ export class InodeTree implements MetaClient {
     for (let at = ino; at !== ROOT_INO; ) {
       const rec = await this.db.get(inodeKey(at));
       if (rec === undefined) throw new WharfError('ENOENT', `inode ${at} does not exist`);
+      const parent = decodeInode(at, rec).parent;
       parts.push(decodeRecordName(rec) ?? '');
-      at = decodeInode(at, rec).parent;
+      at = parent;
       if (parts.length > 2048) throw new WharfError('EIO', 'parent chain does not reach the root; run wharf fsck');
     }
     return parts.reverse();

@@ -9,7 +9,7 @@
 import type { Level } from 'level';
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
 import {
-  decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64,
+  checkStoreState, decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64,
   type DentryValue, type StoreState, type SyncTimes,
 } from './codec.js';
 import { dentryKey, inodeKey, metaKey, symlinkKey, syncTimesKey } from './keys.js';
@@ -250,6 +250,7 @@ export class Txn {
 
   /** With `fresh`: the inode was made by addChild(…, fresh) in this transaction (see there). */
   putStoreState(ino: Ino, s: StoreState): void {
+    checkStoreState(ino, s);
     this.stateChanges.set(ino, s);
   }
 
@@ -337,7 +338,7 @@ export class Txn {
     const touched = new Set<Ino>(this.attrs.keys());
     for (const ino of this.names.keys()) touched.add(ino);
     for (const ino of this.stateChanges.keys()) if (!this.freshInodes.has(ino)) touched.add(ino);
-    await this.readRecords([...touched]);
+    await this.readRecords([...touched].filter((i) => !this.freshInodes.has(i)));
     const out = new Map<Ino, Buffer | null>();
     for (const ino of touched) {
       const staged = this.attrs.get(ino);
@@ -345,10 +346,12 @@ export class Txn {
         out.set(ino, null);
         continue;
       }
-      const raw = this.records.get(ino);
-      if (staged === undefined && raw === undefined) continue;
-      const attr = staged ?? decodeInode(ino, raw!);
-      const name = this.names.get(ino) ?? (raw === undefined ? undefined : decodeRecordName(raw));
+      // A fresh inode changed after all (the caller broke addChild's promise): its base is what addChild made.
+      const made = this.freshInodes.get(ino);
+      const raw = made ? undefined : this.records.get(ino);
+      const attr = staged ?? made?.attr ?? (raw === undefined ? undefined : decodeInode(ino, raw));
+      if (attr === undefined) continue;
+      const name = this.names.get(ino) ?? made?.name ?? (raw === undefined ? undefined : decodeRecordName(raw));
       const state = this.stateChanges.has(ino) ? this.stateChanges.get(ino) ?? undefined : raw === undefined ? undefined : decodeRecordState(raw);
       out.set(ino, encodeRecord(attr, state, name ?? ''));
     }
@@ -367,11 +370,13 @@ export class Txn {
       if (op.type === 'put') batch.put(op.key, op.value);
       else batch.del(op.key);
     }
+    const changed = await this.changedRecords();
     for (const [ino, n] of this.freshInodes) {
-      batch.put(inodeKey(ino), encodeRecord(n.attr, this.stateChanges.get(ino) ?? undefined, n.name));
-      if (n.target !== undefined) batch.put(symlinkKey(ino), Buffer.from(n.target, 'utf8'));
+      if (!changed.has(ino)) batch.put(inodeKey(ino), encodeRecord(n.attr, this.stateChanges.get(ino) ?? undefined, n.name));
+      // Its target, unless the inode went again in this transaction (delInode staged the target's deletion).
+      if (n.target !== undefined && changed.get(ino) !== null) batch.put(symlinkKey(ino), Buffer.from(n.target, 'utf8'));
     }
-    for (const [ino, raw] of await this.changedRecords()) {
+    for (const [ino, raw] of changed) {
       if (raw === null) batch.del(inodeKey(ino));
       else batch.put(inodeKey(ino), raw);
     }

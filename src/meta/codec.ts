@@ -34,10 +34,17 @@ export function typeCode(type: FileType): number {
   return TYPE_CODE[type];
 }
 
+/** Refuses a store state no record can hold (checked when it is staged, not when the batch is written). */
+export function checkStoreState(ino: Ino, state: StoreState): void {
+  if (state.gen < 0n || state.gen > 0xffff_ffff_ffff_ffffn) throw new WharfError('EINVAL', `sync generation ${state.gen} is out of range`);
+  const fpLen = Buffer.byteLength(state.fingerprint, 'utf8');
+  if (fpLen > MAX_FINGERPRINT_BYTES) throw new WharfError('EINVAL', `inode ${ino}: a store fingerprint of ${fpLen} bytes is too long`);
+}
+
 /** An inode record with its store state (undefined: Wharf's own) and own name. */
 export function encodeRecord(a: Attr, state: StoreState | undefined, name: string): Buffer {
+  if (state !== undefined) checkStoreState(a.ino, state);
   const fpLen = state === undefined ? 0 : Buffer.byteLength(state.fingerprint, 'utf8');
-  if (fpLen > MAX_FINGERPRINT_BYTES) throw new WharfError('EINVAL', `inode ${a.ino}: a store fingerprint of ${fpLen} bytes is too long`);
   const b = Buffer.allocUnsafe(HEAD_LEN + fpLen + Buffer.byteLength(name, 'utf8'));
   b[0] = RECORD_V2;
   b[1] = TYPE_CODE[a.type];
@@ -54,7 +61,6 @@ export function encodeRecord(a: Attr, state: StoreState | undefined, name: strin
   if (state === undefined) {
     b.fill(0, 66, HEAD_LEN);
   } else {
-    if (state.gen < 0n || state.gen > 0xffff_ffff_ffff_ffffn) throw new WharfError('EINVAL', `sync generation ${state.gen} is out of range`);
     b[66] = state.pending ? HAS_STATE | PENDING : HAS_STATE;
     writeU64BE(b, state.gen, 67);
     b.writeUInt16BE(fpLen, 75);
@@ -96,7 +102,9 @@ export function decodeInode(ino: Ino, b: Buffer): Attr {
 
 /** The store state in a record; undefined for an inode that exists only in Wharf (and in version-1 records). */
 export function decodeRecordState(b: Buffer): StoreState | undefined {
-  if (b[0] !== RECORD_V2 || (b[66]! & HAS_STATE) === 0) return undefined;
+  if (b[0] !== RECORD_V2) return undefined;
+  if (b.length < HEAD_LEN) throw new WharfError('EIO', `unreadable inode record (${b.length} bytes)`);
+  if ((b[66]! & HAS_STATE) === 0) return undefined;
   const fpLen = b.readUInt16BE(75);
   if (b.length < HEAD_LEN + fpLen) throw new WharfError('EIO', `unreadable inode record (fingerprint of ${fpLen} bytes in ${b.length})`);
   const gen = b.readBigUInt64BE(67);
@@ -107,7 +115,9 @@ export function decodeRecordState(b: Buffer): StoreState | undefined {
 /** The own name in a record ('' for the root; undefined in version-1 records). */
 export function decodeRecordName(b: Buffer): string | undefined {
   if (b[0] !== RECORD_V2) return undefined;
-  return b.toString('utf8', HEAD_LEN + b.readUInt16BE(75));
+  const at = b.length >= HEAD_LEN ? HEAD_LEN + b.readUInt16BE(75) : Infinity;
+  if (at > b.length) throw new WharfError('EIO', `unreadable inode record (${b.length} bytes)`);
+  return b.toString('utf8', at);
 }
 
 export function isRecordV1(b: Buffer): boolean {

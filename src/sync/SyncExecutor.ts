@@ -239,7 +239,9 @@ async function removeStale(tx: Txn, dirIno: Ino, children: readonly ChildRef[], 
   // Changed since we looked (gone, or another inode under the name): left for the next sync.
   const same = children.filter((c, i) => dvs[i]?.ino === c.ino);
   const inos = same.map((c) => c.ino);
-  const [attrs, states] = await Promise.all([tx.getAttrs(inos), tx.getStoreStates(inos)]);
+  // One after the other: both come from the same inode records, read once by the first.
+  const attrs = await tx.getAttrs(inos);
+  const states = await tx.getStoreStates(inos);
   let removedDirs = 0;
   let removed = 0;
   for (const [i, c] of same.entries()) {
