@@ -20,7 +20,7 @@ import {
   DIR_INIT, ExtraKeysStore, FILE_INIT, SyncMaster, assertMatchesStore, listAll, localBackend, names, readdirAll, rejectsErrno, s3Backend, startS3rver, until, walk,
   type Backend, type S3rver,
 } from './helpers/sourceFixture.js';
-import { runCli } from './helpers/processes.js';
+import { runCli, runCliInTerminal } from './helpers/processes.js';
 
 const pad = (n: number, w: number): string => String(n).padStart(w, '0');
 
@@ -561,5 +561,37 @@ describe('sync jobs that do not finish: termination, listing failures; the CLI',
     const unknown = await runCli(['source', 'remove', 'cli', '--yes'], env);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /\(ENOENT\)/);
+  });
+
+  test('CLI in a terminal: remove asks first (no keeps everything, yes removes); --wait shows a live progress line only there', async () => {
+    const env = { WHARF_MASTER: m.address };
+    await m.importSource({ name: 'tty', uri: b.uri('many/'), at: '/tty' });
+    const prompt = /Remove source tty and its namespace at \/tty\? The store is not touched\. \[y\/N\] /;
+    const no = await runCliInTerminal(['source', 'remove', 'tty'], env, { prompt, answer: 'n' });
+    assert.equal(no.code, 0, no.output);
+    assert.match(no.output, /\bnot removed\r?$/m);
+    assert.ok(await m.client.resolve('/tty'), 'answering no keeps the source');
+
+    // A job slow enough for the bar to draw while it runs (it polls every 500 ms).
+    await m.master.sync.rules.create('tty', { name: 'slow', type: 'manual' });
+    m.faulty('tty').setLatency(1_000);
+    const bar = /job (\d+) (executing|succeeded) \| (\d+) listed, [\d.,]+\/s \| created \d+ updated \d+ deleted \d+/g;
+    const waited = await runCliInTerminal(['sync', 'rule', 'execute', 'slow', '--source', 'tty', '--wait'], env, undefined, 60_000);
+    m.faulty('tty').setLatency(0);
+    assert.equal(waited.code, 0, waited.output);
+    const frames = [...waited.output.matchAll(bar)];
+    assert.ok(frames.some((f) => f[2] === 'executing'), `a frame while the job runs:\n${waited.output}`);
+    assert.equal(frames.at(-1)?.[2], 'succeeded', 'the last frame is the outcome');
+    assert.equal(Number(frames.at(-1)?.[3]), (await listAll(b.store, 'many/')).length);
+    // Without a terminal: the outcome only, no bar.
+    const plain = await runCli(['sync', 'rule', 'execute', 'slow', '--source', 'tty', '--wait'], env, 60_000);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.doesNotMatch(plain.stdout + plain.stderr, bar);
+    assert.match(plain.stdout, /succeeded/);
+
+    const yes = await runCliInTerminal(['source', 'remove', 'tty'], env, { prompt, answer: 'y' });
+    assert.equal(yes.code, 0, yes.output);
+    assert.match(yes.output, /\bremoved tty \(\d+ namespace entries\)\r?$/m);
+    await rejectsErrno(m.client.resolve('/tty'), 'ENOENT', 'answering yes removes it');
   });
 });

@@ -65,3 +65,37 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, deadlineMs =
     });
   });
 }
+
+/**
+ * Runs the CLI in a terminal: a pseudo-terminal from util-linux `script` (in
+ * bsdutils, which every Debian has) is its stdin, stdout and stderr, so the paths
+ * that only a person at a terminal sees run (confirmation prompts, progress bars).
+ * `answer` is typed once `prompt` shows in the output. Output is what the terminal
+ * showed (stdout and stderr together, with the echo of what was typed).
+ */
+export function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}, dialog?: { prompt: RegExp; answer: string }, deadlineMs = 20_000): Promise<{ code: number; output: string }> {
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, WHARF_BIN, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['--quiet', '--flush', '--return', '--command', command, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', TERM: 'xterm', ...env },
+    });
+    let output = '';
+    let answered = false;
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (dialog && !answered && dialog.prompt.test(output)) {
+        answered = true;
+        child.stdin.write(`${dialog.answer}\r`);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      resolve({ code: code ?? (signal ? -1 : -2), output });
+    });
+  });
+}
