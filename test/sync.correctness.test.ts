@@ -286,6 +286,37 @@ for (const def of BACKENDS) {
       });
     }
 
+    test('a synced directory whose keys went, replaced by an object of its name: one full sync makes it the file; a client\'s file keeps its directory', async () => {
+      await b.putMany(['rep/d/x', 'rep/d/y', 'rep/keep/z', 'rep/other.txt'], (k) => `body of ${k}`);
+      const { source, job: imp } = await m.importSource({ name: 'rep', uri: b.uri('rep/'), at: '/rep' });
+      assertJob(imp, 'succeeded', 'import');
+      const root: Ino = BigInt(source.rootIno);
+      const keep = (await m.client.lookup(root, 'keep')).ino;
+      await m.client.create(keep, 'client.txt', FILE_INIT);
+      for (const k of ['rep/d/x', 'rep/d/y', 'rep/d/', 'rep/keep/z', 'rep/keep/']) await b.remove(k);
+      await b.put('rep/d', 'now an object');
+      await b.put('rep/keep', 'an object under a directory a client still uses');
+
+      const job = await m.resync('rep');
+      assertJob(job, 'succeeded', 're-sync');
+      const tree = await walk(m.client, root);
+      assert.equal(tree.get('d')?.type, 'file', 'the object took the directory\'s place in the same job');
+      assert.equal(tree.get('d')?.size, BigInt('now an object'.length));
+      assert.equal(tree.get('keep')?.type, 'directory', 'a client\'s file keeps its directory, which wins');
+      assert.ok(tree.has('keep/client.txt'));
+      assert.deepEqual([...tree.keys()].sort(), ['d', 'keep', 'keep/client.txt', 'other.txt']);
+      assert.equal(job.counters.created, 1);
+      assert.equal(job.counters.deleted, 4, 'd/x, d/y, the directory d, keep/z');
+      assert.equal(job.counters.skipped, 1);
+      assert.deepEqual(job.counters.warnings.filter((w) => /directory wins/.test(w)).length, 1);
+      assert.ok((await m.storeState('/rep/d')) !== undefined, 'the new file is a synced one');
+
+      const again = await m.resync('rep');
+      assertJob(again, 'succeeded', 'second re-sync');
+      assert.deepEqual([again.counters.created, again.counters.deleted, again.counters.updated], [0, 0, 0]);
+      assert.equal((await walk(m.client, root)).get('d')?.type, 'file');
+    });
+
     test('client writes during a slow sync survive it; a client file named like a store object is not overwritten', async () => {
       for (const k of ['busy/one.txt', 'busy/dir/two.txt', 'busy/clash.txt', 'busy/old.txt']) await b.put(k, `store body of ${k}`);
       const { source, job: imp } = await m.importSource({ name: 'busy', uri: b.uri('busy/'), at: '/busy' });

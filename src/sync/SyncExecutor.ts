@@ -88,6 +88,8 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   const wasEmpty = (await m.tree.readdirNames(dirIno, undefined, 1)).children.length === 0;
   // What this listing found unchanged, for the sweep.
   if (o.sweep && !wasEmpty) ctx.seen = new SeenInodes();
+  // Objects under a synced directory's name: settled after the sweep, which may remove the directory.
+  if (o.sweep) ctx.shadowed = [];
 
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -128,6 +130,14 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   checkCancelled(o.signal);
   if (o.sweep) {
     if (!wasEmpty) await sweep(m.tree, dirIno, o.gen, startNs, counters, o.signal, ctx.seen, await early?.verdicts());
+    for (let i = 0; i < ctx.shadowed!.length; i += 1000) {
+      checkCancelled(o.signal);
+      const some = ctx.shadowed!.slice(i, i + 1000);
+      await m.tree.write('sync: shadowed objects', async (tx) => {
+        const w = new SyncWriter(tx, m.rootIno, o.gen, ctx, defaults, counters);
+        for (const s of some) await w.settleShadowed(s);
+      });
+    }
     await setSyncTimes(m.tree, dirIno, (t) => ({ ...t, treeMs: Number(startNs / 1_000_000n) }));
   }
   return counters;

@@ -1,7 +1,7 @@
 // What a sync does with one name, decided purely from the inode (if any), its
 // store state, and the store's entry (if known). No I/O: the executor applies it.
 // After Alluxio's UfsSyncUtils.computeSyncPlan.
-import type { Attr } from '../common/index.js';
+import type { Attr, Ino } from '../common/index.js';
 import type { StoreState } from '../meta/index.js';
 
 /** An entry as the store shows it, already mapped to a name in the namespace. */
@@ -48,6 +48,19 @@ export interface PlanContext {
    * all here without reading their names (see SyncExecutor).
    */
   seen?: SeenInodes;
+  /**
+   * A full sync that sweeps: objects its listing found under the name of a synced
+   * directory ('skip-shadowed'), settled after the sweep (SyncExecutor.settleShadowed):
+   * the directory may turn out to be stale, and then the object takes its place in
+   * the same job. Undefined: skipped at once, with a warning.
+   */
+  shadowed?: ShadowedEntry[];
+}
+
+export interface ShadowedEntry {
+  parent: Ino;
+  name: string;
+  entry: StoreEntry;
 }
 
 export function fileFingerprint(size: bigint, etag: string, mtimeMs: number): string {

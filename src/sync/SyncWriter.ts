@@ -5,7 +5,7 @@
 import { WharfError, nowNs, type Attr, type Ino } from '../common/index.js';
 import type { DentryValue, StoreState, Txn } from '../meta/index.js';
 import { compareKeys } from '../ufs/index.js';
-import { planEntry, type Existing, type PlanContext, type StoreEntry } from './SyncPlan.js';
+import { planEntry, type Existing, type PlanContext, type ShadowedEntry, type StoreEntry } from './SyncPlan.js';
 import type { SyncCounters } from './SyncCounters.js';
 
 export interface SyncDefaults {
@@ -38,6 +38,9 @@ export interface ScanResult {
 function isUnchanged(state: StoreState | undefined, fingerprint: string): boolean {
   return state !== undefined && !state.pending && state.fingerprint === fingerprint;
 }
+
+/** Objects under a synced directory's name settled after a sweep, at most (more are skipped at once, as before). */
+const MAX_SHADOWED = 10_000;
 
 export const DEFAULTS: SyncDefaults = { fileMode: 0o644, dirMode: 0o755, uid: 0, gid: 0 };
 
@@ -90,6 +93,26 @@ export class SyncWriter {
       at = next;
     }
     return at;
+  }
+
+  /**
+   * Settles an object found under a synced directory's name (PlanContext.shadowed),
+   * after the sweep: if the directory is gone, the object takes its place; if it
+   * stays (keys below it, or a client's files), the directory wins.
+   */
+  async settleShadowed(s: ShadowedEntry): Promise<void> {
+    const parent = await this.tx.getAttr(s.parent);
+    const [dv] = parent?.type === 'directory' ? await this.tx.getDentries(s.parent, [s.name]) : [undefined];
+    if (parent?.type === 'directory' && dv === undefined) {
+      this.create(s.parent, s.name, s.entry);
+      await this.tx.touchDir(s.parent, nowNs(), 0);
+      this.counters.created++;
+      return;
+    }
+    this.counters.skipped++;
+    this.counters.warn(dv?.type === 'directory'
+      ? `${s.name}: an object and a directory share this name; the directory wins`
+      : `${s.name}: changed in Wharf while the sync ran; left for the next sync`);
   }
 
   /** Plans and applies one store entry under directory `parent`. Returns the inode now there (null if skipped). */
@@ -222,6 +245,11 @@ export class SyncWriter {
         return a.ino;
       }
       case 'skip-shadowed':
+        // In a sweeping full sync the directory may be stale: decided after the sweep.
+        if (this.ctx.shadowed && this.ctx.shadowed.length < MAX_SHADOWED && entry.type !== 'directory') {
+          this.ctx.shadowed.push({ parent, name, entry });
+          return null;
+        }
         c.skipped++;
         this.counters.warn(`${name}: an object and a directory share this name; the directory wins`);
         return null;
