@@ -383,6 +383,11 @@ for (const def of BACKENDS) {
       assert.equal(job.counters.updated, 0);
       assert.deepEqual(await names(m.client, root, { syncIntervalMs: -1 }), ['gone.txt', 'upd.txt']);
       assert.equal((await m.client.getattr(upd.ino)).size, 2n, 'not updated to the store\'s object');
+      // Reported, so a file whose mount never comes back to upload it is seen by an operator.
+      assert.deepEqual(job.counters.warnings.filter((w) => /pending/.test(w)).sort(), [
+        'gone.txt: written through Wharf and not uploaded yet (pending); kept though the store no longer lists it',
+        "upd.txt: written through Wharf and not uploaded yet (pending); the store's object is not applied",
+      ]);
 
       // The uploads land: each file is an ordinary synced file again, and the next sync treats it so.
       await m.client.commitWrite(upd.ino, { size: 2n, etag: 'not-what-the-store-has', mtimeNs: 1_000_000n });
@@ -391,6 +396,7 @@ for (const def of BACKENDS) {
       const after = await m.resync('pend');
       assertJob(after, 'succeeded', 're-sync after the commits');
       assert.equal(after.counters.updated, 1, 'upd.txt now follows the store');
+      assert.deepEqual(after.counters.warnings.filter((w) => /pending/.test(w)), [], 'nothing pending is left to report');
       assert.equal(after.counters.deleted, 1, 'gone.txt, which the store does not have, once no longer pending');
       assert.deepEqual(await names(m.client, root, { syncIntervalMs: -1 }), ['upd.txt']);
       assert.equal((await m.client.getattr(upd.ino)).size, BigInt('v2, changed by someone else'.length));

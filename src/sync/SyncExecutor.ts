@@ -235,6 +235,9 @@ export async function sweep(
     const unseen = seen ? children.filter((c) => !seen.has(c.ino)) : children;
     const states = await tree.getStoreStates(unseen.map((c) => c.ino));
     const candidates = unseen.filter((_, i) => states[i] !== undefined && states[i]!.gen < gen && !states[i]!.pending);
+    unseen.forEach((c, i) => {
+      if (states[i]?.pending) counters.warn(`${c.name}: written through Wharf and not uploaded yet (pending); kept though the store no longer lists it`);
+    });
     const stale = (e: Existing) => isStale(e, gen, startNs) && !seen?.has(e.attr.ino);
     if (candidates.length > 0) await tree.write('sync: sweep', async (tx) => removeStale(tx, dirIno, candidates, stale, counters));
     if (!next) return;

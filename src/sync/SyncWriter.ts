@@ -257,6 +257,11 @@ export class SyncWriter {
         // A directory the client made: keys below it still belong there.
         if (existing!.attr.type === 'directory' && entry.type === 'directory') return existing!.attr.ino;
         c.skipped++;
+        // Said every time, so that a file whose mount never came back to upload it is seen (job warnings, wharf status).
+        if (existing!.state?.pending) {
+          c.warn(`${name}: written through Wharf and not uploaded yet (pending); the store's object is not applied`);
+          this.ctx.seen?.add(existing!.attr.ino); // accounted for: the sweep neither removes nor reports it
+        }
         return existing!.attr.type === 'directory' ? existing!.attr.ino : null;
       case 'keep-recent':
         // An object this very sync placed (its generation), and now keys below its
