@@ -41,7 +41,7 @@ interface Run {
 interface Row extends Run {
   store: string;
   objects: number;
-  /** Medians over the runs (the fields above are the median run's rates). */
+  /** Medians of the per-run ratios (the rates above are per-column medians, so one need not divide to get these). */
   initialRatio: number;
   resyncRatio: number;
   runs: (Run & { initialRatio: number; resyncRatio: number })[];
@@ -49,16 +49,16 @@ interface Row extends Run {
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function summarise(store: string, objects: number, runs: readonly Run[]): Row {
   const rs = runs.map((r) => ({ ...r, initialRatio: r.initialPerSec / r.listPerSec, resyncRatio: r.resyncPerSec / r.listPerSec }));
   const initialRatio = median(rs.map((r) => r.initialRatio));
   const resyncRatio = median(rs.map((r) => r.resyncRatio));
-  const mid = rs.find((r) => r.initialRatio === initialRatio)!;
   return {
-    store, objects, listPerSec: mid.listPerSec, initialPerSec: mid.initialPerSec, resyncPerSec: median(rs.map((r) => r.resyncPerSec)),
+    store, objects, listPerSec: median(rs.map((r) => r.listPerSec)), initialPerSec: median(rs.map((r) => r.initialPerSec)), resyncPerSec: median(rs.map((r) => r.resyncPerSec)),
     peakRssBytes: Math.max(...rs.map((r) => r.peakRssBytes)), initialRatio, resyncRatio, runs: rs,
     listCpu: median(rs.map((r) => r.listCpu)), initialCpu: median(rs.map((r) => r.initialCpu)), resyncCpu: median(rs.map((r) => r.resyncCpu)),
   };
@@ -69,8 +69,11 @@ function pctRange(xs: readonly number[]): string {
   return `${fmtPct(median(xs))} (${fmtPct(Math.min(...xs))}–${fmtPct(Math.max(...xs))})`;
 }
 
-/** Lists every key once, page by page: the ceiling of any sync of this store. */
-/** CPU-seconds (user + system, every thread of the process) that `fn` took, per 100,000 of `per`. */
+/**
+ * CPU-seconds (user + system, every thread of the process) that `fn` took, per 100,000
+ * of `per`. LevelDB compacts in the background: part of an initial sync's compaction
+ * lands in the re-sync's figure, which runs right after it.
+ */
 async function withCpu<T>(fn: () => Promise<T>, per: (r: T) => number): Promise<T & { cpu: number }> {
   const c0 = process.cpuUsage();
   const r = await fn();
@@ -78,6 +81,7 @@ async function withCpu<T>(fn: () => Promise<T>, per: (r: T) => number): Promise<
   return { ...r, cpu: ((c.user + c.system) / 1e6) * (100_000 / per(r)) };
 }
 
+/** Lists every key once, page by page: the ceiling of any sync of this store. */
 async function listRate(store: UnderStore, prefix: string): Promise<{ keys: number; perSec: number }> {
   const t0 = performance.now();
   let keys = 0;
@@ -133,10 +137,18 @@ function makeLocalTree(root: string, objects: number): void {
   }
 }
 
-/** One run of a local store in a child process (this file with `--run OBJECTS ROOT`). */
+/** One run of a local store in a child process (this file with `--run OBJECTS ROOT`); killed with this process. */
 async function measureInChild(objects: number, root: string): Promise<Run> {
-  const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--run', String(objects), root], {
+  const run = promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--run', String(objects), root], {
     maxBuffer: 256 * 1024 * 1024, env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
+  });
+  // run.ts stops a benchmark with SIGTERM and its scratch directories go: the child must not outlive it.
+  const stop = () => run.child.kill('SIGKILL');
+  process.once('SIGTERM', stop);
+  process.once('exit', stop);
+  const { stdout } = await run.finally(() => {
+    process.off('SIGTERM', stop);
+    process.off('exit', stop);
   });
   for (const line of stdout.split('\n')) if (line.startsWith('  ')) process.stdout.write(`${line}\n`);
   const result = stdout.split('\n').find((l) => l.startsWith('RUN '));
@@ -186,7 +198,7 @@ async function main(): Promise<void> {
     await s3.stop();
   }
 
-  printTable('Metadata sync (entries/s; the listing rate of the same store is the ceiling; ratios: median of the runs (range))',
+  printTable('Metadata sync (entries/s, medians of the runs; the listing rate of the same store is the ceiling; ratios: median of the per-run ratios (range))',
     ['store', 'objects', 'runs', 'raw listing/s', 'initial sync/s', 'initial vs list', 'unchanged re-sync/s', 're-sync vs list', 'peak RSS', 'CPU-s/100k list · initial · re-sync'],
     rows.map((r) => [r.store, fmtCount(r.objects), String(r.runs.length), fmtCount(r.listPerSec), fmtCount(r.initialPerSec), pctRange(r.runs.map((x) => x.initialRatio)),
       fmtCount(r.resyncPerSec), pctRange(r.runs.map((x) => x.resyncRatio)), fmtMB(r.peakRssBytes),

@@ -611,10 +611,10 @@ describe('sync jobs that do not finish: termination, listing failures; the CLI',
 
     // A job slow enough for the bar to draw while it runs (it polls every 500 ms).
     await m.master.sync.rules.create('tty', { name: 'slow', type: 'manual' });
-    m.faulty('tty').setLatency(1_000);
     const bar = /job (\d+) (executing|succeeded) \| (\d+) listed, [\d.,]+\/s \| created \d+ updated \d+ deleted \d+/g;
-    const waited = await runCliInTerminal(['sync', 'rule', 'execute', 'slow', '--source', 'tty', '--wait'], env, undefined, 60_000);
-    m.faulty('tty').setLatency(0);
+    m.faulty('tty').setLatency(1_000);
+    const waited = await runCliInTerminal(['sync', 'rule', 'execute', 'slow', '--source', 'tty', '--wait'], env, undefined, 60_000)
+      .finally(() => m.faulty('tty').setLatency(0));
     assert.equal(waited.code, 0, waited.output);
     const frames = [...waited.output.matchAll(bar)];
     assert.ok(frames.some((f) => f[2] === 'executing'), `a frame while the job runs:\n${waited.output}`);

@@ -90,6 +90,7 @@ export async function runFullSync(m: MountPoint, o: FullSyncOptions): Promise<Sy
   if (o.sweep && !wasEmpty) ctx.seen = new SeenInodes();
   // Objects under a synced directory's name: settled after the sweep, which may remove the directory.
   if (o.sweep) ctx.shadowed = [];
+  ctx.reported = new Set();
 
   const list = (token: string | undefined): Promise<ListPage> =>
     m.store.list(listPrefix, { ...(token ? { token } : {}), maxKeys: o.pageSize ?? 1000, ...(o.signal ? { signal: o.signal } : {}) });

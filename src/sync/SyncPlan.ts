@@ -55,6 +55,8 @@ export interface PlanContext {
    * the same job. Undefined: skipped at once, with a warning.
    */
   shadowed?: ShadowedEntry[];
+  /** A full sync: pending files it has already reported (a warning per file and job). */
+  reported?: Set<Ino>;
 }
 
 export interface ShadowedEntry {

@@ -109,6 +109,11 @@ export class SyncWriter {
       this.counters.created++;
       return;
     }
+    // An on-access sync got there first, with this very object: nothing left to do.
+    if (dv?.type === 'file' && (await this.tx.getStoreState(dv.ino))?.fingerprint === s.entry.fingerprint) {
+      this.counters.unchanged++;
+      return;
+    }
     this.counters.skipped++;
     this.counters.warn(dv?.type === 'directory'
       ? `${s.name}: an object and a directory share this name; the directory wins`
@@ -258,7 +263,9 @@ export class SyncWriter {
         if (existing!.attr.type === 'directory' && entry.type === 'directory') return existing!.attr.ino;
         c.skipped++;
         // Said every time, so that a file whose mount never came back to upload it is seen (job warnings, wharf status).
-        if (existing!.state?.pending) {
+        // Once per job (a pending file where the store has a directory is met on every page).
+        if (existing!.state?.pending && !this.ctx.reported?.has(existing!.attr.ino)) {
+          this.ctx.reported?.add(existing!.attr.ino);
           c.warn(`${name}: written through Wharf and not uploaded yet (pending); the store's object is not applied`);
           this.ctx.seen?.add(existing!.attr.ino); // accounted for: the sweep neither removes nor reports it
         }

@@ -78,7 +78,7 @@ export function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}, di
   const command = [process.execPath, WHARF_BIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['--quiet', '--flush', '--return', '--command', command, '/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', TERM: 'xterm', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn', TERM: 'xterm', SHELL: '/bin/sh', ...env },
     });
     let output = '';
     let answered = false;
