@@ -364,13 +364,14 @@ export class Txn {
       this.stateChanges.size === 0 && !this.countersChanged) return this.counters;
     // A chained batch: measured at about twice the rate of an array batch in abstract-level,
     // which clones and re-validates every operation object.
+    // Before the batch is opened: a read or an encoding that fails leaves no batch behind.
+    const changed = await this.changedRecords();
     const batch = this.db.batch();
     for (let i = 0; i < this.fresh.length; i += 2) batch.put(this.fresh[i]!, this.fresh[i + 1]!);
     for (const op of this.ops.values()) {
       if (op.type === 'put') batch.put(op.key, op.value);
       else batch.del(op.key);
     }
-    const changed = await this.changedRecords();
     for (const [ino, n] of this.freshInodes) {
       if (!changed.has(ino)) batch.put(inodeKey(ino), encodeRecord(n.attr, this.stateChanges.get(ino) ?? undefined, n.name));
       // Its target, unless the inode went again in this transaction (delInode staged the target's deletion).
