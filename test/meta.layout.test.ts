@@ -77,6 +77,23 @@ async function withDb<T>(dir: string, fn: (db: Db) => Promise<T>): Promise<T> {
   }
 }
 
+/** A layout-1 data directory (the fixture, then `extra` in a second batch) in a temporary directory. */
+type RawOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+async function withLayout1Dir(fn: (dir: string) => Promise<void>, extra: RawOp[] = []): Promise<void> {
+  const tmp = tempDir('wharf-layout-');
+  try {
+    const dir = join(tmp.path, 'meta');
+    await withDb(dir, async (db) => {
+      await db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o })));
+      if (extra.length > 0) await db.batch(extra);
+    });
+    await fn(dir);
+  } finally {
+    tmp.remove();
+  }
+}
+
 async function familySize(db: Db, family: 'name' | 'storeState'): Promise<number> {
   return (await db.keys(familyRange(family)).all()).length;
 }
@@ -113,43 +130,25 @@ async function assertMigrated(dir: string): Promise<void> {
 
 describe('layout 1 → 2 migration', () => {
   test('a layout-1 namespace opens migrated: names and store states in the records, the old records and leftovers gone', async () => {
-    const tmp = tempDir('wharf-layout-');
-    try {
-      const dir = join(tmp.path, 'meta');
-      await withDb(dir, (db) => db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o }))));
+    await withLayout1Dir(async (dir) => {
       await assertMigrated(dir);
       // Opening again is a no-op (the marker says 2).
       await assertMigrated2(dir);
-    } finally {
-      tmp.remove();
-    }
+    });
   });
 
   test('a migration interrupted half-way (some records new, the marker still 1) completes on the next open', async () => {
-    const tmp = tempDir('wharf-layout-');
-    try {
-      const dir = join(tmp.path, 'meta');
-      await withDb(dir, async (db) => {
-        await db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o })));
-        // What one completed batch of the migration leaves: inodes 2 and 3 rewritten, their old records gone.
-        await db.batch([
-          { type: 'put', key: inodeKey(2n), value: encodeRecord(attr(2n, 'directory', 1n), STATES['2'], 'data') },
-          { type: 'put', key: inodeKey(3n), value: encodeRecord(attr(3n, 'file', 2n, 1n), STATES['3'], 'a.txt') },
-          { type: 'del', key: nameKey(2n) }, { type: 'del', key: storeStateKey(2n) },
-          { type: 'del', key: nameKey(3n) }, { type: 'del', key: storeStateKey(3n) },
-        ]);
-      });
-      await assertMigrated(dir);
-    } finally {
-      tmp.remove();
-    }
+    // What one completed batch of the migration leaves: inodes 2 and 3 rewritten, their old records gone.
+    await withLayout1Dir((dir) => assertMigrated(dir), [
+      { type: 'put', key: inodeKey(2n), value: encodeRecord(attr(2n, 'directory', 1n), STATES['2'], 'data') },
+      { type: 'put', key: inodeKey(3n), value: encodeRecord(attr(3n, 'file', 2n, 1n), STATES['3'], 'a.txt') },
+      { type: 'del', key: nameKey(2n) }, { type: 'del', key: storeStateKey(2n) },
+      { type: 'del', key: nameKey(3n) }, { type: 'del', key: storeStateKey(3n) },
+    ]);
   });
 
   test('fsck refuses a layout-1 data directory (a repair would drop its store states) and leaves it as it was', async () => {
-    const tmp = tempDir('wharf-layout-');
-    try {
-      const dir = join(tmp.path, 'meta');
-      await withDb(dir, (db) => db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o }))));
+    await withLayout1Dir(async (dir) => {
       for (const repair of [false, true]) {
         await assert.rejects(fsckDataDir(dir, { repair }), (e: Error & { errno?: string }) => e.errno === 'EINVAL' && /layout version 1: start a master on it once/.test(e.message));
       }
@@ -158,29 +157,11 @@ describe('layout 1 → 2 migration', () => {
         assert.equal((await db.get(metaKey('format')))!.readUInt32BE(0), 1);
       });
       await assertMigrated(dir);
-    } finally {
-      tmp.remove();
-    }
+    });
   });
 
   test('damage is left as it was: an unreadable record keeps its name and state records; an unreadable state leaves its inode Wharf\'s own', async () => {
-    const tmp = tempDir('wharf-layout-');
-    try {
-      const dir = join(tmp.path, 'meta');
-      await withDb(dir, async (db) => {
-        await db.batch(layout1Ops().map((o) => ({ type: 'put' as const, ...o })));
-        await db.batch([
-          // Inode 7, /bad: a record cut short (version 1, 10 bytes), with its entry, name and state.
-          { type: 'put', key: inodeKey(7n), value: encodeInodeV1(attr(7n, 'file', 1n)).subarray(0, 10) },
-          { type: 'put', key: dentryKey(1n, 'bad'), value: encodeDentry(7n, 'file') },
-          { type: 'put', key: nameKey(7n), value: Buffer.from('bad') },
-          { type: 'put', key: storeStateKey(7n), value: encodeStoreStateV1({ gen: 1n, fingerprint: '0:e:0' }) },
-          // Inode 3's store state record cut short.
-          { type: 'put', key: storeStateKey(3n), value: Buffer.from([0, 1, 2]) },
-          { type: 'put', key: metaKey('nextIno'), value: encodeU64(8n) },
-          { type: 'put', key: metaKey('inodes'), value: encodeU64(7n) },
-        ]);
-      });
+    await withLayout1Dir(async (dir) => {
       const tree = await InodeTree.open(dir);
       try {
         assert.equal(await tree.getStoreState(3n), undefined, 'an unreadable state: Wharf\'s own (no sync may delete it)');
@@ -197,9 +178,17 @@ describe('layout 1 → 2 migration', () => {
         const report = await fsck(db);
         assert.deepEqual(report.findings.map((f) => [f.kind, f.ino]), [['unreadable-record', '7']]);
       });
-    } finally {
-      tmp.remove();
-    }
+    }, [
+      // Inode 7, /bad: a record cut short (version 1, 10 bytes), with its entry, name and state.
+      { type: 'put', key: inodeKey(7n), value: encodeInodeV1(attr(7n, 'file', 1n)).subarray(0, 10) },
+      { type: 'put', key: dentryKey(1n, 'bad'), value: encodeDentry(7n, 'file') },
+      { type: 'put', key: nameKey(7n), value: Buffer.from('bad') },
+      { type: 'put', key: storeStateKey(7n), value: encodeStoreStateV1({ gen: 1n, fingerprint: '0:e:0' }) },
+      // Inode 3's store state record cut short.
+      { type: 'put', key: storeStateKey(3n), value: Buffer.from([0, 1, 2]) },
+      { type: 'put', key: metaKey('nextIno'), value: encodeU64(8n) },
+      { type: 'put', key: metaKey('inodes'), value: encodeU64(7n) },
+    ]);
   });
 
   test('a data directory of an unknown layout is refused with EIO, untouched', async () => {

@@ -34,17 +34,20 @@ export function typeCode(type: FileType): number {
   return TYPE_CODE[type];
 }
 
-/** Refuses a store state no record can hold (checked when it is staged, not when the batch is written). */
-export function checkStoreState(ino: Ino, state: StoreState): void {
+/**
+ * Refuses a store state no record can hold (checked when it is staged, not when the
+ * batch is written). Returns the fingerprint's length in bytes.
+ */
+export function checkStoreState(ino: Ino, state: StoreState): number {
   if (state.gen < 0n || state.gen > 0xffff_ffff_ffff_ffffn) throw new WharfError('EINVAL', `sync generation ${state.gen} is out of range`);
   const fpLen = Buffer.byteLength(state.fingerprint, 'utf8');
   if (fpLen > MAX_FINGERPRINT_BYTES) throw new WharfError('EINVAL', `inode ${ino}: a store fingerprint of ${fpLen} bytes is too long`);
+  return fpLen;
 }
 
 /** An inode record with its store state (undefined: Wharf's own) and own name. */
 export function encodeRecord(a: Attr, state: StoreState | undefined, name: string): Buffer {
-  if (state !== undefined) checkStoreState(a.ino, state);
-  const fpLen = state === undefined ? 0 : Buffer.byteLength(state.fingerprint, 'utf8');
+  const fpLen = state === undefined ? 0 : checkStoreState(a.ino, state);
   const b = Buffer.allocUnsafe(HEAD_LEN + fpLen + Buffer.byteLength(name, 'utf8'));
   b[0] = RECORD_V2;
   b[1] = TYPE_CODE[a.type];
