@@ -389,5 +389,20 @@ perl -e 'my ($nr, $p, $n, $v) = @ARGV; syscall($nr, $p, $n, $v, length $v, 0) ==
       assert.match(write.stderr, /Permission denied/, 'no write permission in a 755 root directory');
       assert.equal(await readFile(inMount('perm/private'), 'utf8'), 'secret\n', 'root still reads it');
     });
+
+    it('new files, directories and symlinks belong to the caller, not the mount; a setgid directory passes on its group', async () => {
+      await run('mkdir -p shared && chmod 0777 shared && mkdir -p sgid && chown 0:4321 sgid && chmod 2777 sgid');
+      const as = (cmd: string) => sh(`setpriv --reuid=65534 --regid=65533 --clear-groups sh -c '${cmd}'`, { cwd: mnt });
+      const made = await as('touch shared/f && mkdir shared/d && ln -s f shared/l && touch -d @1500000000 shared/f');
+      assert.equal(made.code, 0, `the caller can create and set the times of its own file: ${made.stderr}`);
+      assert.equal(await run('stat -c "%u %g" shared/f shared/d shared/l'), '65534 65533\n65534 65533\n65534 65533\n');
+      assert.equal(Math.floor((await stat(inMount('shared/f'))).mtimeMs / 1000), 1_500_000_000);
+      const inherited = await as('touch sgid/f && mkdir sgid/d');
+      assert.equal(inherited.code, 0, inherited.stderr);
+      assert.equal(await run('stat -c "%u %g %a" sgid/f sgid/d'), '65534 4321 644\n65534 4321 2755\n');
+      // Root's own creations stay root's.
+      await run('touch shared/byroot');
+      assert.equal(await run('stat -c "%u %g" shared/byroot'), '0 0\n');
+    });
   });
 }

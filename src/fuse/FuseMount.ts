@@ -81,7 +81,11 @@ export class FuseMount {
     });
     const recovered = await vfs.io.recover();
     if (recovered.recovered + recovered.orphaned > 0) log.info(recovered, 'staged data from a previous run handled');
-    const fuse = new Fuse(mountpoint, fuseOps(vfs, new BusyPoll(o.pollMs ?? 2)), {
+    // The ops ask the Fuse instance who made each request (Fuse#caller, added by
+    // scripts/build-fuse-native.mjs): bound once the instance exists.
+    let fuse: Fuse | undefined;
+    const caller = () => fuse?.caller();
+    fuse = new Fuse(mountpoint, fuseOps(vfs, new BusyPoll(o.pollMs ?? 2), caller), {
       // fuse-native has no big_writes option; it joins options with commas, so it rides along
       // here. Without it libfuse2 writes 4 KiB per call (a sixth of the speed).
       fsname: 'wharf,big_writes,max_readahead=4194304,splice_write,splice_move', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
@@ -92,10 +96,11 @@ export class FuseMount {
       // is a measurable share of a warm read.
       timeout: { default: Math.max(60_000, (o.fetchTimeoutMs ?? 30_000) * 2), read: false, write: false },
     });
-    await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
+    const mounted = fuse;
+    await new Promise<void>((res, rej) => mounted.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
     if (readAhead > 0) await setReadAhead(mountpoint, readAhead);
     log.info({ mountpoint, cacheDir: o.cacheDir, blocks: cache.stats().blocks }, 'mounted');
-    return new FuseMount(vfs, cache, reader, fuse, mountpoint);
+    return new FuseMount(vfs, cache, reader, mounted, mountpoint);
   }
 
   /** Cache and data-path counters, for /metrics and tests. */

@@ -2,7 +2,7 @@
 // what fuse-native expects. Nothing else happens here.
 import type { Operations } from 'fuse-native';
 import { ERRNO, WharfError, logger, statMode, type Attr } from '../common/index.js';
-import type { Vfs } from '../vfs/index.js';
+import type { Caller, Vfs } from '../vfs/index.js';
 import type { BusyPoll } from './BusyPoll.js';
 
 const log = logger('fuse');
@@ -36,8 +36,8 @@ function run(op: string, path: string, cb: Done, work: () => Promise<unknown>): 
  * anyway, and spinning between them took CPU from the threads copying the data (a
  * warm sequential read lost 10%). A read that waits (a random read, a miss) does.
  */
-export function fuseOps(vfs: Vfs, poll?: BusyPoll): Operations {
-  const ops = allOps(vfs, poll);
+export function fuseOps(vfs: Vfs, poll?: BusyPoll, caller: () => Caller | undefined = () => undefined): Operations {
+  const ops = allOps(vfs, poll, caller);
   if (!poll) return ops;
   const touched: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => unknown][]) {
@@ -49,7 +49,11 @@ export function fuseOps(vfs: Vfs, poll?: BusyPoll): Operations {
   return touched as Operations;
 }
 
-function allOps(vfs: Vfs, poll: BusyPoll | undefined): Operations {
+/**
+ * `caller` names who made the request being handled; it must be read synchronously
+ * at the start of an operation (fuse-native keeps it for the running callback only).
+ */
+function allOps(vfs: Vfs, poll: BusyPoll | undefined, caller: () => Caller | undefined): Operations {
   return {
     init: (cb) => cb(0),
     getattr: (path, cb) => {
@@ -68,7 +72,7 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined): Operations {
       vfs.open(path, flags).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'open', path)));
     },
     create: (path, mode, cb) => {
-      vfs.create(path, mode).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'create', path)));
+      vfs.create(path, mode, undefined, caller()).then((fh) => cb(0, fh), (e: unknown) => cb(errnoOf(e, 'create', path)));
     },
     read: (path, fd, buf, len, pos, cb) => {
       const copied = vfs.io.readHot(fd, buf, len, pos);
@@ -84,11 +88,17 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined): Operations {
     release: (path, fd, cb) => run('release', path, cb, () => vfs.io.release(fd)),
     truncate: (path, size, cb) => run('truncate', path, cb, () => vfs.truncate(path, size)),
     ftruncate: (path, fd, size, cb) => run('ftruncate', path, cb, () => vfs.io.ftruncate(fd, size)),
-    mkdir: (path, mode, cb) => run('mkdir', path, cb, () => vfs.mkdir(path, mode)),
+    mkdir: (path, mode, cb) => {
+      const who = caller();
+      run('mkdir', path, cb, () => vfs.mkdir(path, mode, who));
+    },
     rmdir: (path, cb) => run('rmdir', path, cb, () => vfs.rmdir(path)),
     unlink: (path, cb) => run('unlink', path, cb, () => vfs.unlink(path)),
     rename: (src, dest, cb) => run('rename', src, cb, () => vfs.rename(src, dest)),
-    symlink: (target, path, cb) => run('symlink', path, cb, () => vfs.symlink(target, path)),
+    symlink: (target, path, cb) => {
+      const who = caller();
+      run('symlink', path, cb, () => vfs.symlink(target, path, who));
+    },
     readlink: (path, cb) => {
       vfs.readlink(path).then((t) => cb(0, t), (e: unknown) => cb(errnoOf(e, 'readlink', path)));
     },

@@ -51,6 +51,8 @@ declare module 'fuse-native' {
   export default class Fuse {
     constructor(mnt: string, ops: Operations, opts?: FuseOptions);
     mount(cb: (err: Error | null) => void): void;
+    /** Who made the request being handled now (Wharf's fix of fuse-native); undefined without the fix. */
+    caller(): { uid: number; gid: number; pid: number; umask: number } | undefined;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;

@@ -21,10 +21,18 @@ const LIST_ON_MISS_LIMIT = 20_000;
 export interface VfsOptions extends FileIoOptions {
   meta: MetaCacheOptions;
   openLocation: OpenLocation;
-  /** Owner of new files: fuse-native does not tell the caller's uid/gid. */
+  /** Owner of new files when the caller is not known (the mount's own user). */
   uid: number;
   gid: number;
 }
+
+/** Who asked for an operation (from the FUSE request): new inodes belong to them. */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
+
+const S_ISGID = 0o2000;
 
 export class Vfs {
   readonly cache: MetaCache;
@@ -131,9 +139,21 @@ export class Vfs {
     this.cache.dirChanged(dir);
   }
 
-  async mkdir(path: string, mode: number): Promise<Attr> {
+  /**
+   * The owner and mode of a new inode, as ext4 gives them (inode_init_owner): the
+   * caller's uid; the caller's gid, or the directory's when it is setgid, in which
+   * case a new directory is setgid too.
+   */
+  private newOwner(parent: Attr, caller: Caller | undefined, mode: number, isDir: boolean): { mode: number; uid: number; gid: number } {
+    const uid = caller?.uid ?? this.o.uid;
+    const setgidDir = (parent.mode & S_ISGID) !== 0;
+    const gid = setgidDir ? parent.gid : (caller?.gid ?? this.o.gid);
+    return { mode: (mode & 0o7777) | (setgidDir && isDir ? S_ISGID : 0), uid, gid };
+  }
+
+  async mkdir(path: string, mode: number, caller?: Caller): Promise<Attr> {
     const { parent, name, dir } = await this.parentOf(path);
-    const a = await this.meta.mkdir(parent.ino, name, { mode: mode & 0o7777, uid: this.o.uid, gid: this.o.gid });
+    const a = await this.meta.mkdir(parent.ino, name, this.newOwner(parent, caller, mode, true));
     this.changed(path, dir);
     this.cache.put(path, a);
     await this.io.putMarker(a.ino);
@@ -169,9 +189,10 @@ export class Vfs {
     this.changed(to, dst.dir, { subtree: true });
   }
 
-  async symlink(target: string, path: string): Promise<Attr> {
+  async symlink(target: string, path: string, caller?: Caller): Promise<Attr> {
     const { parent, name, dir } = await this.parentOf(path);
-    const a = await this.meta.symlink(parent.ino, name, target, { uid: this.o.uid, gid: this.o.gid });
+    const { uid, gid } = this.newOwner(parent, caller, 0o777, false);
+    const a = await this.meta.symlink(parent.ino, name, target, { uid, gid });
     this.changed(path, dir);
     this.cache.put(path, a);
     await this.io.putSymlinkObject(a, target);
@@ -201,9 +222,9 @@ export class Vfs {
     return this.io.open(path, a, flags);
   }
 
-  async create(path: string, mode: number, flags = 0o1 /* O_WRONLY */): Promise<number> {
+  async create(path: string, mode: number, flags = 0o1 /* O_WRONLY */, caller?: Caller): Promise<number> {
     const { parent, name, dir } = await this.parentOf(path);
-    const a = await this.meta.create(parent.ino, name, { mode: mode & 0o7777, uid: this.o.uid, gid: this.o.gid });
+    const a = await this.meta.create(parent.ino, name, this.newOwner(parent, caller, mode, false));
     this.changed(path, dir);
     this.cache.put(path, a);
     return this.io.open(path, a, flags, { fresh: true });

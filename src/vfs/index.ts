@@ -9,7 +9,7 @@
 //     a failed upload fails flush/fsync/close with EIO and is retried.
 //   - Store side effects happen before the namespace change they back (delete before
 //     unlink, copy before rename), so the namespace never names bytes that are gone.
-export { Vfs, type VfsOptions, join as joinPath, split as splitPath } from './Vfs.js';
+export { Vfs, type VfsOptions, type Caller, join as joinPath, split as splitPath } from './Vfs.js';
 export { MetaCache, type MetaCacheOptions } from './MetaCache.js';
 export { defaultOpener, StoreRegistry, type OpenLocation } from './StoreRegistry.js';
 export type { FileIoOptions } from './FileIo.js';
