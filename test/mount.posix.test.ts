@@ -390,6 +390,18 @@ perl -e 'my ($nr, $p, $n, $v) = @ARGV; syscall($nr, $p, $n, $v, length $v, 0) ==
       assert.equal(await readFile(inMount('perm/private'), 'utf8'), 'secret\n', 'root still reads it');
     });
 
+    it('an ftruncate past the staging disk\'s file-size limit is EFBIG (not EIO), and the file stays usable', async () => {
+      // The staging directory sits on this machine's ext4 temp disk (16 TiB per file).
+      const fh = await open(inMount('efbig.bin'), 'w+');
+      try {
+        await assert.rejects(fh.truncate(17 * 2 ** 40), (e: NodeJS.ErrnoException) => e.code === 'EFBIG');
+        await fh.write(Buffer.from('still here'), 0, 10, 0);
+      } finally {
+        await fh.close();
+      }
+      assert.equal(await readFile(inMount('efbig.bin'), 'utf8'), 'still here');
+    });
+
     it('new files, directories and symlinks belong to the caller, not the mount; a setgid directory passes on its group', async () => {
       await run('mkdir -p shared && chmod 0777 shared && mkdir -p sgid && chown 0:4321 sgid && chmod 2777 sgid');
       const as = (cmd: string) => sh(`setpriv --reuid=65534 --regid=65533 --clear-groups sh -c '${cmd}'`, { cwd: mnt });

@@ -98,3 +98,13 @@ export class WharfError extends Error {
 export function isWharfError(e: unknown): e is WharfError {
   return e instanceof WharfError;
 }
+
+/**
+ * The errno of a failure from Node's own fs or net calls (`code: 'EFBIG'`…), when it
+ * is one Wharf knows; undefined otherwise. The one place such codes become errnos:
+ * a staged file's ftruncate past the file-size limit is EFBIG to the caller, not EIO.
+ */
+export function errnoOfNodeError(e: unknown): Errno | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && isErrno(code) ? code : undefined;
+}

@@ -1,15 +1,23 @@
 // The FUSE operations: each calls the Vfs and turns its result or WharfError into
 // what fuse-native expects. Nothing else happens here.
 import type { Operations } from 'fuse-native';
-import { ERRNO, WharfError, logger, statMode, type Attr } from '../common/index.js';
+import { ERRNO, WharfError, errnoOfNodeError, logger, statMode, type Attr } from '../common/index.js';
 import type { Caller, Vfs } from '../vfs/index.js';
 import type { BusyPoll } from './BusyPoll.js';
 
 const log = logger('fuse');
 
-/** -errno for a failure; anything that is not a WharfError is a bug, logged once here, and EIO. */
+/**
+ * -errno for a failure: a WharfError's own; a Node fs error's code where Wharf knows
+ * it (a staged file's EFBIG, ENOSPC); anything else is a bug, logged once here, and EIO.
+ */
 export function errnoOf(e: unknown, op: string, path: string): number {
   if (e instanceof WharfError) return -ERRNO[e.errno];
+  const node = errnoOfNodeError(e);
+  if (node) {
+    log.warn({ err: (e as Error).message, op, path }, 'file system error in a FUSE operation');
+    return -ERRNO[node];
+  }
   log.error({ err: e, op, path }, 'unexpected failure in a FUSE operation; answered EIO');
   return -ERRNO.EIO;
 }
