@@ -30,6 +30,17 @@ describe('writeU64BE / writeI64BE', () => {
     assert.deepEqual(decodeInode(7n, encodeRecord(a, undefined, 'x')), a);
   });
 
+  test('special files round-trip: devices keep their number (in the size field), FIFOs and sockets have none, every size reads 0', () => {
+    const base = { ino: 9n, mode: 0o600, uid: 1, gid: 2, nlink: 1, size: 0n, atimeNs: 1n, mtimeNs: 2n, ctimeNs: 3n, parent: 2n, version: 1n };
+    for (const type of ['fifo', 'socket'] as const) assert.deepEqual(decodeInode(9n, encodeRecord({ ...base, type }, undefined, 'p')), { ...base, type });
+    for (const type of ['chardev', 'blockdev'] as const) {
+      for (const rdev of [0, 0x103, 0xffff_ffff]) assert.deepEqual(decodeInode(9n, encodeRecord({ ...base, type, rdev }, undefined, 'd')), { ...base, type, rdev });
+    }
+    const bad = encodeRecord({ ...base, type: 'fifo' }, undefined, 'p');
+    bad[1] = 8;
+    assert.throws(() => decodeInode(9n, bad), /unknown type code 8/);
+  });
+
   test('a record carries its own name and store state beside the attributes; layout-1 records read as attributes only', () => {
     const a = { ino: 7n, type: 'file' as const, mode: 0o644, uid: 1, gid: 2, nlink: 1, size: 5n, atimeNs: 1n, mtimeNs: 2n, ctimeNs: 3n, parent: 2n, version: 9n };
     fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.option(fc.record({ gen: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fingerprint: fc.string({ unit: 'binary', maxLength: 200 }), pending: fc.boolean() })), (name, s) => {

@@ -402,6 +402,17 @@ perl -e 'my ($nr, $p, $n, $v) = @ARGV; syscall($nr, $p, $n, $v, length $v, 0) ==
       assert.equal(await readFile(inMount('efbig.bin'), 'utf8'), 'still here');
     });
 
+    it('a FIFO made in the mount carries data between processes; devices show their numbers; each is an empty object in the store', async () => {
+      await run('mkdir -p special && mkfifo special/pipe && mknod special/null c 1 3 && mknod special/sdb b 8 16');
+      assert.equal(await run('(echo through the pipe > special/pipe &) && cat special/pipe'), 'through the pipe\n');
+      assert.equal(await run('stat -c "%F %t:%T %s" special/pipe special/null special/sdb'), 'fifo 0:0 0\ncharacter special file 1:3 0\nblock special file 8:10 0\n');
+      assert.deepEqual((await keysUnder('special')).filter((k) => k !== 'special/'), ['special/null', 'special/pipe', 'special/sdb']);
+      assert.equal((await inStore('special/pipe'))?.length, 0);
+      assert.equal((await sh('mkfifo special/pipe', { cwd: mnt })).stderr.includes('File exists'), true);
+      await run('rm special/pipe special/null special/sdb');
+      assert.deepEqual((await keysUnder('special')).filter((k) => k !== 'special/'), [], 'rm deletes the objects');
+    });
+
     it('new files, directories and symlinks belong to the caller, not the mount; a setgid directory passes on its group', async () => {
       await run('mkdir -p shared && chmod 0777 shared && mkdir -p sgid && chown 0:4321 sgid && chmod 2777 sgid');
       const as = (cmd: string) => sh(`setpriv --reuid=65534 --regid=65533 --clear-groups sh -c '${cmd}'`, { cwd: mnt });

@@ -25,7 +25,7 @@ export function errnoOf(e: unknown, op: string, path: string): number {
 function stat(a: Attr) {
   const size = Number(a.size);
   return {
-    mode: statMode(a), uid: a.uid, gid: a.gid, size, nlink: a.nlink,
+    mode: statMode(a), uid: a.uid, gid: a.gid, size, nlink: a.nlink, rdev: a.rdev ?? 0,
     blksize: 4096, blocks: Math.ceil(size / 512),
     atime: Number(a.atimeNs / 1_000_000n), mtime: Number(a.mtimeNs / 1_000_000n), ctime: Number(a.ctimeNs / 1_000_000n),
   };
@@ -130,7 +130,10 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined, caller: () => Caller | und
     },
     // What an object store cannot keep: documented in the README's semantics section.
     link: (_src, _dest, cb) => cb(-ERRNO.EPERM),
-    mknod: (_path, _mode, _dev, cb) => cb(-ERRNO.EPERM),
+    mknod: (path, mode, dev, cb) => {
+      const who = caller();
+      run('mknod', path, cb, () => vfs.mknod(path, mode, dev, who));
+    },
     // No xattr operations at all: libfuse answers ENOSYS, after which the kernel stops
     // asking and answers EOPNOTSUPP itself. Otherwise `ls -l` costs two extra round
     // trips per file (security.selinux, POSIX ACLs).

@@ -2,7 +2,7 @@
 declare module 'fuse-native' {
   type Cb = (err: number) => void;
   interface Stat {
-    mode: number; uid: number; gid: number; size: number; nlink: number; ino?: number;
+    mode: number; uid: number; gid: number; size: number; nlink: number; ino?: number; rdev?: number;
     blksize?: number; blocks?: number; atime: Date | number; mtime: Date | number; ctime: Date | number;
   }
   interface StatFs {

@@ -5,7 +5,7 @@
 // this is the InodeTree, call for call. The master serves this over gRPC; an
 // embedded master hands it to the mount as its in-process MetaClient.
 import { WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, CommittedWrite, DataLocation, DirPage, InodeTree, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, InodeTree, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
 import type { SyncControl } from './SyncControl.js';
 
 export class Namespace implements MetaClient {
@@ -49,6 +49,11 @@ export class Namespace implements MetaClient {
   async symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
     await this.sync.guardWrite(parent);
     return this.tree.symlink(parent, name, target, owner);
+  }
+
+  async mknod(parent: Ino, name: string, init: NewSpecial): Promise<Attr> {
+    await this.sync.guardWrite(parent);
+    return this.tree.mknod(parent, name, init);
   }
 
   readlink(ino: Ino): Promise<string> {

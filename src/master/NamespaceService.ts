@@ -1,8 +1,8 @@
 // The gRPC face of the namespace: decode and check each request, call the
 // InodeTree, encode the reply. Every failure goes through toStatus (src/rpc).
-import { WharfError, type Attr } from '../common/index.js';
+import { WharfError, isSpecial, type Attr } from '../common/index.js';
 import type { MetaClient } from '../meta/index.js';
-import { attrToWire, parseIno, parseInt64, statFsToWire, type NamespaceHandlers } from '../rpc/index.js';
+import { attrToWire, parseIno, parseInt64, statFsToWire, typeFromWire, type NamespaceHandlers } from '../rpc/index.js';
 import { unary } from './unary.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 
@@ -42,6 +42,11 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
     Mkdir: unary('Mkdir', metrics, async (r) => entry(r.name, await tree.mkdir(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
     Create: unary('Create', metrics, async (r) => entry(r.name, await tree.create(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
     Symlink: unary('Symlink', metrics, async (r) => entry(r.name, await tree.symlink(parseIno(r.parent, 'parent'), r.name, r.target, { uid: r.uid, gid: r.gid }))),
+    Mknod: unary('Mknod', metrics, async (r) => {
+      const type = r.type === 'FILE_TYPE_UNSPECIFIED' ? undefined : typeFromWire(r.type);
+      if (!type || !isSpecial(type)) throw new WharfError('EINVAL', `mknod makes a FIFO, SOCKET, CHARDEV or BLOCKDEV, not ${r.type}`);
+      return entry(r.name, await tree.mknod(parseIno(r.parent, 'parent'), r.name, { type, mode: r.mode, uid: r.uid, gid: r.gid, rdev: r.rdev }));
+    }),
     Readlink: unary('Readlink', metrics, async (r) => ({ target: await tree.readlink(parseIno(r.ino)) })),
     Unlink: unary('Unlink', metrics, async (r) => { await tree.unlink(parseIno(r.parent, 'parent'), r.name); return {}; }),
     Rmdir: unary('Rmdir', metrics, async (r) => { await tree.rmdir(parseIno(r.parent, 'parent'), r.name); return {}; }),

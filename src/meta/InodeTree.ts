@@ -9,13 +9,13 @@ import { LRUCache } from 'lru-cache';
 import { KnownFingerprints } from './KnownFingerprints.js';
 import {
   MAX_INO, MAX_NAME_BYTES, READDIR_DEFAULT_PAGE, READDIR_MAX_PAGE, ROOT_INO, NO_INO, WharfError,
-  checkName, checkSymlinkTarget, logger, nowNs,
+  checkName, checkSymlinkTarget, isSpecial, logger, nowNs,
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, decodeU64, encodeRecord, encodeU64, type StoreState, type SyncTimes } from './codec.js';
 import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, parseDentryKey, symlinkKey, syncTimesKey } from './keys.js';
 import { migrateLayout1 } from './migrateLayout1.js';
-import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from './MetaClient.js';
+import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, NewSpecial, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
 import { resolvePath } from './resolvePath.js';
@@ -366,7 +366,14 @@ export class InodeTree implements MetaClient {
     return this.createInode('symlink', parent, name, 'symlink', { mode: 0o777, ...owner }, target);
   }
 
-  private async createInode(op: string, parent: Ino, name: string, type: FileType, init: NewInode, target?: string): Promise<Attr> {
+  async mknod(parent: Ino, name: string, init: NewSpecial): Promise<Attr> {
+    if (!isSpecial(init.type)) throw new WharfError('EINVAL', `mknod makes FIFOs, sockets and devices, not a ${String(init.type)}`);
+    if (!Number.isInteger(init.rdev) || init.rdev < 0 || init.rdev > 0xffff_ffff) throw new WharfError('EINVAL', `device number ${init.rdev} is out of range`);
+    const device = init.type === 'chardev' || init.type === 'blockdev';
+    return this.createInode('mknod', parent, name, init.type, init, undefined, device ? init.rdev : undefined);
+  }
+
+  private async createInode(op: string, parent: Ino, name: string, type: FileType, init: NewInode, target?: string, rdev?: number): Promise<Attr> {
     checkIno(parent);
     checkName(name);
     checkOwner(init);
@@ -378,7 +385,7 @@ export class InodeTree implements MetaClient {
       const attr = tx.addChild(parent, name, {
         type, mode: init.mode & 0o7777, uid: init.uid, gid: init.gid,
         size: target === undefined ? 0n : BigInt(Buffer.byteLength(target, 'utf8')),
-        atimeNs: now, mtimeNs: now, ctimeNs: now,
+        atimeNs: now, mtimeNs: now, ctimeNs: now, ...(rdev !== undefined ? { rdev } : {}),
       }, target);
       await tx.touchDir(parent, now, type === 'directory' ? 1 : 0);
       return attr;
@@ -471,7 +478,7 @@ export class InodeTree implements MetaClient {
       const next: Attr = { ...a, ctimeNs: nowNs() };
       if (changes.size !== undefined) {
         if (a.type === 'directory') throw new WharfError('EISDIR', `inode ${ino} is a directory`);
-        if (a.type === 'symlink') throw new WharfError('EINVAL', `inode ${ino} is a symbolic link`);
+        if (a.type !== 'file') throw new WharfError('EINVAL', `inode ${ino} is a ${a.type}, not a file`);
         tx.addBytes(changes.size - a.size);
         next.size = changes.size;
         // Its bytes now differ from the store's: the file is Wharf's own until it is uploaded again.

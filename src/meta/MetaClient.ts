@@ -2,12 +2,18 @@
 // Two implementations: InodeTree itself (in-process, single-machine mode) and
 // GrpcMetaClient in src/rpc. One conformance suite (test/conformance) runs on both,
 // so the mount never knows which one it has.
-import type { Attr, DirEntry, Ino, StatFs } from '../common/index.js';
+import type { Attr, DirEntry, Ino, SpecialType, StatFs } from '../common/index.js';
 
 export interface NewInode {
   mode: number;
   uid: number;
   gid: number;
+}
+
+/** mknod(2) of a FIFO, socket or device: its type and, for devices, the device number. */
+export interface NewSpecial extends NewInode {
+  type: SpecialType;
+  rdev: number;
 }
 
 export interface SetAttrChanges {
@@ -68,6 +74,7 @@ export interface MetaClient {
   mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr>;
   create(parent: Ino, name: string, init: NewInode): Promise<Attr>;
   symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr>;
+  mknod(parent: Ino, name: string, init: NewSpecial): Promise<Attr>;
   readlink(ino: Ino): Promise<string>;
   unlink(parent: Ino, name: string): Promise<void>;
   rmdir(parent: Ino, name: string): Promise<void>;

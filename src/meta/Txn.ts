@@ -132,6 +132,7 @@ export class Txn {
     const attr: Attr = {
       ino, type: init.type, mode: init.mode, uid: init.uid, gid: init.gid, size: init.size, nlink: init.type === 'directory' ? 2 : 1,
       atimeNs: init.atimeNs, mtimeNs: init.mtimeNs, ctimeNs: init.ctimeNs, parent: dirIno, version: 1n,
+      ...(init.rdev !== undefined ? { rdev: init.rdev } : {}),
     };
     this.counters.inodes += 1n;
     if (attr.type === 'file' && attr.size !== 0n) this.addBytes(attr.size);

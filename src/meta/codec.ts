@@ -3,9 +3,9 @@
 // the leading version byte tells the layouts apart.
 //
 // Inode record, version 2 (layout 2; 77 bytes + fingerprint + name):
-//   0 u8 codec version   1 u8 type (1 file, 2 dir, 3 symlink)
+//   0 u8 codec version   1 u8 type (1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 chardev, 7 blockdev)
 //   2 u32 mode   6 u32 uid   10 u32 gid   14 u32 nlink
-//  18 u64 size  26 i64 atime_ns  34 i64 mtime_ns  42 i64 ctime_ns
+//  18 u64 size (a chardev's or blockdev's device number)  26 i64 atime_ns  34 i64 mtime_ns  42 i64 ctime_ns
 //  50 u64 parent  58 u64 version
 //  66 u8 store flags (bit 0: the inode mirrors an under-store entry; bit 1: a write
 //     through Wharf is pending)   67 u64 sync generation   75 u16 fingerprint length
@@ -27,8 +27,13 @@ const HAS_STATE = 1;
 const PENDING = 2;
 const MAX_FINGERPRINT_BYTES = 0xffff;
 
-const TYPE_CODE: Record<FileType, number> = { file: 1, directory: 2, symlink: 3 };
-const CODE_TYPE: Record<number, FileType> = { 1: 'file', 2: 'directory', 3: 'symlink' };
+const TYPE_CODE: Record<FileType, number> = { file: 1, directory: 2, symlink: 3, fifo: 4, socket: 5, chardev: 6, blockdev: 7 };
+const CODE_TYPE: Record<number, FileType> = Object.fromEntries(Object.entries(TYPE_CODE).map(([t, c]) => [c, t as FileType]));
+
+/** Devices have no size: their record's size field holds the device number. */
+function isDevice(type: FileType): boolean {
+  return type === 'chardev' || type === 'blockdev';
+}
 
 export function typeCode(type: FileType): number {
   return TYPE_CODE[type];
@@ -55,7 +60,7 @@ export function encodeRecord(a: Attr, state: StoreState | undefined, name: strin
   b.writeUInt32BE(a.uid, 6);
   b.writeUInt32BE(a.gid, 10);
   b.writeUInt32BE(a.nlink, 14);
-  writeU64BE(b, a.size, 18);
+  writeU64BE(b, isDevice(a.type) ? BigInt(a.rdev ?? 0) : a.size, 18);
   writeI64BE(b, a.atimeNs, 26);
   writeI64BE(b, a.mtimeNs, 34);
   writeI64BE(b, a.ctimeNs, 42);
@@ -87,6 +92,7 @@ export function decodeInode(ino: Ino, b: Buffer): Attr {
   }
   const type = CODE_TYPE[b[1]!];
   if (!type) throw new WharfError('EIO', `inode ${ino}: unknown type code ${b[1]}`);
+  const size = b.readBigUInt64BE(18);
   return {
     ino,
     type,
@@ -94,12 +100,13 @@ export function decodeInode(ino: Ino, b: Buffer): Attr {
     uid: b.readUInt32BE(6),
     gid: b.readUInt32BE(10),
     nlink: b.readUInt32BE(14),
-    size: b.readBigUInt64BE(18),
+    size: isDevice(type) ? 0n : size,
     atimeNs: b.readBigInt64BE(26),
     mtimeNs: b.readBigInt64BE(34),
     ctimeNs: b.readBigInt64BE(42),
     parent: b.readBigUInt64BE(50),
     version: b.readBigUInt64BE(58),
+    ...(isDevice(type) ? { rdev: Number(size & 0xffff_ffffn) } : {}),
   };
 }
 

@@ -12,7 +12,7 @@
 //   - Each inode but the root has exactly one directory entry (no hard links)
 //     and its `parent` names that entry's directory.
 export { InodeTree, type InodeTreeOptions, type BulkItem, type ChildRef } from './InodeTree.js';
-export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type NewInode, type SetAttrChanges } from './MetaClient.js';
+export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type NewInode, type NewSpecial, type SetAttrChanges } from './MetaClient.js';
 export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
 export { Txn } from './Txn.js';

@@ -1,8 +1,8 @@
 // MetaClient over gRPC: what a mount on another machine than the master uses.
 import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, SetAttrChanges } from '../meta/index.js';
-import { attrFromWire, entryFromWire, statFsFromWire } from './convert.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
+import { attrFromWire, entryFromWire, fileTypeToWire, statFsFromWire } from './convert.js';
 import type { NamespaceClient } from './gen/wharf/v1/Namespace.js';
 import type { AttrReply__Output as AttrReply } from './gen/wharf/v1/AttrReply.js';
 import type { Empty__Output as Empty } from './gen/wharf/v1/Empty.js';
@@ -80,6 +80,12 @@ export class GrpcMetaClient implements MetaClient {
 
   async symlink(parent: Ino, name: string, target: string, owner: { uid: number; gid: number }): Promise<Attr> {
     const e = await this.call<Entry>('Symlink', (md, o, cb) => this.stub.Symlink({ parent: parent.toString(), name, target, ...owner }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async mknod(parent: Ino, name: string, init: NewSpecial): Promise<Attr> {
+    const { type, ...rest } = init;
+    const e = await this.call<Entry>('Mknod', (md, o, cb) => this.stub.Mknod({ parent: parent.toString(), name, type: fileTypeToWire(type), ...rest }, md, o, cb));
     return attrFromWire(e.attr);
   }
 

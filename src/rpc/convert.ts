@@ -5,31 +5,38 @@ import type { Entry__Output as WireEntry } from './gen/wharf/v1/Entry.js';
 import type { FileType__Output as WireFileType } from './gen/wharf/v1/FileType.js';
 import type { StatFsReply, StatFsReply__Output } from './gen/wharf/v1/StatFsReply.js';
 
-const WIRE_TYPE: Record<FileType, WireFileType> = { file: 'FILE_TYPE_FILE', directory: 'FILE_TYPE_DIRECTORY', symlink: 'FILE_TYPE_SYMLINK' };
+const WIRE_TYPE: Record<FileType, WireFileType> = {
+  file: 'FILE_TYPE_FILE', directory: 'FILE_TYPE_DIRECTORY', symlink: 'FILE_TYPE_SYMLINK',
+  fifo: 'FILE_TYPE_FIFO', socket: 'FILE_TYPE_SOCKET', chardev: 'FILE_TYPE_CHARDEV', blockdev: 'FILE_TYPE_BLOCKDEV',
+};
+const TYPE_OF_WIRE = new Map<string, FileType>(Object.entries(WIRE_TYPE).map(([t, w]) => [w, t as FileType]));
 
-function typeFromWire(t: WireFileType): FileType {
-  switch (t) {
-    case 'FILE_TYPE_FILE': return 'file';
-    case 'FILE_TYPE_DIRECTORY': return 'directory';
-    case 'FILE_TYPE_SYMLINK': return 'symlink';
-    default: throw new WharfError('EIO', `unknown file type ${String(t)} on the wire`);
-  }
+export function fileTypeToWire(t: FileType): WireFileType {
+  return WIRE_TYPE[t];
+}
+
+export function typeFromWire(t: WireFileType | string): FileType {
+  const type = TYPE_OF_WIRE.get(t);
+  if (!type) throw new WharfError('EIO', `unknown file type ${String(t)} on the wire`);
+  return type;
 }
 
 export function attrToWire(a: Attr): WireAttrIn {
   return {
     ino: a.ino.toString(), type: WIRE_TYPE[a.type], mode: a.mode, uid: a.uid, gid: a.gid,
     size: a.size.toString(), nlink: a.nlink, atime_ns: a.atimeNs.toString(), mtime_ns: a.mtimeNs.toString(),
-    ctime_ns: a.ctimeNs.toString(), parent: a.parent.toString(), version: a.version.toString(),
+    ctime_ns: a.ctimeNs.toString(), parent: a.parent.toString(), version: a.version.toString(), rdev: a.rdev ?? 0,
   };
 }
 
 export function attrFromWire(w: WireAttr | null | undefined): Attr {
   if (!w) throw new WharfError('EIO', 'reply carried no attributes');
+  const type = typeFromWire(w.type);
   return {
-    ino: parseIno(w.ino), type: typeFromWire(w.type), mode: w.mode, uid: w.uid, gid: w.gid,
+    ino: parseIno(w.ino), type, mode: w.mode, uid: w.uid, gid: w.gid,
     size: BigInt(w.size), nlink: w.nlink, atimeNs: BigInt(w.atime_ns), mtimeNs: BigInt(w.mtime_ns),
     ctimeNs: BigInt(w.ctime_ns), parent: BigInt(w.parent), version: BigInt(w.version),
+    ...(type === 'chardev' || type === 'blockdev' ? { rdev: w.rdev } : {}),
   };
 }
 

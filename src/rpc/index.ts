@@ -7,7 +7,7 @@
 // whose errno is the one the master raised (trailing metadata `wharf-errno`).
 export { wharfProto } from './proto.js';
 export { toStatus, fromServiceError, statusOfErrno, ERRNO_METADATA_KEY } from './status.js';
-export { attrToWire, attrFromWire, entryFromWire, statFsToWire, statFsFromWire, parseIno, parseInt64 } from './convert.js';
+export { attrToWire, attrFromWire, typeFromWire, entryFromWire, statFsToWire, statFsFromWire, parseIno, parseInt64 } from './convert.js';
 export { GrpcMetaClient, type GrpcMetaClientOptions } from './GrpcMetaClient.js';
 export type { NamespaceHandlers } from './gen/wharf/v1/Namespace.js';
 export { AdminClient, type WireSource, type WireRule, type WireJob, type WireStatus, type WireSourceDetail } from './AdminClient.js';

@@ -1,12 +1,13 @@
 // What a sync does with one name, decided purely from the inode (if any), its
 // store state, and the store's entry (if known). No I/O: the executor applies it.
 // After Alluxio's UfsSyncUtils.computeSyncPlan.
-import type { Attr, Ino } from '../common/index.js';
+import { TYPE_IFMT, isSpecial, typeOfMode, type Attr, type FileType, type Ino, type SpecialType } from '../common/index.js';
 import type { StoreState } from '../meta/index.js';
 
 /** An entry as the store shows it, already mapped to a name in the namespace. */
 export interface StoreEntry {
-  type: 'file' | 'directory' | 'symlink';
+  /** What the listing shows is a file or directory; object metadata may say symlink or a special file. */
+  type: FileType;
   /** Files and symlinks: "size:etag:mtimeMs"; directories: "dir" (implied by keys below) or "marker". */
   fingerprint: string;
   size: bigint;
@@ -15,6 +16,8 @@ export interface StoreEntry {
   meta?: ObjectAttrs;
   /** A symlink's target (the object's body, as s3fs stores it). */
   target?: string;
+  /** A device's number (x-amz-meta-rdev). */
+  rdev?: number;
 }
 
 export interface ObjectAttrs {
@@ -83,20 +86,18 @@ export function planEntry(existing: Existing | undefined, store: StoreEntry | un
   if (!isDir && store.type === 'directory') return existing.attr.ctimeNs >= ctx.startNs ? 'keep-recent' : 'replace';
   if (isDir) return 'stamp';
   if (existing.state.fingerprint === store.fingerprint) return 'stamp';
-  // A file that became a symlink (or back) is a new inode; a changed file keeps its inode.
-  return existing.attr.type !== store.type ? 'replace' : existing.attr.type === 'symlink' ? 'replace' : 'update';
+  // A file that became a symlink (or back) is a new inode; a changed file keeps its
+  // inode. A changed symlink or special file is made again from its object.
+  return existing.attr.type !== store.type || existing.attr.type !== 'file' ? 'replace' : 'update';
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
+const KNOWN_TYPE_BITS = new Set(Object.values(TYPE_IFMT));
 
 function parseMode(text: string | undefined): number | undefined {
   if (text === undefined || !/^[0-9]{1,7}$/.test(text)) return undefined;
   // s3fs writes st_mode in decimal ("33188"); rclone in octal ("100644"). Take the
-  // reading in which the type bits are exactly a file, directory or symlink.
-  const typed = (m: number) => [S_IFREG, S_IFDIR, S_IFLNK].includes(m & ~0o7777);
+  // reading in which the type bits name a type.
+  const typed = (m: number) => KNOWN_TYPE_BITS.has(m & ~0o7777);
   const dec = Number(text);
   const oct = /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
   if (typed(dec)) return dec;
@@ -115,18 +116,21 @@ function parseId(text: string | undefined): number | undefined {
  * (x-amz-meta-mode/uid/gid/mtime; mtime in seconds, possibly fractional). Unreadable
  * values are ignored, never guessed.
  */
-export function objectAttrs(metadata: Record<string, string> | undefined): ObjectAttrs & { symlink: boolean } {
+export function objectAttrs(metadata: Record<string, string> | undefined): ObjectAttrs & { symlink: boolean; special?: SpecialType; rdev?: number } {
   const m = metadata ?? {};
   const mode = parseMode(m['mode']);
   const mt = m['mtime'] !== undefined && /^[0-9]{1,12}(\.[0-9]{1,9})?$/.test(m['mtime']) ? Math.round(Number(m['mtime']) * 1000) : undefined;
   const uid = parseId(m['uid']);
   const gid = parseId(m['gid']);
+  const type = mode === undefined || mode <= 0o7777 ? undefined : typeOfMode(mode);
+  const rdev = parseId(m['rdev']);
   return {
     ...(mode !== undefined ? { mode: mode & 0o7777 } : {}),
     ...(uid !== undefined ? { uid } : {}),
     ...(gid !== undefined ? { gid } : {}),
     ...(mt !== undefined ? { mtimeMs: mt } : {}),
-    symlink: mode !== undefined && (mode & S_IFMT) === S_IFLNK,
+    symlink: type === 'symlink',
+    ...(type !== undefined && isSpecial(type) ? { special: type, ...(type === 'chardev' || type === 'blockdev' ? { rdev: rdev ?? 0 } : {}) } : {}),
   };
 }
 

@@ -300,7 +300,7 @@ export class SyncWriter {
       type: entry.type, mode: m.mode ?? (entry.type === 'directory' ? d.dirMode : entry.type === 'symlink' ? 0o777 : d.fileMode),
       uid: m.uid ?? d.uid, gid: m.gid ?? d.gid,
       size: entry.type === 'file' ? entry.size : entry.type === 'symlink' ? BigInt(Buffer.byteLength(entry.target ?? '', 'utf8')) : 0n,
-      atimeNs: mtimeNs, mtimeNs, ctimeNs: now,
+      atimeNs: mtimeNs, mtimeNs, ctimeNs: now, ...(entry.rdev !== undefined ? { rdev: entry.rdev } : {}),
     }, entry.type === 'symlink' ? (entry.target ?? '') : undefined, fresh);
     this.tx.putStoreState(a.ino, { gen: this.gen, fingerprint: entry.fingerprint });
     this.ctx.seen?.add(a.ino);

@@ -32,8 +32,13 @@ export async function readObjectMetadata(tree: InodeTree, store: UnderStore, dir
     const head = await store.head(o.key);
     if (!head) return; // deleted since the listing: the next sync sees it gone
     const attrs = objectAttrs(head.metadata);
-    const { symlink, ...meta } = attrs;
+    const { symlink, special, rdev, ...meta } = attrs;
     o.entry.meta = meta;
+    // An empty object whose mode names a FIFO, socket or device is one (as s3fs keeps them).
+    if (special && head.size === 0n) {
+      o.entry.type = special;
+      if (rdev !== undefined) o.entry.rdev = rdev;
+    }
     if (symlink && head.size <= BigInt(MAX_SYMLINK_BODY)) {
       o.entry.type = 'symlink';
       o.entry.target = await readBody(store, o.key);

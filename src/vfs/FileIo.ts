@@ -413,19 +413,20 @@ export class FileIo {
 
   /**
    * A symlink in a data source becomes an object holding its target with S_IFLNK in
-   * x-amz-meta-mode, as s3fs writes it. Best effort: the link exists in the namespace
-   * either way (Wharf's own until its object is there).
+   * x-amz-meta-mode, as s3fs writes it; a FIFO, socket or device an empty object with
+   * its type in the mode (and x-amz-meta-rdev). Best effort: the inode exists in the
+   * namespace either way (Wharf's own until its object is there).
    */
-  async putSymlinkObject(a: Attr, target: string): Promise<void> {
+  async putInodeObject(a: Attr, body: Buffer): Promise<void> {
     const loc = await this.meta.locate(a.ino).catch(() => undefined);
     if (!loc || loc.readOnly) return;
     try {
       const store = await this.stores.get(loc);
-      await store.put(loc.key, Buffer.from(target, 'utf8'), { metadata: s3fsMetadata(a) });
+      await store.put(loc.key, body, { metadata: s3fsMetadata(a) });
       const head = await store.head(loc.key);
       if (head) await this.meta.commitWrite(a.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
     } catch (e) {
-      log.warn({ key: loc.key, err: String(e) }, 'could not write a symlink object');
+      log.warn({ key: loc.key, err: String(e) }, `could not write the object of a ${a.type}`);
     }
   }
 
@@ -506,5 +507,7 @@ export class FileIo {
 
 /** s3fs's object metadata: other tools sharing the bucket see the same owner, mode and time. */
 function s3fsMetadata(a: Attr): Record<string, string> {
-  return { mode: String(statMode(a)), uid: String(a.uid), gid: String(a.gid), mtime: String(Number(nowNs() / 1_000_000_000n)) };
+  const m: Record<string, string> = { mode: String(statMode(a)), uid: String(a.uid), gid: String(a.gid), mtime: String(Number(nowNs() / 1_000_000_000n)) };
+  if (a.rdev !== undefined) m['rdev'] = String(a.rdev);
+  return m;
 }

@@ -8,7 +8,7 @@
 // Store side effects of namespace changes go to the store first (unlink deletes the
 // object, rename copies then deletes, mkdir writes a "dir/" marker), so the namespace
 // never shows a state the store cannot back; a later sync repairs the rest.
-import { ROOT_INO, WharfError, nowNs, type Attr, type Ino, type StatFs } from '../common/index.js';
+import { ROOT_INO, WharfError, isSpecial, nowNs, typeOfMode, type Attr, type Ino, type StatFs } from '../common/index.js';
 import { readdirAll, type MetaClient } from '../meta/index.js';
 import { FileIo, type FileIoOptions } from './FileIo.js';
 import { MetaCache, join, split, type MetaCacheOptions } from './MetaCache.js';
@@ -195,7 +195,27 @@ export class Vfs {
     const a = await this.meta.symlink(parent.ino, name, target, { uid, gid });
     this.changed(path, dir);
     this.cache.put(path, a);
-    await this.io.putSymlinkObject(a, target);
+    await this.io.putInodeObject(a, Buffer.from(target, 'utf8'));
+    return a;
+  }
+
+  /**
+   * mknod(2): a FIFO, socket or device node (see SPECIAL_TYPES); a regular file is
+   * created and closed, as ext4 does for S_IFREG. `rdev` counts for devices only.
+   */
+  async mknod(path: string, mode: number, rdev: number, caller?: Caller): Promise<Attr> {
+    const type = typeOfMode(mode);
+    if (type === 'file') {
+      await this.io.release(await this.create(path, mode & 0o7777, 0o1, caller));
+      return this.attrOf(path);
+    }
+    if (!type || !isSpecial(type)) throw new WharfError('EINVAL', `mknod cannot make a ${type ?? `file of mode ${mode.toString(8)}`}`);
+    const { parent, name, dir } = await this.parentOf(path);
+    const owner = this.newOwner(parent, caller, mode, false);
+    const a = await this.meta.mknod(parent.ino, name, { ...owner, type, rdev: type === 'chardev' || type === 'blockdev' ? rdev : 0 });
+    this.changed(path, dir);
+    this.cache.put(path, a);
+    await this.io.putInodeObject(a, Buffer.alloc(0));
     return a;
   }
 

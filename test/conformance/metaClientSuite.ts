@@ -207,6 +207,36 @@ export function metaClientConformance(name: string, setup: () => Promise<ClientF
       assert.equal((await c.resolve('/..')).ino, ROOT_INO);
     });
 
+    test('mknod: FIFOs, sockets and devices, with device numbers for devices only; anything else is EINVAL', async () => {
+      const d = await fresh();
+      const fifo = await c.mknod(d.ino, 'fifo', { type: 'fifo', mode: 0o640, uid: 3, gid: 4, rdev: 99 });
+      assert.deepEqual([fifo.type, fifo.mode, fifo.uid, fifo.gid, fifo.size, fifo.nlink, fifo.rdev], ['fifo', 0o640, 3, 4, 0n, 1, undefined]);
+      const sock = await c.mknod(d.ino, 'sock', { type: 'socket', mode: 0o755, uid: 0, gid: 0, rdev: 0 });
+      assert.equal(sock.type, 'socket');
+      const dev = await c.mknod(d.ino, 'tty', { type: 'chardev', mode: 0o620, uid: 0, gid: 5, rdev: (4 << 8) | 1 });
+      assert.deepEqual([dev.type, dev.rdev, dev.size], ['chardev', 0x401, 0n]);
+      const blk = await c.mknod(d.ino, 'sda', { type: 'blockdev', mode: 0o660, uid: 0, gid: 6, rdev: 0xffff_ffff });
+      assert.equal(blk.rdev, 0xffff_ffff);
+      assert.deepEqual(await c.lookup(d.ino, 'tty'), dev);
+      const listed = new Map<string, string>();
+      for await (const e of readdirAll(c, d.ino)) listed.set(e.name, `${e.attr.type}:${e.attr.rdev ?? '-'}`);
+      assert.deepEqual([...listed].sort(), [['fifo', 'fifo:-'], ['sda', 'blockdev:4294967295'], ['sock', 'socket:-'], ['tty', 'chardev:1025']]);
+      await rejectsWith(c.mknod(d.ino, 'fifo', { type: 'fifo', mode: 0o600, uid: 0, gid: 0, rdev: 0 }), 'EEXIST');
+      await rejectsWith(c.mknod(d.ino, 'f', { type: 'file' as never, mode: 0o600, uid: 0, gid: 0, rdev: 0 }), 'EINVAL');
+      await rejectsWith(c.mknod(d.ino, 'dir', { type: 'directory' as never, mode: 0o600, uid: 0, gid: 0, rdev: 0 }), 'EINVAL');
+      await rejectsWith(c.mknod(fifo.ino, 'x', { type: 'fifo', mode: 0o600, uid: 0, gid: 0, rdev: 0 }), 'ENOTDIR');
+      // A special file holds no bytes: no size, no pending write.
+      await rejectsWith(c.setattr(fifo.ino, { size: 1n }), 'EINVAL');
+      await rejectsWith(c.setattr(dev.ino, { pendingWrite: true }), 'EINVAL');
+      const chmodded = await c.setattr(dev.ino, { mode: 0o600, uid: 7 });
+      assert.deepEqual([chmodded.mode, chmodded.uid, chmodded.rdev], [0o600, 7, 0x401]);
+      await c.rename(d.ino, 'tty', d.ino, 'tty0');
+      assert.equal((await c.lookup(d.ino, 'tty0')).rdev, 0x401);
+      await c.unlink(d.ino, 'tty0');
+      await c.unlink(d.ino, 'fifo');
+      await rejectsWith(c.lookup(d.ino, 'fifo'), 'ENOENT');
+    });
+
     test('bad names get precise errors and change nothing', async () => {
       const d = await fresh();
       const before = await c.getattr(d.ino);
