@@ -11,6 +11,16 @@
 //     a marker constant (wharf_caller_context), and adds Fuse#caller() reading them.
 //     caller() answers undefined without the marker, so a prebuilt binary (without
 //     the fix) is never read at the wrong offsets.
+//  3. Single-time utimensat: libfuse 2.9's high-level API calls utimens only when a
+//     setattr request sets both times, so `touch -m`, `touch -a` and utimensat with
+//     UTIME_OMIT changed nothing. The fix puts a channel of our own (the same
+//     /dev/fuse descriptor; libfuse's public fuse_chan_new) between the kernel and
+//     libfuse that completes such a request with the other time as UTIME_OMIT. The
+//     kernel's own channel object stays allocated (about 50 bytes per mount): freeing
+//     it would close the descriptor.
+//  4. UTIME_NOW and UTIME_OMIT reach JavaScript as two sentinels (see FuseOps
+//     UTIME_NOW_ARG) instead of a time 1.07 s after the epoch (fuse-native turned
+//     their tv_nsec markers into milliseconds).
 //
 // The build uses npm's own node-gyp and the machine's Node headers, and links the
 // system's libfuse2 as the prebuilt binary does; node-gyp-build then loads
@@ -40,6 +50,114 @@ const C_FIXES = [
     '  l->op = op_##name;\\\n'
       + '  { struct fuse_context *wharf_fc = fuse_get_context(); l->caller_uid = wharf_fc->uid; l->caller_gid = wharf_fc->gid; l->caller_pid = wharf_fc->pid; l->caller_umask = wharf_fc->umask; }\\\n',
   ],
+  ['#include <pthread.h>\n', String.raw`#include <pthread.h>
+
+// Wharf: a channel that completes one-time setattr requests (see scripts/build-fuse-native.mjs, fix 3).
+#include <errno.h>
+#include <sys/uio.h>
+#ifndef UTIME_NOW
+#define UTIME_NOW ((1l << 30) - 1l)
+#endif
+#ifndef UTIME_OMIT
+#define UTIME_OMIT ((1l << 30) - 2l)
+#endif
+// The kernel ABI (fuse_kernel.h, stable since protocol 7.9): struct fuse_in_header is
+// 40 bytes; struct fuse_setattr_in (88 bytes) has valid at 0, atime at 32, mtime at
+// 40, atimensec at 56, mtimensec at 60.
+#define WHARF_FUSE_SETATTR 4
+#define WHARF_IN_HEADER 40
+#define WHARF_SETATTR_IN 88
+#define WHARF_FATTR_ATIME (1u << 4)
+#define WHARF_FATTR_MTIME (1u << 5)
+#define WHARF_FATTR_ATIME_NOW (1u << 7)
+#define WHARF_FATTR_MTIME_NOW (1u << 8)
+
+static void wharf_complete_times (char *buf, size_t len) {
+  uint32_t opcode, valid;
+  uint64_t zero = 0;
+  uint32_t omit = (uint32_t) UTIME_OMIT;
+  if (len < WHARF_IN_HEADER + WHARF_SETATTR_IN) return;
+  memcpy(&opcode, buf + 4, 4);
+  if (opcode != WHARF_FUSE_SETATTR) return;
+  char *arg = buf + WHARF_IN_HEADER;
+  memcpy(&valid, arg, 4);
+  uint32_t times = valid & (WHARF_FATTR_ATIME | WHARF_FATTR_MTIME);
+  if (times == WHARF_FATTR_ATIME) {
+    valid = (valid | WHARF_FATTR_MTIME) & ~WHARF_FATTR_MTIME_NOW;
+    memcpy(arg + 40, &zero, 8);
+    memcpy(arg + 60, &omit, 4);
+  } else if (times == WHARF_FATTR_MTIME) {
+    valid = (valid | WHARF_FATTR_ATIME) & ~WHARF_FATTR_ATIME_NOW;
+    memcpy(arg + 32, &zero, 8);
+    memcpy(arg + 56, &omit, 4);
+  } else {
+    return;
+  }
+  memcpy(arg, &valid, 4);
+}
+
+// receive and send as libfuse's kernel channel does them (fuse_kern_chan.c).
+static int wharf_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  struct fuse_session *se = fuse_chan_session(ch);
+  ssize_t res;
+  int err;
+restart:
+  res = read(fuse_chan_fd(ch), buf, size);
+  err = errno;
+  if (fuse_session_exited(se)) return 0;
+  if (res == -1) {
+    if (err == ENOENT) goto restart; // the request was interrupted
+    if (err == ENODEV) { // unmounted
+      fuse_session_exit(se);
+      return 0;
+    }
+    if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
+    return -err;
+  }
+  if ((size_t) res < WHARF_IN_HEADER) {
+    fprintf(stderr, "short read on fuse device\n");
+    return -EIO;
+  }
+  wharf_complete_times(buf, (size_t) res);
+  return res;
+}
+
+static int wharf_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  if (iov) {
+    ssize_t res = writev(fuse_chan_fd(ch), iov, count);
+    int err = errno;
+    if (res == -1) {
+      if (!fuse_session_exited(fuse_chan_session(ch)) && err != ENOENT) perror("fuse: writing device");
+      return -err;
+    }
+  }
+  return 0;
+}
+
+static void wharf_chan_destroy (struct fuse_chan *ch) {
+  // fuse_unmount takes the descriptor (and closes it) before destroying the channel.
+  int fd = fuse_chan_fd(ch);
+  if (fd != -1) close(fd);
+}
+
+static struct fuse_chan_ops wharf_chan_ops = { .receive = wharf_chan_receive, .send = wharf_chan_send, .destroy = wharf_chan_destroy };
+
+static struct fuse_chan *wharf_times_chan (struct fuse_chan *kern) {
+  struct fuse_chan *ch = fuse_chan_new(&wharf_chan_ops, fuse_chan_fd(kern), fuse_chan_bufsize(kern), NULL);
+  return ch != NULL ? ch : kern;
+}
+
+// Wharf: UTIME_NOW and UTIME_OMIT as sentinels JavaScript can tell from times (fix 4).
+static uint64_t timespec_to_uint64 (const struct timespec* ts);
+static uint64_t wharf_utime (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_NOW) return (uint64_t) 0xffffffffu << 32;
+  if (ts->tv_nsec == UTIME_OMIT) return (uint64_t) 0xfffffffeu << 32;
+  return timespec_to_uint64(ts);
+}
+`],
+  ['  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);', '  ch = wharf_times_chan(ch);\n  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);'],
+  ['  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);', '  l->atime = wharf_utime(&tv[0]);\n  l->mtime = wharf_utime(&tv[1]);'],
   ['static const uint32_t op_init = 0;', 'static const uint32_t wharf_caller_context = 1;\nstatic const uint32_t op_init = 0;'],
   ['  NAPI_EXPORT_UINT32(op_getattr)\n  NAPI_EXPORT_UINT32(op_init)', '  NAPI_EXPORT_UINT32(wharf_caller_context)\n  NAPI_EXPORT_UINT32(op_getattr)\n  NAPI_EXPORT_UINT32(op_init)'],
 ];

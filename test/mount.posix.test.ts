@@ -334,6 +334,25 @@ for (const b of backends) {
       }
     });
 
+    it('touch -m and touch -a change one time only (UTIME_OMIT), touch alone sets both to now (UTIME_NOW), and each moves ctime', async () => {
+      await run('mkdir -p times && printf x > times/one');
+      await run(`python3 -c "import os; os.utime('${inMount('times/one')}', (1000000000, 1500000000))"`);
+      const ctime0 = Number((await run('stat -c %Z times/one')).trim());
+      await run('touch -m -d @1600000000 times/one');
+      assert.equal((await run('stat -c "%X %Y" times/one')).trim(), '1000000000 1600000000', 'touch -m leaves atime');
+      await run('touch -a -d @1100000000 times/one');
+      assert.equal((await run('stat -c "%X %Y" times/one')).trim(), '1100000000 1600000000', 'touch -a leaves mtime');
+      const before = Math.floor(Date.now() / 1000);
+      await run('touch times/one');
+      const [a, m, c] = (await run('stat -c "%X %Y %Z" times/one')).trim().split(' ').map(Number);
+      const after = Math.ceil(Date.now() / 1000);
+      for (const t of [a!, m!, c!]) assert.ok(t >= before && t <= after, `${t} is now (${before}..${after})`);
+      assert.ok(c! >= ctime0);
+      // Both times with nanoseconds (stat shows whole seconds; the mount keeps milliseconds).
+      await run(`python3 -c "import os; os.utime('${inMount('times/one')}', ns=(1200000000123456789, 1300000000000000000))"`);
+      assert.equal((await run('stat -c "%X %Y" times/one')).trim(), '1200000000 1300000000');
+    });
+
     it('POSIX errors carry the exact errno', async () => {
       await run('mkdir -p err/full && echo x > err/full/f && echo y > err/file');
       await rejectsCode(readFile(inMount('err/missing')), ['ENOENT']);

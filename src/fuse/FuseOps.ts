@@ -31,6 +31,17 @@ function stat(a: Attr) {
   };
 }
 
+/**
+ * utimensat's UTIME_NOW and UTIME_OMIT as the rebuilt fuse-native hands them over
+ * (scripts/build-fuse-native.mjs, fix 4): high words no time in milliseconds reaches.
+ */
+export const UTIME_NOW_ARG = 0xffff_ffff * 2 ** 32;
+export const UTIME_OMIT_ARG = 0xffff_fffe * 2 ** 32;
+
+function utime(ms: number): number | 'now' | 'omit' {
+  return ms === UTIME_NOW_ARG ? 'now' : ms === UTIME_OMIT_ARG ? 'omit' : ms;
+}
+
 type Done = (err: number) => void;
 
 /** Runs `work`; answers 0 or -errno. */
@@ -115,7 +126,7 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined, caller: () => Caller | und
       // chown(2) passes -1 (as 2^32-1) for "leave unchanged".
       ...(uid !== -1 && uid !== 0xffff_ffff ? { uid } : {}), ...(gid !== -1 && gid !== 0xffff_ffff ? { gid } : {}),
     })),
-    utimens: (path, atime, mtime, cb) => run('utimens', path, cb, () => vfs.utimens(path, atime, mtime)),
+    utimens: (path, atime, mtime, cb) => run('utimens', path, cb, () => vfs.utimens(path, utime(atime), utime(mtime))),
     statfs: (path, cb) => {
       vfs.statfs().then((s) => {
         // fuse-native passes 32-bit fields: report in units large enough to fit.

@@ -250,10 +250,15 @@ export class Vfs {
     return this.io.open(path, a, flags, { fresh: true });
   }
 
-  /** Touch support: utimens with both times. */
-  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<Attr> {
-    const toNs = (ms: number) => (Number.isFinite(ms) ? BigInt(Math.round(ms * 1e6)) : nowNs());
-    return this.setattr(path, { atimeNs: toNs(atimeMs), mtimeNs: toNs(mtimeMs) });
+  /**
+   * utimensat(2): each time in milliseconds, 'now', or 'omit' (left as it is). ctime
+   * becomes now either way, as ext4 does (even when both are omitted the kernel does
+   * not ask).
+   */
+  utimens(path: string, atime: number | 'now' | 'omit', mtime: number | 'now' | 'omit'): Promise<Attr> {
+    const now = nowNs();
+    const toNs = (t: number | 'now') => (t === 'now' || !Number.isFinite(t) ? now : BigInt(Math.round(t * 1e6)));
+    return this.setattr(path, { ...(atime !== 'omit' ? { atimeNs: toNs(atime) } : {}), ...(mtime !== 'omit' ? { mtimeNs: toNs(mtime) } : {}) });
   }
 }
 
