@@ -370,6 +370,12 @@ for (const b of backends) {
       await rejectsCode(readdir(inMount('err/file')), ['ENOTDIR']);
       await rejectsCode(writeFile(inMount(`err/${'n'.repeat(256)}`), 'z'), ['ENAMETOOLONG']);
       await rejectsCode(mkdir(inMount(`err/${'n'.repeat(256)}`)), ['ENAMETOOLONG']);
+      // Not created and never there: still ENAMETOOLONG, not ENOENT (after a listing of the directory, too).
+      await readdir(inMount('err'));
+      for (const op of [() => unlink(inMount(`err/${'n'.repeat(256)}`)), () => stat(inMount(`err/${'é'.repeat(128)}`)), () => rmdir(inMount(`err/${'n'.repeat(300)}`))]) {
+        await rejectsCode(op(), ['ENAMETOOLONG']);
+      }
+      await rejectsCode(stat(inMount(`err/${'é'.repeat(127)}`)), ['ENOENT']);
       await rejectsCode(link(inMount('err/file'), inMount('err/hard')), ['EPERM']);
       // The same through the shell tools, by their messages.
       const cases: [string, RegExp][] = [

@@ -8,7 +8,7 @@
 // Store side effects of namespace changes go to the store first (unlink deletes the
 // object, rename copies then deletes, mkdir writes a "dir/" marker), so the namespace
 // never shows a state the store cannot back; a later sync repairs the rest.
-import { ROOT_INO, WharfError, isSpecial, nowNs, typeOfMode, type Attr, type Ino, type StatFs } from '../common/index.js';
+import { MAX_NAME_BYTES, ROOT_INO, WharfError, isSpecial, nowNs, typeOfMode, type Attr, type Ino, type StatFs } from '../common/index.js';
 import { readdirAll, type MetaClient } from '../meta/index.js';
 import { FileIo, type FileIoOptions } from './FileIo.js';
 import { MetaCache, join, split, type MetaCacheOptions } from './MetaCache.js';
@@ -73,8 +73,10 @@ export class Vfs {
     }
     const cached = this.cache.attr(path);
     if (cached) return cached;
-    if (this.cache.isAbsent(path)) throw new WharfError('ENOENT', `${path} does not exist`);
     const { dir, name } = split(path);
+    // Before any cache or listing answers ENOENT: a name no directory can hold is too long (ext4's order).
+    if (name.length > MAX_NAME_BYTES / 3 && Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw new WharfError('ENAMETOOLONG', `${JSON.stringify(name.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`);
+    if (this.cache.isAbsent(path)) throw new WharfError('ENOENT', `${path} does not exist`);
     const parent = await this.attrOf(dir);
     if (parent.type !== 'directory') throw new WharfError('ENOTDIR', `${dir} is not a directory`);
     if (this.cache.enabled && !this.cache.isListed(dir)) {
