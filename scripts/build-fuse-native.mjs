@@ -21,6 +21,13 @@
 //  4. UTIME_NOW and UTIME_OMIT reach JavaScript as two sentinels (see FuseOps
 //     UTIME_NOW_ARG) instead of a time 1.07 s after the epoch (fuse-native turned
 //     their tv_nsec markers into milliseconds).
+//  5. Hard links: libfuse 2.9's high-level API gives each name its own kernel inode,
+//     so the kernel kept a hard-linked file's attributes per name, and a chmod or a
+//     link count changed through one name stayed stale under the others for the
+//     attribute timeout. The same channel makes replies that carry attributes of a
+//     non-directory with more than one link valid for 0 s, and after a successful
+//     link(2) tells the kernel to drop the attributes it has for the old name
+//     (fuse_lowlevel_notify_inval_inode, attributes only: no page locks).
 //
 // The build uses npm's own node-gyp and the machine's Node headers, and links the
 // system's libfuse2 as the prebuilt binary does; node-gyp-build then loads
@@ -72,6 +79,78 @@ const C_FIXES = [
 #define WHARF_FATTR_ATIME_NOW (1u << 7)
 #define WHARF_FATTR_MTIME_NOW (1u << 8)
 
+// Fix 5: the requests in flight whose replies carry attributes, by unique id.
+#include <fuse_lowlevel.h>
+#define WHARF_FUSE_LOOKUP 1
+#define WHARF_FUSE_GETATTR 3
+#define WHARF_FUSE_SYMLINK 6
+#define WHARF_FUSE_MKNOD 8
+#define WHARF_FUSE_MKDIR 9
+#define WHARF_FUSE_LINK 13
+#define WHARF_FUSE_CREATE 35
+#define WHARF_OUT_HEADER 16
+#define WHARF_ENTRY_OUT 128 // struct fuse_entry_out: attr_valid at 24 and 36, struct fuse_attr at 40
+#define WHARF_ATTR_OUT 104  // struct fuse_attr_out: attr_valid at 0 and 8, struct fuse_attr at 16
+#define WHARF_PENDING 1024
+struct wharf_pending { uint64_t unique; uint32_t opcode; uint64_t old_nodeid; };
+static struct wharf_pending wharf_pending[WHARF_PENDING];
+static pthread_mutex_t wharf_pending_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void wharf_note_request (const char *buf, size_t len) {
+  uint32_t opcode;
+  uint64_t unique, old_nodeid = 0;
+  memcpy(&opcode, buf + 4, 4);
+  if (opcode != WHARF_FUSE_LOOKUP && opcode != WHARF_FUSE_GETATTR && opcode != WHARF_FUSE_SETATTR && opcode != WHARF_FUSE_SYMLINK &&
+      opcode != WHARF_FUSE_MKNOD && opcode != WHARF_FUSE_MKDIR && opcode != WHARF_FUSE_LINK && opcode != WHARF_FUSE_CREATE) return;
+  memcpy(&unique, buf + 8, 8);
+  if (unique == 0) return;
+  if (opcode == WHARF_FUSE_LINK) {
+    if (len < WHARF_IN_HEADER + 8) return;
+    memcpy(&old_nodeid, buf + WHARF_IN_HEADER, 8); // struct fuse_link_in: oldnodeid
+  }
+  pthread_mutex_lock(&wharf_pending_lock);
+  struct wharf_pending *p = &wharf_pending[unique % WHARF_PENDING];
+  p->unique = unique;
+  p->opcode = opcode;
+  p->old_nodeid = old_nodeid;
+  pthread_mutex_unlock(&wharf_pending_lock);
+}
+
+// Zero validity for the attributes at attr (a struct fuse_attr) if they are a hard-linked non-directory's.
+static void wharf_expire_if_linked (char *valid, char *valid_nsec, const char *attr) {
+  uint32_t mode, nlink, zero32 = 0;
+  uint64_t zero64 = 0;
+  memcpy(&mode, attr + 60, 4);
+  memcpy(&nlink, attr + 64, 4);
+  if (nlink <= 1 || (mode & S_IFMT) == S_IFDIR) return;
+  memcpy(valid, &zero64, 8);
+  memcpy(valid_nsec, &zero32, 4);
+}
+
+// Before a reply goes out: its attributes' validity; returns the old name's node of a successful link (else 0).
+static uint64_t wharf_fix_reply (const struct iovec iov[], size_t count) {
+  if (count < 1 || iov[0].iov_len < WHARF_OUT_HEADER) return 0;
+  const char *out = (const char *) iov[0].iov_base;
+  int32_t error;
+  uint64_t unique;
+  memcpy(&error, out + 4, 4);
+  memcpy(&unique, out + 8, 8);
+  if (unique == 0) return 0; // a notification
+  pthread_mutex_lock(&wharf_pending_lock);
+  struct wharf_pending *p = &wharf_pending[unique % WHARF_PENDING];
+  struct wharf_pending found = *p;
+  if (p->unique == unique) p->unique = 0;
+  pthread_mutex_unlock(&wharf_pending_lock);
+  if (found.unique != unique || error != 0 || count < 2) return 0;
+  char *arg = (char *) iov[1].iov_base;
+  if (found.opcode == WHARF_FUSE_GETATTR || found.opcode == WHARF_FUSE_SETATTR) {
+    if (iov[1].iov_len >= WHARF_ATTR_OUT) wharf_expire_if_linked(arg, arg + 8, arg + 16);
+  } else if (iov[1].iov_len >= WHARF_ENTRY_OUT) {
+    wharf_expire_if_linked(arg + 24, arg + 36, arg + 40);
+  }
+  return found.opcode == WHARF_FUSE_LINK ? found.old_nodeid : 0;
+}
+
 static void wharf_complete_times (char *buf, size_t len) {
   uint32_t opcode, valid;
   uint64_t zero = 0;
@@ -120,17 +199,20 @@ restart:
     return -EIO;
   }
   wharf_complete_times(buf, (size_t) res);
+  wharf_note_request(buf, (size_t) res);
   return res;
 }
 
 static int wharf_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
   if (iov) {
+    uint64_t linked_from = wharf_fix_reply(iov, count);
     ssize_t res = writev(fuse_chan_fd(ch), iov, count);
     int err = errno;
     if (res == -1) {
       if (!fuse_session_exited(fuse_chan_session(ch)) && err != ENOENT) perror("fuse: writing device");
       return -err;
     }
+    if (linked_from != 0) fuse_lowlevel_notify_inval_inode(ch, linked_from, -1, 0);
   }
   return 0;
 }

@@ -11,7 +11,7 @@ import { ROOT_INO, WharfError, type Attr, type Ino } from '../src/common/index.j
 import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeU64, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64, type StoreState } from '../src/meta/codec.js';
 import { FINDING_KINDS, LOST_AND_FOUND, fsck, fsckDataDir, type FindingKind, type FsckReport } from '../src/meta/Fsck.js';
 import { InodeTree } from '../src/meta/InodeTree.js';
-import { dentryKey, inodeKey, metaKey, symlinkKey, syncTimesKey, type MetaName } from '../src/meta/keys.js';
+import { dentryKey, familyRange, inodeKey, linkKey, metaKey, symlinkKey, syncTimesKey, type MetaName } from '../src/meta/keys.js';
 import { readdirAll } from '../src/meta/MetaClient.js';
 import type { Db } from '../src/meta/Txn.js';
 import { tempDir } from './helpers/tmp.js';
@@ -430,24 +430,66 @@ describe('fsck', () => {
     });
   });
 
-  test('a multiply-linked inode is reported and left alone', async () => {
+  test('hard links made by the tree are clean; a second entry for a file without its link record gets one, and nlink counts the entries', async () => {
     await withFixture(async (fx) => {
+      await withTree(fx.dir, async (t) => {
+        await t.link(fx.png, fx.empty, 'p2');
+        await t.link(fx.png, ROOT_INO, 'p3');
+        await t.unlink(fx.img, 'p.png'); // the primary name goes: p3 (root first in key order) is primary now
+      });
+      assert.deepEqual((await fsckDataDir(fx.dir)).findings, [], 'links made by the tree are consistent');
       await raw(fx.dir, (db) => db.put(dentryKey(fx.empty, 'again'), encodeDentry(fx.a, 'file')));
+      const { before, repair, after } = await checkRepairCheck(fx.dir);
+      assert.deepEqual(kinds(before), ['missing-link-record', 'wrong-nlink']);
+      assert.deepEqual(inosOf(before, 'missing-link-record'), [String(fx.a)]);
+      assert.match(before.findings.find((f) => f.kind === 'missing-link-record')!.detail, /"again" in directory 7/);
+      assert.equal(repair.clean, true);
+      assert.deepEqual(after.findings, []);
+      await withTree(fx.dir, async (t) => {
+        assert.equal((await t.getattr(fx.a)).nlink, 2);
+        assert.deepEqual(await t.linksOf(fx.a), [{ parent: fx.docs, name: 'a.txt' }, { parent: fx.empty, name: 'again' }]);
+        // Usable as a link: unlinking the primary name leaves the other.
+        await t.unlink(fx.docs, 'a.txt');
+        assert.deepEqual([(await t.lookup(fx.empty, 'again')).nlink, (await t.getattr(fx.a)).parent], [1, fx.empty]);
+        assert.deepEqual(await t.linksOf(fx.png), [{ parent: ROOT_INO, name: 'p3' }, { parent: fx.empty, name: 'p2' }]);
+      });
+      await assertWritable(fx.dir);
+    });
+  });
+
+  test('link records without their entry, or for a directory, are reported and deleted', async () => {
+    await withFixture(async (fx) => {
+      await raw(fx.dir, async (db) => {
+        await db.put(linkKey(fx.a, fx.empty, 'gone'), Buffer.alloc(0));
+        await db.put(linkKey(fx.img, ROOT_INO, 'img2'), Buffer.alloc(0));
+        await db.put(linkKey(999n, ROOT_INO, 'x'), Buffer.alloc(0));
+      });
+      const { before, repair, after } = await checkRepairCheck(fx.dir);
+      assert.deepEqual(kinds(before), ['orphan-link-record', 'orphan-link-record', 'orphan-link-record']);
+      assert.equal(repair.clean, true);
+      assert.deepEqual(after.findings, []);
+      await raw(fx.dir, async (db) => assert.deepEqual(await db.keys(familyRange('link')).all(), []));
+      await assertWritable(fx.dir);
+    });
+  });
+
+  test('a multiply-linked directory is reported and left alone', async () => {
+    await withFixture(async (fx) => {
+      await raw(fx.dir, (db) => db.put(dentryKey(fx.empty, 'again'), encodeDentry(fx.img, 'directory')));
       const corrupted = await dump(fx.dir);
       const { before, repair, after } = await checkRepairCheck(fx.dir);
-      assert.deepEqual(kinds(before), ['multiply-linked']);
-      assert.deepEqual(inosOf(before, 'multiply-linked'), [String(fx.a)]);
-      assert.match(before.findings[0]!.detail, /2\/a\.txt/);
-      assert.match(before.findings[0]!.detail, /7\/again/);
-      assert.deepEqual(repair.findings.map((f) => [f.kind, f.repaired]), [['multiply-linked', false]]);
+      assert.deepEqual(kinds(before), ['multiply-linked', 'wrong-nlink']);
+      assert.deepEqual(inosOf(before, 'multiply-linked'), [String(fx.img)]);
+      const detail = before.findings.find((f) => f.kind === 'multiply-linked')!.detail;
+      assert.match(detail, /2\/img/);
+      assert.match(detail, /7\/again/);
+      assert.deepEqual(repair.findings.map((f) => [f.kind, f.repaired]).sort(), [['multiply-linked', false], ['wrong-nlink', true]]);
       assert.equal(repair.clean, false);
-      assert.deepEqual(await dump(fx.dir), corrupted, 'repair wrote nothing');
+      assert.notDeepEqual(await dump(fx.dir), corrupted, "the directory's nlink was repaired");
       assert.deepEqual(kinds(after), ['multiply-linked']);
-      assert.equal(after.clean, false);
       await withTree(fx.dir, async (t) => {
-        assert.equal((await t.lookup(fx.empty, 'again')).ino, fx.a);
-        assert.equal((await t.lookup(fx.docs, 'a.txt')).ino, fx.a);
-        assert.deepEqual(await names(t, fx.empty), ['again']);
+        assert.equal((await t.lookup(fx.empty, 'again')).ino, fx.img);
+        assert.equal((await t.lookup(fx.docs, 'img')).ino, fx.img);
       });
       await assertWritable(fx.dir, ['multiply-linked']);
     });

@@ -139,8 +139,7 @@ function allOps(vfs: Vfs, poll: BusyPoll | undefined, caller: () => Caller | und
         });
       }, (e: unknown) => cb(errnoOf(e, 'statfs', path)));
     },
-    // What an object store cannot keep: documented in the README's semantics section.
-    link: (_src, _dest, cb) => cb(-ERRNO.EPERM),
+    link: (src, dest, cb) => run('link', dest, cb, () => vfs.link(src, dest)),
     mknod: (path, mode, dev, cb) => {
       const who = caller();
       run('mknod', path, cb, () => vfs.mknod(path, mode, dev, who));

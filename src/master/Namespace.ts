@@ -5,7 +5,7 @@
 // this is the InodeTree, call for call. The master serves this over gRPC; an
 // embedded master hands it to the mount as its in-process MetaClient.
 import { WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, CommittedWrite, DataLocation, DirPage, InodeTree, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, InodeTree, LinkName, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
 import type { SyncControl } from './SyncControl.js';
 
 export class Namespace implements MetaClient {
@@ -76,6 +76,22 @@ export class Namespace implements MetaClient {
     if (newParent !== parent) await this.sync.guardWrite(newParent);
     await this.tree.rename(parent, name, newParent, newName, options);
     this.sync.catalog.forgetLocations(); // a moved directory takes its subtree to another path
+  }
+
+  async link(ino: Ino, newParent: Ino, newName: string): Promise<Attr> {
+    await this.sync.guardWrite(ino);
+    await this.sync.guardWrite(newParent);
+    return this.tree.link(ino, newParent, newName);
+  }
+
+  linksOf(ino: Ino): Promise<LinkName[]> {
+    return this.tree.linksOf(ino);
+  }
+
+  async setPrimaryName(ino: Ino, parent: Ino, name: string): Promise<void> {
+    await this.sync.guardWrite(ino);
+    await this.tree.setPrimaryName(ino, parent, name);
+    this.sync.catalog.forgetLocations(); // its key is the new primary name's
   }
 
   async setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {

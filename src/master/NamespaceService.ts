@@ -54,6 +54,14 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
       await tree.rename(parseIno(r.parent, 'parent'), r.name, parseIno(r.new_parent, 'new parent'), r.new_name, { noReplace: r.no_replace });
       return {};
     }),
+    Link: unary('Link', metrics, async (r) => entry(r.new_name, await tree.link(parseIno(r.ino), parseIno(r.new_parent, 'new parent'), r.new_name))),
+    Links: unary('Links', metrics, async (r) => ({
+      names: (await tree.linksOf(parseIno(r.ino))).map((l) => ({ parent: l.parent.toString(), name: l.name })),
+    })),
+    SetPrimaryName: unary('SetPrimaryName', metrics, async (r) => {
+      await tree.setPrimaryName(parseIno(r.ino), parseIno(r.parent, 'parent'), r.name);
+      return {};
+    }),
     SetAttr: unary('SetAttr', metrics, async (r) => {
       const a = await tree.setattr(parseIno(r.ino), {
         ...(r._mode ? { mode: u32(r.mode, 'mode') } : {}),
@@ -76,7 +84,7 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
       };
     }),
     CommitWrite: unary('CommitWrite', metrics, async (r) => ({
-      attr: attrToWire(await tree.commitWrite(parseIno(r.ino), { size: parseInt64(r.size, 'size'), etag: r.etag, mtimeNs: parseInt64(r.mtime_ns, 'mtime') })),
+      attr: attrToWire(await tree.commitWrite(parseIno(r.ino), { size: parseInt64(r.size, 'size'), etag: r.etag, mtimeNs: parseInt64(r.mtime_ns, 'mtime'), moved: r.moved })),
     })),
   };
 }

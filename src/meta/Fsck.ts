@@ -1,18 +1,21 @@
 // Offline consistency check of a namespace (`wharf fsck`). It scans every inode,
 // entry and symlink record and checks the invariants the InodeTree keeps:
 //   - every entry sits in a live directory and points to a live inode of the type it records;
-//   - every inode but the root has exactly one entry (Wharf has no hard links), and its
-//     parent pointer names that entry's directory; the root has none and parent 0;
+//   - every directory but the root has exactly one entry, and its parent pointer names
+//     that entry's directory; the root has none and parent 0;
+//   - every other inode has one entry or more (hard links): its record's parent and own
+//     name name one of them (the primary name) and each other one has an 'H' key, and
+//     each 'H' key names an entry for its inode;
 //   - everything is reachable from the root (so there are no cycles);
-//   - link counts: 1 for files and symlinks, 2 + subdirectories for directories;
+//   - link counts: the entries for files, symlinks and special files, 2 + subdirectories for directories;
 //   - symlinks have targets and targets have symlinks; the counters match the records;
 //   - the own name in each inode record repeats the name of its one entry.
 // `repair` fixes only what has one right answer. Left alone and reported: multiply-
-// linked inodes, detached cycles, symlinks without targets, unreadable inode records
+// linked directories, detached cycles, symlinks without targets, unreadable inode records
 // (their entries are kept), and a missing root.
 import { NO_INO, ROOT_INO, WharfError, nowNs, type Attr, type FileType, type Ino } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeU64, encodeDentry, encodeRecord, encodeU64, type StoreState } from './codec.js';
-import { FORMAT_VERSION, dentryKey, familyRange, inodeKey, metaKey, parseDentryKey, parseInodeKey, parseSymlinkKey, parseInoKey } from './keys.js';
+import { FORMAT_VERSION, dentryKey, familyRange, inodeKey, linkKey, metaKey, parseDentryKey, parseInodeKey, parseLinkKey, parseSymlinkKey, parseInoKey } from './keys.js';
 import { Level } from 'level';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +25,7 @@ export const FINDING_KINDS = [
   'missing-root', 'bad-root', 'unreadable-record', 'entry-in-missing-dir', 'dangling-entry', 'entry-type-mismatch',
   'orphan-inode', 'multiply-linked', 'wrong-parent', 'unreachable-cycle', 'wrong-nlink',
   'symlink-without-target', 'target-without-symlink', 'orphan-sync-record', 'wrong-name-record', 'bad-counter',
+  'orphan-link-record', 'missing-link-record',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -150,6 +154,44 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
     }
   }
 
+  // Hard links: each further name has an 'H' key, and each 'H' key names an entry.
+  const linkKeys = new Map<Ino, Set<string>>();
+  const refKey = (parent: Ino, name: string) => `${parent}/${name}`;
+  for await (const k of db.keys(familyRange('link'))) {
+    const { ino, parent, name } = parseLinkKey(k);
+    if (unreadable.has(ino)) continue;
+    const info = inodes.get(ino);
+    const named = info?.refs.some((r) => r.parent === parent && r.name === name) ?? false;
+    const primary = info !== undefined && info.attr.parent === parent && info.name === name;
+    if (!info || info.attr.type === 'directory' || !named || primary) {
+      const why = !info ? 'which is gone' : info.attr.type === 'directory' ? 'a directory' : !named ? 'with no such entry' : 'for its primary name';
+      note('orphan-link-record', `link record ${JSON.stringify(name)} in directory ${parent} for inode ${ino}, ${why}`, ino, () => ops.push({ type: 'del', key: k }));
+      continue;
+    }
+    let set = linkKeys.get(ino);
+    if (!set) linkKeys.set(ino, (set = new Set()));
+    set.add(refKey(parent, name));
+  }
+  for (const [ino, info] of inodes) {
+    if (ino === ROOT_INO || info.attr.type === 'directory' || info.refs.length < 2) continue;
+    let primary = info.refs.find((r) => r.parent === info.attr.parent && r.name === info.name);
+    if (!primary) {
+      const first = info.refs[0]!;
+      note('wrong-parent', `inode ${ino} says ${info.attr.parent}/${JSON.stringify(info.name)}, which is none of its ${info.refs.length} entries`, ino, () => {
+        info.attr.parent = first.parent;
+        info.name = first.name;
+        dirty.add(info);
+        if (linkKeys.get(ino)?.delete(refKey(first.parent, first.name))) ops.push({ type: 'del', key: linkKey(ino, first.parent, first.name) });
+      });
+      primary = first;
+    }
+    for (const r of info.refs) {
+      if (r === primary || linkKeys.get(ino)?.has(refKey(r.parent, r.name))) continue;
+      note('missing-link-record', `inode ${ino}'s entry ${JSON.stringify(r.name)} in directory ${r.parent} has no link record`, ino,
+        () => ops.push({ type: 'put', key: linkKey(ino, r.parent, r.name), value: Buffer.alloc(0) }));
+    }
+  }
+
   // Each inode's record repeats the name of its one entry.
   for (const [ino, info] of inodes) {
     if (ino === ROOT_INO || info.refs.length !== 1) continue;
@@ -194,8 +236,10 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
       if (info.refs.length > 0) note('multiply-linked', `the root is named by ${info.refs.length} entries`, ino);
     } else if (info.refs.length === 0) {
       note('orphan-inode', `inode ${ino} (${a.type}) has no entry`, ino, () => orphans.push(info));
-    } else if (info.refs.length > 1) {
+    } else if (info.refs.length > 1 && a.type === 'directory') {
       note('multiply-linked', `inode ${ino} is named by ${info.refs.map((r) => `${r.parent}/${r.name}`).join(', ')}`, ino);
+    } else if (info.refs.length > 1) {
+      if (!reached.has(ino)) note('unreachable-cycle', `inode ${ino} is not reachable from the root (a detached cycle)`, ino);
     } else {
       const ref = info.refs[0]!;
       if (a.parent !== ref.parent) {
@@ -206,7 +250,7 @@ export async function fsck(db: Db, options: { repair?: boolean } = {}): Promise<
       }
       if (!reached.has(ino)) note('unreachable-cycle', `inode ${ino} is not reachable from the root (a detached cycle)`, ino);
     }
-    const want = a.type === 'directory' ? 2 + info.subdirs : 1;
+    const want = a.type === 'directory' ? 2 + info.subdirs : Math.max(1, info.refs.length);
     if (a.nlink !== want) {
       note('wrong-nlink', `inode ${ino} has nlink ${a.nlink}; ${want} expected`, ino, () => {
         a.nlink = want;

@@ -13,9 +13,9 @@ import {
   type Attr, type DirEntry, type FileType, type Ino, type StatFs,
 } from '../common/index.js';
 import { decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, decodeU64, encodeRecord, encodeU64, type StoreState, type SyncTimes } from './codec.js';
-import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, metaKey, parseDentryKey, symlinkKey, syncTimesKey } from './keys.js';
+import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, linkRange, metaKey, parseDentryKey, parseLinkKey, symlinkKey, syncTimesKey } from './keys.js';
 import { migrateLayout1 } from './migrateLayout1.js';
-import type { CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, NewSpecial, SetAttrChanges } from './MetaClient.js';
+import type { CommittedWrite, DataLocation, DirPage, LinkName, MetaClient, NewInode, NewSpecial, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
 import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
 import { resolvePath } from './resolvePath.js';
@@ -27,6 +27,8 @@ import { WriteQueue } from './WriteQueue.js';
 const log = logger('meta');
 
 const MAX_FILE_SIZE = (1n << 63n) - 1n;
+/** Names one inode may have (ext4's EXT4_LINK_MAX). */
+const LINK_MAX = 65_000;
 /** What statfs reports as capacity: an object store has no fixed size (s3fs reports 256 TiB). */
 const VIRTUAL_CAPACITY_BYTES = 1n << 50n;
 const STATFS_BLOCK = 4096n;
@@ -400,8 +402,9 @@ export class InodeTree implements MetaClient {
       const entry = await tx.getDentry(parent, name);
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type === 'directory') throw new WharfError('EISDIR', `${JSON.stringify(name)} is a directory; use rmdir`);
-      tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
-      await tx.touchDir(parent, nowNs());
+      const now = nowNs();
+      await tx.removeName(parent, name, await tx.mustGetAttr(entry.ino), now);
+      await tx.touchDir(parent, now);
     });
   }
 
@@ -414,7 +417,7 @@ export class InodeTree implements MetaClient {
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type !== 'directory') throw new WharfError('ENOTDIR', `${JSON.stringify(name)} is not a directory`);
       if (!(await tx.isEmptyDir(entry.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(name)} is not empty`);
-      tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
+      await tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
       await tx.touchDir(parent, nowNs(), -1);
     });
   }
@@ -440,16 +443,24 @@ export class InodeTree implements MetaClient {
         if (dst.type === 'directory' && !(await tx.isEmptyDir(dst.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(newName)} is not empty`);
       }
       const now = nowNs();
-      const moved = await tx.mustGetAttr(src.ino);
-      tx.delDentry(parent, name);
-      tx.putDentry(newParent, newName, src.ino, src.type);
+      // The replaced name goes first: its entry key is the one the moved name takes.
       if (dst) {
         const replaced = await tx.mustGetAttr(dst.ino);
-        tx.delInode(replaced);
+        await tx.removeName(newParent, newName, replaced, now);
         if (replaced.type === 'directory') {
           const np = await tx.mustGetAttr(newParent);
           tx.putAttr({ ...np, nlink: np.nlink - 1 });
         }
+      }
+      const moved = await tx.mustGetAttr(src.ino);
+      if (moved.type !== 'directory' && moved.nlink > 1 && !(await tx.isPrimaryName(moved, parent, name))) {
+        // A further name of a hard-linked inode: only that name moves.
+        tx.moveFurtherName(moved, { parent, name }, { parent: newParent, name: newName });
+        tx.putAttr({ ...moved, ctimeNs: now });
+      } else {
+        tx.delDentry(parent, name);
+        tx.putDentry(newParent, newName, src.ino, src.type);
+        tx.putAttr({ ...moved, parent: newParent, ctimeNs: now });
       }
       if (src.type === 'directory' && parent !== newParent) {
         const op = await tx.mustGetAttr(parent);
@@ -457,11 +468,66 @@ export class InodeTree implements MetaClient {
         const np = await tx.mustGetAttr(newParent);
         tx.putAttr({ ...np, nlink: np.nlink + 1 });
       }
-      tx.putAttr({ ...moved, parent: newParent, ctimeNs: now });
       for (const p of parent === newParent ? [parent] : [parent, newParent]) {
         const a = await tx.mustGetAttr(p);
         tx.putAttr({ ...a, mtimeNs: now, ctimeNs: now });
       }
+    });
+  }
+
+  /**
+   * link(2): a further name for a file, symlink or special file (a directory: EPERM,
+   * as on Linux). The inode's ctime and the new name's directory's times move.
+   */
+  async link(ino: Ino, newParent: Ino, newName: string): Promise<Attr> {
+    checkIno(ino);
+    checkIno(newParent);
+    checkName(newName);
+    return this.mutate('link', async (tx) => {
+      const a = await tx.mustGetAttr(ino);
+      if (a.type === 'directory') throw new WharfError('EPERM', `inode ${ino} is a directory: directories cannot be hard-linked`);
+      await tx.mustGetDir(newParent);
+      if (await tx.getDentry(newParent, newName)) throw new WharfError('EEXIST', `${JSON.stringify(newName)} already exists in directory ${newParent}`);
+      if (a.nlink >= LINK_MAX) throw new WharfError('EMLINK', `inode ${ino} already has ${a.nlink} links`);
+      const now = nowNs();
+      tx.addLink(a, newParent, newName, now);
+      await tx.touchDir(newParent, now);
+      return (await tx.getAttr(ino))!;
+    });
+  }
+
+  /** Every name of an inode, its primary name (the one its record holds) first; [] for the root. */
+  async linksOf(ino: Ino): Promise<LinkName[]> {
+    checkIno(ino);
+    const raw = await this.db.get(inodeKey(ino));
+    if (raw === undefined) throw new WharfError('ENOENT', `inode ${ino} does not exist`);
+    if (ino === ROOT_INO) return [];
+    const a = decodeInode(ino, raw);
+    const names = [{ parent: a.parent, name: decodeRecordName(raw) ?? '' }];
+    if (a.type === 'directory' || a.nlink <= 1) return names;
+    for (const k of await this.db.keys(linkRange(ino)).all()) {
+      const { parent, name } = parseLinkKey(k);
+      names.push({ parent, name });
+    }
+    return names;
+  }
+
+  /**
+   * Makes entry (parent, name), a further name of hard-linked `ino`, its primary name:
+   * before the primary name is unlinked or replaced, a mount moves the object there
+   * and says so with this. Nothing a client sees changes. EINVAL if the entry is not
+   * a name of `ino`.
+   */
+  async setPrimaryName(ino: Ino, parent: Ino, name: string): Promise<void> {
+    checkIno(ino);
+    checkIno(parent);
+    checkName(name);
+    return this.mutate('setPrimaryName', async (tx) => {
+      const a = await tx.mustGetAttr(ino);
+      const d = await tx.getDentry(parent, name);
+      if (!d || d.ino !== ino) throw new WharfError('EINVAL', `${JSON.stringify(name)} in directory ${parent} is not a name of inode ${ino}`);
+      if (await tx.isPrimaryName(a, parent, name)) return;
+      tx.makePrimary(a, await tx.ownName(ino), parent, name);
     });
   }
 
@@ -519,8 +585,8 @@ export class InodeTree implements MetaClient {
     return this.mutate('commitWrite', async (tx) => {
       const a = await tx.mustGetAttr(ino);
       if (a.type === 'directory') throw new WharfError('EISDIR', `inode ${ino} is a directory`);
-      // A symlink's object holds its target: only its store state changes.
-      if (a.type === 'file') {
+      // A symlink's object holds its target, and a moved object the same bytes: only the store state changes.
+      if (a.type === 'file' && !w.moved) {
         tx.addBytes(w.size - a.size);
         tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
       }

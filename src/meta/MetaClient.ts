@@ -33,6 +33,12 @@ export interface SetAttrChanges {
   pendingWrite?: boolean;
 }
 
+/** One name of an inode: the directory and the name in it. */
+export interface LinkName {
+  parent: Ino;
+  name: string;
+}
+
 export interface DirPage {
   entries: DirEntry[];
   /** Pass back to get the next page; null once the directory is exhausted. */
@@ -62,7 +68,10 @@ export interface DataLocation {
 export interface CommittedWrite {
   size: bigint;
   etag: string;
+  /** The object's time in the store (part of its fingerprint); the file's mtime too, unless `moved`. */
   mtimeNs: bigint;
+  /** The same bytes under a new key (a rename, a hard link's hand-over): only the fingerprint changes, not the file's times. */
+  moved?: boolean;
 }
 
 export interface MetaClient {
@@ -79,6 +88,12 @@ export interface MetaClient {
   unlink(parent: Ino, name: string): Promise<void>;
   rmdir(parent: Ino, name: string): Promise<void>;
   rename(parent: Ino, name: string, newParent: Ino, newName: string, options?: { noReplace?: boolean }): Promise<void>;
+  /** link(2): a further name for `ino` (EPERM for a directory); its attributes after. */
+  link(ino: Ino, newParent: Ino, newName: string): Promise<Attr>;
+  /** Every name of an inode, the primary one (where its object lives in a data source) first. */
+  linksOf(ino: Ino): Promise<LinkName[]>;
+  /** Makes further name (parent, name) of hard-linked `ino` its primary name (the mount moved the object there first). */
+  setPrimaryName(ino: Ino, parent: Ino, name: string): Promise<void>;
   setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr>;
   statfs(): Promise<StatFs>;
   /** The data source and key of a file; undefined outside every source. */

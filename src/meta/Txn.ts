@@ -12,7 +12,7 @@ import {
   checkStoreState, decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64,
   type DentryValue, type StoreState, type SyncTimes,
 } from './codec.js';
-import { dentryKey, inodeKey, metaKey, symlinkKey, syncTimesKey } from './keys.js';
+import { dentryKey, inodeKey, linkKey, linkRange, metaKey, parseLinkKey, symlinkKey, syncTimesKey } from './keys.js';
 import type { KnownFingerprints } from './KnownFingerprints.js';
 
 export type Db = Level<Buffer, Buffer>;
@@ -149,10 +149,109 @@ export class Txn {
     return { ...attr };
   }
 
-  /** Removes entry `name` → `child` from `dirIno`; the child must be a file, symlink or empty directory. */
-  removeChild(dirIno: Ino, name: string, child: Attr): void {
+  /**
+   * Removes entry `name` → `child` from `dirIno` and the inode with it; the child must
+   * be a file, symlink, special file or empty directory. A hard-linked inode loses
+   * every name (a sync removing a file whose object is gone): see removeName for
+   * unlink(2), which removes one.
+   */
+  async removeChild(dirIno: Ino, name: string, child: Attr): Promise<void> {
     this.delDentry(dirIno, name);
+    if (child.type !== 'directory' && child.nlink > 1) {
+      for (const l of await this.furtherNames(child.ino)) {
+        this.delDentry(l.parent, l.name);
+        this.del(linkKey(child.ino, l.parent, l.name));
+      }
+    }
     this.delInode(child);
+  }
+
+  /**
+   * unlink(2) of entry `name` → `child` in `dirIno`: the last name takes the inode
+   * with it; otherwise the link count drops (ctime moves) and, if this was the
+   * primary name, the first further name becomes primary. True if the inode went.
+   */
+  async removeName(dirIno: Ino, name: string, child: Attr, now: bigint): Promise<boolean> {
+    if (child.type === 'directory' || child.nlink <= 1) {
+      await this.removeChild(dirIno, name, child);
+      return true;
+    }
+    const further = await this.furtherNames(child.ino);
+    const isFurther = further.some((l) => l.parent === dirIno && l.name === name);
+    if (!isFurther && further.length === 0) {
+      // nlink says linked, no further name says so (fsck: wrong-nlink): this is the last one.
+      await this.removeChild(dirIno, name, child);
+      return true;
+    }
+    this.delDentry(dirIno, name);
+    let parent = child.parent;
+    if (isFurther) {
+      this.del(linkKey(child.ino, dirIno, name));
+    } else {
+      const next = further[0]!;
+      this.del(linkKey(child.ino, next.parent, next.name));
+      this.names.set(child.ino, next.name);
+      parent = next.parent;
+    }
+    this.putAttr({ ...child, parent, nlink: child.nlink - 1, ctimeNs: now });
+    return false;
+  }
+
+  /** link(2): `name` in `dirIno` becomes a further name of `a` (not a directory). */
+  addLink(a: Attr, dirIno: Ino, name: string, now: bigint): void {
+    this.put(dentryKey(dirIno, name), encodeDentry(a.ino, a.type));
+    this.put(linkKey(a.ino, dirIno, name), Buffer.alloc(0));
+    this.putAttr({ ...a, nlink: a.nlink + 1, ctimeNs: now });
+  }
+
+  /**
+   * Makes further name (dirIno, name) of `a` its primary name, and the primary one a
+   * further name: nothing a client sees changes (the mount moves the object first).
+   */
+  makePrimary(a: Attr, primaryName: string, dirIno: Ino, name: string): void {
+    this.del(linkKey(a.ino, dirIno, name));
+    this.put(linkKey(a.ino, a.parent, primaryName), Buffer.alloc(0));
+    this.names.set(a.ino, name);
+    this.putAttr({ ...a, parent: dirIno });
+  }
+
+  /** rename(2) of a further name of `a`: the entry and its 'H' key move; the primary name stays. */
+  moveFurtherName(a: Attr, from: { parent: Ino; name: string }, to: { parent: Ino; name: string }): void {
+    this.delDentry(from.parent, from.name);
+    this.del(linkKey(a.ino, from.parent, from.name));
+    this.put(dentryKey(to.parent, to.name), encodeDentry(a.ino, a.type));
+    this.put(linkKey(a.ino, to.parent, to.name), Buffer.alloc(0));
+  }
+
+  /** The own (primary) name of an inode as this transaction sees it ('' for the root or none). */
+  async ownName(ino: Ino): Promise<string> {
+    const staged = this.names.get(ino) ?? this.freshInodes.get(ino)?.name;
+    if (staged !== undefined) return staged;
+    const raw = this.records.has(ino) ? this.records.get(ino) : await this.readRecord(ino);
+    return (raw === undefined ? undefined : decodeRecordName(raw)) ?? '';
+  }
+
+  /** True if entry (dirIno, name) is the inode's primary name (the one its record names). */
+  async isPrimaryName(a: Attr, dirIno: Ino, name: string): Promise<boolean> {
+    return a.parent === dirIno && (await this.ownName(a.ino)) === name;
+  }
+
+  /** The further names of a hard-linked inode (its 'H' keys, with this transaction's changes), in key order. */
+  async furtherNames(ino: Ino): Promise<{ parent: Ino; name: string }[]> {
+    const range = linkRange(ino);
+    const keys = new Map<string, Buffer>();
+    for (const k of await this.db.keys(range).all()) keys.set(k.toString('latin1'), k);
+    const lo = range.gte.toString('latin1');
+    const hi = range.lt.toString('latin1');
+    for (const [s, op] of this.ops) {
+      if (s < lo || s >= hi) continue;
+      if (op.type === 'put') keys.set(s, op.key);
+      else keys.delete(s);
+    }
+    return [...keys.entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, k]) => {
+      const { parent, name } = parseLinkKey(k);
+      return { parent, name };
+    });
   }
 
   /** Bumps a directory's times (and link count by `nlinkDelta`) after its entries changed. */

@@ -9,10 +9,12 @@
 //   - Mutations are serialised through one FIFO WriteQueue; reads never queue.
 //   - Inode numbers are bigint, big-endian in keys, allocated from a persisted
 //     counter and never reused. The root is inode 1; 0 means "none".
-//   - Each inode but the root has exactly one directory entry (no hard links)
-//     and its `parent` names that entry's directory.
+//   - Each directory but the root has exactly one directory entry and its `parent`
+//     names that entry's directory. Another inode has one entry or more (hard links):
+//     its record's `parent` and own name name one (the primary name, where its object
+//     lives in a data source), each other one has an 'H' key, and nlink counts them.
 export { InodeTree, type InodeTreeOptions, type BulkItem, type ChildRef } from './InodeTree.js';
-export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type NewInode, type NewSpecial, type SetAttrChanges } from './MetaClient.js';
+export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type LinkName, type NewInode, type NewSpecial, type SetAttrChanges } from './MetaClient.js';
 export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
 export { Txn } from './Txn.js';

@@ -16,6 +16,13 @@
 //                                   name is UTF-8; all entries of one directory are
 //                                   one contiguous range, ordered by name bytes
 //   'L' <ino:u64be>               → symlink target, UTF-8
+//   'H' <ino:u64be> <parent:u64be> <name>
+//                                 → empty: a further name of a hard-linked inode (not a
+//                                   directory). The inode record names one entry, its
+//                                   primary name (where its object lives in a data
+//                                   source); every other entry for it has an 'H' key, so
+//                                   nlink = 1 + its 'H' keys and unlink of the primary
+//                                   name can promote another
 //   'N' <ino:u64be>               → layout 1 only: the own name, now in the inode record
 //   'F' <ino:u64be>               → layout 1 only: the store state, now in the inode record
 //                                   (InodeTree.init migrates a layout-1 namespace)
@@ -70,6 +77,7 @@ const P_SYNC_TIMES = 0x54; // 'T'
 const P_SOURCE = 0x53; // 'S'
 const P_RULE = 0x52; // 'R'
 const P_JOB = 0x4a; // 'J'
+const P_LINK = 0x48; // 'H'
 
 export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob';
 
@@ -126,6 +134,30 @@ export function jobKey(id: bigint): Buffer {
   return inoKey(P_JOB, id);
 }
 
+/** A further name (parent, name) of hard-linked inode `ino`. */
+export function linkKey(ino: Ino, parent: Ino, name: string): Buffer {
+  const nameLen = Buffer.byteLength(name, 'utf8');
+  const b = Buffer.allocUnsafe(17 + nameLen);
+  b[0] = P_LINK;
+  writeU64BE(b, ino, 1);
+  writeU64BE(b, parent, 9);
+  b.write(name, 17, 'utf8');
+  return b;
+}
+
+/** Bounds of one inode's further names. */
+export function linkRange(ino: Ino): { gte: Buffer; lt: Buffer } {
+  const gte = inoKey(P_LINK, ino);
+  if (ino === (1n << 64n) - 1n) return { gte, lt: Buffer.of(P_LINK + 1) };
+  const lt = Buffer.from(gte);
+  lt.writeBigUInt64BE(ino + 1n, 1);
+  return { gte, lt };
+}
+
+export function parseLinkKey(key: Buffer): { ino: Ino; parent: Ino; name: string } {
+  return { ino: key.readBigUInt64BE(1), parent: key.readBigUInt64BE(9), name: key.toString('utf8', 17) };
+}
+
 export function dentryKey(parent: Ino, name: string): Buffer {
   const nameLen = Buffer.byteLength(name, 'utf8');
   const b = Buffer.allocUnsafe(9 + nameLen);
@@ -157,7 +189,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

@@ -1,7 +1,7 @@
 // MetaClient over gRPC: what a mount on another machine than the master uses.
 import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
-import type { AccessOptions, CommittedWrite, DataLocation, DirPage, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
+import type { AccessOptions, CommittedWrite, DataLocation, DirPage, LinkName, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
 import { attrFromWire, entryFromWire, fileTypeToWire, statFsFromWire } from './convert.js';
 import type { NamespaceClient } from './gen/wharf/v1/Namespace.js';
 import type { AttrReply__Output as AttrReply } from './gen/wharf/v1/AttrReply.js';
@@ -11,6 +11,7 @@ import type { ReadDirReply__Output as ReadDirReply } from './gen/wharf/v1/ReadDi
 import type { ReadlinkReply__Output as ReadlinkReply } from './gen/wharf/v1/ReadlinkReply.js';
 import type { StatFsReply__Output as StatFsReply } from './gen/wharf/v1/StatFsReply.js';
 import type { LocateReply__Output as LocateReply } from './gen/wharf/v1/LocateReply.js';
+import type { LinksReply__Output as LinksReply } from './gen/wharf/v1/LinksReply.js';
 import { wharfProto } from './proto.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
 
@@ -98,6 +99,20 @@ export class GrpcMetaClient implements MetaClient {
     await this.call<Empty>('Unlink', (md, o, cb) => this.stub.Unlink({ parent: parent.toString(), name }, md, o, cb));
   }
 
+  async link(ino: Ino, newParent: Ino, newName: string): Promise<Attr> {
+    const e = await this.call<Entry>('Link', (md, o, cb) => this.stub.Link({ ino: ino.toString(), new_parent: newParent.toString(), new_name: newName }, md, o, cb));
+    return attrFromWire(e.attr);
+  }
+
+  async linksOf(ino: Ino): Promise<LinkName[]> {
+    const r = await this.call<LinksReply>('Links', (md, o, cb) => this.stub.Links({ ino: ino.toString() }, md, o, cb));
+    return r.names.map((l) => ({ parent: BigInt(l.parent), name: l.name }));
+  }
+
+  async setPrimaryName(ino: Ino, parent: Ino, name: string): Promise<void> {
+    await this.call<Empty>('SetPrimaryName', (md, o, cb) => this.stub.SetPrimaryName({ ino: ino.toString(), parent: parent.toString(), name }, md, o, cb));
+  }
+
   async rmdir(parent: Ino, name: string): Promise<void> {
     await this.call<Empty>('Rmdir', (md, o, cb) => this.stub.Rmdir({ parent: parent.toString(), name }, md, o, cb));
   }
@@ -136,7 +151,7 @@ export class GrpcMetaClient implements MetaClient {
   }
 
   async commitWrite(ino: Ino, w: CommittedWrite): Promise<Attr> {
-    const r = await this.call<AttrReply>('CommitWrite', (md, o, cb) => this.stub.CommitWrite({ ino: ino.toString(), size: w.size.toString(), etag: w.etag, mtime_ns: w.mtimeNs.toString() }, md, o, cb));
+    const r = await this.call<AttrReply>('CommitWrite', (md, o, cb) => this.stub.CommitWrite({ ino: ino.toString(), size: w.size.toString(), etag: w.etag, mtime_ns: w.mtimeNs.toString(), moved: w.moved ?? false }, md, o, cb));
     return attrFromWire(r.attr);
   }
 

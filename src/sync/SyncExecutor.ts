@@ -263,7 +263,10 @@ async function removeStale(tx: Txn, dirIno: Ino, children: readonly ChildRef[], 
     if (!attr) continue;
     if (!stale({ attr, state: states[i] })) continue;
     if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) continue;
-    tx.removeChild(dirIno, c.name, attr);
+    // A further name of a hard-linked file is Wharf's own (the store has an object at
+    // the primary name only): it goes with its inode, never by itself.
+    if (attr.type !== 'directory' && attr.nlink > 1 && !(await tx.isPrimaryName(attr, dirIno, c.name))) continue;
+    await tx.removeChild(dirIno, c.name, attr);
     if (attr.type === 'directory') removedDirs++;
     removed++;
   }

@@ -213,7 +213,11 @@ export class SyncWriter {
   }
 
   private async applyPlanned(parent: Ino, name: string, entry: StoreEntry, existing: Existing | undefined): Promise<Ino | null> {
-    const action = planEntry(existing, entry, this.ctx);
+    // An object at a further name of a hard-linked file (put there by another tool):
+    // the link is a client's change, kept; the inode's object is at its primary name.
+    const further = existing !== undefined && existing.attr.type !== 'directory' && existing.attr.nlink > 1 &&
+      !(await this.tx.isPrimaryName(existing.attr, parent, name));
+    const action = further ? 'keep-local' : planEntry(existing, entry, this.ctx);
     const c = this.counters;
     switch (action) {
       case 'create': {
@@ -243,7 +247,7 @@ export class SyncWriter {
       case 'replace': {
         const old = existing!.attr;
         if (old.type === 'directory') throw new WharfError('EIO', 'sync plan replaced a directory');
-        this.tx.removeChild(parent, name, old);
+        await this.tx.removeChild(parent, name, old);
         const a = this.create(parent, name, entry);
         await this.tx.touchDir(parent, nowNs(), entry.type === 'directory' ? 1 : 0);
         c.updated++;
@@ -275,7 +279,7 @@ export class SyncWriter {
         // name: the directory wins whatever the listing order (KEYS.md); the object
         // is skipped as if the directory had come first.
         if (entry.type === 'directory' && existing!.attr.type === 'file' && existing!.state?.gen === this.gen) {
-          this.tx.removeChild(parent, name, existing!.attr);
+          await this.tx.removeChild(parent, name, existing!.attr);
           const a = this.create(parent, name, entry);
           await this.tx.touchDir(parent, nowNs(), 1);
           c.created++;

@@ -455,6 +455,47 @@ export class FileIo {
     await (await this.stores.get(loc)).delete(loc.key);
   }
 
+  /** True unless (parent, name) is in a data source and is not the name `a`'s object lives under. */
+  async isPrimaryName(a: Attr, parent: Ino, name: string): Promise<boolean> {
+    const [loc, dir] = await Promise.all([this.meta.locate(a.ino), this.meta.locate(parent)]);
+    if (!loc || !dir) return true;
+    return loc.key === `${dir.key}${name}`;
+  }
+
+  /** EXDEV unless `a` and directory `dir` are in the same data source (or both outside every one). */
+  async checkSameSource(a: Attr, dir: Ino): Promise<void> {
+    const [loc, dirLoc] = await Promise.all([this.meta.locate(a.ino), this.meta.locate(dir)]);
+    if ((loc?.source ?? '') !== (dirLoc?.source ?? '')) throw new WharfError('EXDEV', 'a hard link across data sources');
+    if (loc?.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
+  }
+
+  /**
+   * Before name (parent, name) of hard-linked `a` goes (unlink, or replaced by a
+   * rename): if the object lives under it, the object moves to the next name (copy,
+   * namespace, delete), so the names left still have their bytes.
+   */
+  async releaseName(a: Attr, parent: Ino, name: string): Promise<void> {
+    const loc = await this.meta.locate(a.ino);
+    if (!loc) return; // outside every source: the namespace alone promotes a name
+    if (loc.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
+    if (!(await this.isPrimaryName(a, parent, name))) return;
+    const next = (await this.meta.linksOf(a.ino)).find((l) => l.parent !== parent || l.name !== name);
+    if (!next) return;
+    const s = this.staged.get(a.ino);
+    // An upload running now would land under the old name after our copy.
+    while (s?.uploading) await s.uploading.catch(() => undefined);
+    const nextDir = await this.meta.locate(next.parent);
+    if (!nextDir) return;
+    const store = await this.stores.get(loc);
+    const nextKey = `${nextDir.key}${next.name}`;
+    if (loc.fingerprint !== '') await store.copy(loc.key, nextKey);
+    await this.meta.setPrimaryName(a.ino, next.parent, next.name);
+    if (loc.fingerprint === '') return; // never uploaded: nothing was there to move
+    const head = await store.head(nextKey);
+    if (head) await this.meta.commitWrite(a.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n, moved: true });
+    await store.delete(loc.key).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'old object left after a hard link took it over'));
+  }
+
   /** Renames in a store are copy + delete: copy now, delete after the namespace moved. */
   async beforeRename(moving: Attr, dstParent: Ino, dstName: string): Promise<void> {
     const src = await this.meta.locate(moving.ino);
@@ -485,7 +526,7 @@ export class FileIo {
       // Re-point the namespace at the copy: same bytes, new key, the store's new etag/time.
       const store = await this.stores.get(loc);
       const head = await store.head(loc.key);
-      if (head) await this.meta.commitWrite(moving.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
+      if (head) await this.meta.commitWrite(moving.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n, moved: true });
     }
     await (await this.stores.get(d.store)).delete(d.key).catch((e: unknown) => log.warn({ key: d.key, err: String(e) }, 'old object left after rename'));
   }

@@ -1,6 +1,7 @@
 // The mount's metadata cache: attributes by path with a TTL, names known to be
 // absent (negative entries), and which directories were listed whole. Bounded
-// (lru-cache). The mount's own changes invalidate what they touch.
+// (lru-cache). The mount's own changes invalidate what they touch. Hard-linked
+// files are not kept (see cacheable).
 //
 // A miss for a name in a directory lists that whole directory once (pages of
 // attributes), so `stat` of every file in a 10,000-entry directory costs a few
@@ -49,7 +50,8 @@ export class MetaCache {
 
   put(path: string, a: Attr): void {
     if (this.o.attrTtlMs <= 0) return;
-    this.attrs.set(path, a);
+    if (cacheable(a)) this.attrs.set(path, a);
+    else this.attrs.delete(path);
     this.absent.delete(path);
     const { dir, name } = split(path);
     this.listed.get(dir)?.add(name);
@@ -62,7 +64,7 @@ export class MetaCache {
 
   putListing(dir: string, entries: readonly { name: string; attr: Attr }[]): void {
     if (this.o.attrTtlMs <= 0) return;
-    for (const e of entries) this.attrs.set(join(dir, e.name), e.attr);
+    for (const e of entries) if (cacheable(e.attr)) this.attrs.set(join(dir, e.name), e.attr);
     this.listed.set(dir, new Set(entries.map((e) => e.name)));
   }
 
@@ -90,6 +92,14 @@ export class MetaCache {
   dirChanged(dir: string): void {
     this.attrs.delete(dir);
   }
+}
+
+/**
+ * A hard-linked file's attributes are never kept: a change through one of its names
+ * (chmod, a link count) would leave the others stale, and paths do not know each other.
+ */
+function cacheable(a: Attr): boolean {
+  return a.type === 'directory' || a.nlink <= 1;
 }
 
 export function split(path: string): { dir: string; name: string } {

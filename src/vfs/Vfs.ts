@@ -7,7 +7,9 @@
 //
 // Store side effects of namespace changes go to the store first (unlink deletes the
 // object, rename copies then deletes, mkdir writes a "dir/" marker), so the namespace
-// never shows a state the store cannot back; a later sync repairs the rest.
+// never shows a state the store cannot back; a later sync repairs the rest. A hard-
+// linked file has one object, at its primary name (see src/meta): its other names
+// are the namespace's alone.
 import { MAX_NAME_BYTES, ROOT_INO, WharfError, isSpecial, nowNs, typeOfMode, type Attr, type Ino, type StatFs } from '../common/index.js';
 import { readdirAll, type MetaClient } from '../meta/index.js';
 import { FileIo, type FileIoOptions } from './FileIo.js';
@@ -174,7 +176,9 @@ export class Vfs {
     const { parent, name, dir } = await this.parentOf(path);
     const a = await this.attrOf(path);
     if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
-    await this.io.deleteObject(a);
+    // A hard-linked file keeps its object; if it lives under this name, it moves to the next one first.
+    if (a.nlink > 1) await this.io.releaseName(a, parent.ino, name);
+    else await this.io.deleteObject(a);
     await this.meta.unlink(parent.ino, name);
     this.changed(path, dir, { gone: true });
   }
@@ -183,12 +187,41 @@ export class Vfs {
     const src = await this.parentOf(from);
     const dst = await this.parentOf(to);
     const moving = await this.attrOf(from);
-    await this.io.beforeRename(moving, dst.parent.ino, dst.name);
+    const replaced = await this.attrOf(to).catch(() => undefined);
+    if (replaced && replaced.ino === moving.ino) return; // two names of one file: nothing to do (POSIX)
+    // Under a further name of a hard-linked file there is no object: only names move.
+    const furtherName = moving.type !== 'directory' && moving.nlink > 1 && !(await this.io.isPrimaryName(moving, src.parent.ino, src.name));
+    if (replaced && replaced.type !== 'directory' && replaced.nlink > 1) await this.io.releaseName(replaced, dst.parent.ino, dst.name);
+    if (furtherName) {
+      await this.io.checkSameSource(moving, dst.parent.ino);
+      // No copy lands on the replaced name's object: it goes now, as unlink would.
+      if (replaced && replaced.type !== 'directory' && replaced.nlink <= 1) await this.io.deleteObject(replaced);
+    } else {
+      await this.io.beforeRename(moving, dst.parent.ino, dst.name);
+    }
     await this.meta.rename(src.parent.ino, src.name, dst.parent.ino, dst.name);
-    this.io.renamed(moving.ino, to);
-    await this.io.afterRename(moving);
+    if (!furtherName) {
+      this.io.renamed(moving.ino, to);
+      await this.io.afterRename(moving);
+    }
     this.changed(from, src.dir, { subtree: true, gone: true });
     this.changed(to, dst.dir, { subtree: true });
+  }
+
+  /**
+   * link(2): a further name for a file (not a directory: EPERM). In a data source the
+   * object stays at the file's primary name; both names must be in the same source
+   * (EXDEV otherwise, as across file systems).
+   */
+  async link(from: string, to: string): Promise<Attr> {
+    const a = await this.attrOf(from);
+    if (a.type === 'directory') throw new WharfError('EPERM', `${from} is a directory: directories cannot be hard-linked`);
+    const { parent, name, dir } = await this.parentOf(to);
+    await this.io.checkSameSource(a, parent.ino);
+    const linked = await this.meta.link(a.ino, parent.ino, name);
+    this.changed(to, dir);
+    this.cache.invalidate(from);
+    return this.io.withStagedSize(linked);
   }
 
   async symlink(target: string, path: string, caller?: Caller): Promise<Attr> {

@@ -237,6 +237,83 @@ export function metaClientConformance(name: string, setup: () => Promise<ClientF
       await rejectsWith(c.lookup(d.ino, 'fifo'), 'ENOENT');
     });
 
+    test('hard links: nlink counts names, a change through one is seen through all, unlink and rename work on one name', async () => {
+      const d = await fresh();
+      const e = await c.mkdir(d.ino, 'e', o);
+      const f = await c.create(d.ino, 'f', { mode: 0o640, uid: 5, gid: 6 });
+      const linked = await c.link(f.ino, e.ino, 'g');
+      assert.deepEqual([linked.ino, linked.nlink, linked.parent], [f.ino, 2, d.ino], 'the primary name stays');
+      assert.ok(linked.ctimeNs >= f.ctimeNs);
+      assert.equal((await c.lookup(e.ino, 'g')).ino, f.ino);
+      assert.ok((await c.getattr(e.ino)).mtimeNs >= linked.ctimeNs, "the new name's directory changed");
+      await c.link(f.ino, d.ino, 'h');
+      assert.deepEqual(await c.linksOf(f.ino), [{ parent: d.ino, name: 'f' }, { parent: d.ino, name: 'h' }, { parent: e.ino, name: 'g' }]);
+      await c.setattr(f.ino, { mode: 0o600 });
+      assert.deepEqual([(await c.lookup(e.ino, 'g')).mode, (await c.lookup(d.ino, 'h')).nlink], [0o600, 3]);
+      // Errors: a directory cannot be linked, a name taken is EEXIST, a missing inode ENOENT.
+      await rejectsWith(c.link(e.ino, d.ino, 'edir'), 'EPERM');
+      await rejectsWith(c.link(f.ino, d.ino, 'h'), 'EEXIST');
+      await rejectsWith(c.link(987654321n, d.ino, 'x'), 'ENOENT');
+      await rejectsWith(c.link(f.ino, f.ino, 'x'), 'ENOTDIR');
+      await rejectsWith(c.link(f.ino, d.ino, 'a/b'), 'EINVAL');
+      // Unlinking the primary name promotes the first further name (key order: d/h before e/g).
+      await c.unlink(d.ino, 'f');
+      await rejectsWith(c.lookup(d.ino, 'f'), 'ENOENT');
+      const after1 = await c.getattr(f.ino);
+      assert.deepEqual([after1.nlink, after1.parent], [2, d.ino]);
+      assert.deepEqual(await c.linksOf(f.ino), [{ parent: d.ino, name: 'h' }, { parent: e.ino, name: 'g' }]);
+      // A further name renamed: only that name moves.
+      await c.rename(e.ino, 'g', d.ino, 'g2');
+      assert.deepEqual(await c.linksOf(f.ino), [{ parent: d.ino, name: 'h' }, { parent: d.ino, name: 'g2' }]);
+      // Renaming one name onto another of the same file does nothing (POSIX).
+      await c.rename(d.ino, 'g2', d.ino, 'h');
+      assert.equal((await c.getattr(f.ino)).nlink, 2);
+      // A rename replacing a hard-linked name takes that one name only.
+      const other = await c.create(d.ino, 'other', o);
+      await c.rename(d.ino, 'other', d.ino, 'g2');
+      assert.equal((await c.lookup(d.ino, 'g2')).ino, other.ino);
+      assert.deepEqual([(await c.getattr(f.ino)).nlink, (await c.lookup(d.ino, 'h')).ino], [1, f.ino]);
+      assert.deepEqual(await c.linksOf(f.ino), [{ parent: d.ino, name: 'h' }]);
+      // setPrimaryName: only a name of the inode; then unlink of the old primary leaves the new one.
+      await c.link(f.ino, e.ino, 'k');
+      await rejectsWith(c.setPrimaryName(f.ino, d.ino, 'g2'), 'EINVAL');
+      await c.setPrimaryName(f.ino, e.ino, 'k');
+      assert.deepEqual(await c.linksOf(f.ino), [{ parent: e.ino, name: 'k' }, { parent: d.ino, name: 'h' }]);
+      await c.unlink(d.ino, 'h');
+      assert.deepEqual([(await c.getattr(f.ino)).nlink, (await c.getattr(f.ino)).parent], [1, e.ino]);
+      await c.unlink(e.ino, 'k');
+      await rejectsWith(c.getattr(f.ino), 'ENOENT');
+      // Special files and symlinks link too.
+      const fifo = await c.mknod(d.ino, 'p', { type: 'fifo', mode: 0o600, uid: 0, gid: 0, rdev: 0 });
+      assert.equal((await c.link(fifo.ino, e.ino, 'p2')).type, 'fifo');
+      const sl = await c.symlink(d.ino, 's', '/target', { uid: 0, gid: 0 });
+      await c.link(sl.ino, e.ino, 's2');
+      assert.equal(await c.readlink((await c.lookup(e.ino, 's2')).ino), '/target');
+    });
+
+    test('hard links under concurrent link and unlink: the link count always equals the names', async () => {
+      const d = await fresh();
+      const f = await c.create(d.ino, 'f', o);
+      const names = Array.from({ length: 20 }, (_, i) => `l${i}`);
+      await Promise.all(names.map((n) => c.link(f.ino, d.ino, n)));
+      assert.equal((await c.getattr(f.ino)).nlink, 21);
+      // Half go, some twice at once (one of each pair is ENOENT), while others are made.
+      const results = await Promise.allSettled([
+        ...names.slice(0, 10).flatMap((n) => [c.unlink(d.ino, n), c.unlink(d.ino, n)]),
+        c.unlink(d.ino, 'f'),
+        ...['m0', 'm1', 'm2'].map((n) => c.link(f.ino, d.ino, n)),
+      ]);
+      const failed = results.filter((r) => r.status === 'rejected');
+      assert.equal(failed.length, 10);
+      for (const r of failed) assert.equal(((r as PromiseRejectedResult).reason as WharfError).errno, 'ENOENT');
+      const links = await c.linksOf(f.ino);
+      assert.equal(links.length, 13);
+      assert.equal((await c.getattr(f.ino)).nlink, 13);
+      let listed = 0;
+      for await (const e of readdirAll(c, d.ino)) if (e.attr.ino === f.ino) listed++;
+      assert.equal(listed, 13);
+    });
+
     test('bad names get precise errors and change nothing', async () => {
       const d = await fresh();
       const before = await c.getattr(d.ino);
