@@ -28,6 +28,11 @@
 //     non-directory with more than one link valid for 0 s, and after a successful
 //     link(2) tells the kernel to drop the attributes it has for the old name
 //     (fuse_lowlevel_notify_inval_inode, attributes only: no page locks).
+//  6. Whole inode numbers and nanosecond times in stat: fuse-native passes st_ino
+//     as 32 bits and times in milliseconds. Its stat array grows by four words (the
+//     inode number's high word, then each time's nanoseconds past its millisecond:
+//     the stat fields inoHigh... are computed from `ino` and atimeSubMs, mtimeSubMs,
+//     ctimeSubMs), read after the fields fuse-native already reads.
 //
 // The build uses npm's own node-gyp and the machine's Node headers, and links the
 // system's libfuse2 as the prebuilt binary does; node-gyp-build then loads
@@ -240,10 +245,24 @@ static uint64_t wharf_utime (const struct timespec* ts) {
 `],
   ['  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);', '  ch = wharf_times_chan(ch);\n  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);'],
   ['  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);', '  l->atime = wharf_utime(&tv[0]);\n  l->mtime = wharf_utime(&tv[1]);'],
+  [
+    '  uint32s_to_timespec(&stat->st_ctim, &ints);\n#endif\n}',
+    '  uint32s_to_timespec(&stat->st_ctim, &ints);\n#endif\n'
+      + '  // Wharf (fix 6): the inode number\'s high word, and the nanoseconds past each time\'s millisecond.\n'
+      + '  stat->st_ino |= ((uint64_t) *ints++) << 32;\n'
+      + '#ifndef __APPLE__\n  stat->st_atim.tv_nsec += *ints++;\n  stat->st_mtim.tv_nsec += *ints++;\n  stat->st_ctim.tv_nsec += *ints++;\n#endif\n}',
+  ],
   ['static const uint32_t op_init = 0;', 'static const uint32_t wharf_caller_context = 1;\nstatic const uint32_t op_init = 0;'],
   ['  NAPI_EXPORT_UINT32(op_getattr)\n  NAPI_EXPORT_UINT32(op_init)', '  NAPI_EXPORT_UINT32(wharf_caller_context)\n  NAPI_EXPORT_UINT32(op_getattr)\n  NAPI_EXPORT_UINT32(op_init)'],
 ];
 const JS_FIXES = [
+  ['  const ints = new Uint32Array(18)\n', '  const ints = new Uint32Array(22) // Wharf: 18-21 are fix 6\n'],
+  [
+    '  ints[7] = (stat && stat.ino) || 0\n',
+    '  ints[7] = ((stat && stat.ino) || 0) % 4294967296\n'
+      + '  ints[18] = Math.floor(((stat && stat.ino) || 0) / 4294967296)\n'
+      + '  ints[19] = (stat && stat.atimeSubMs) || 0\n  ints[20] = (stat && stat.mtimeSubMs) || 0\n  ints[21] = (stat && stat.ctimeSubMs) || 0\n',
+  ],
   ['      return function (nativeHandler, opCode, ...args) {\n', '      return function (nativeHandler, opCode, ...args) {\n        self._caller = nativeHandler // Wharf: read by caller() while the op runs synchronously\n'],
   [
     '  // Public API\n',

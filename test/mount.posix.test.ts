@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, readlink as readlinkP, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, readlink as readlinkP, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -376,7 +376,9 @@ for (const b of backends) {
         await rejectsCode(op(), ['ENAMETOOLONG']);
       }
       await rejectsCode(stat(inMount(`err/${'é'.repeat(127)}`)), ['ENOENT']);
-      await rejectsCode(link(inMount('err/file'), inMount('err/hard')), ['EPERM']);
+      await rejectsCode(link(inMount('err/full'), inMount('err/hard')), ['EPERM']);
+      await rejectsCode(link(inMount('err/file'), inMount('err/full/f')), ['EEXIST']);
+      await rejectsCode(link(inMount('err/missing'), inMount('err/hard')), ['ENOENT']);
       // The same through the shell tools, by their messages.
       const cases: [string, RegExp][] = [
         ['cat err/missing', /No such file or directory/],
@@ -384,7 +386,7 @@ for (const b of backends) {
         ['rmdir err/full', /Directory not empty/],
         ['ls err/file/x', /Not a directory/],
         [`touch err/${'n'.repeat(256)}`, /File name too long/],
-        ['ln err/file err/hard', /Operation not permitted/],
+        ['ln err/full err/hard', /hard link not allowed for directory/],
       ];
       for (const [script, message] of cases) {
         const r = await sh(script, { cwd: mnt });
@@ -436,6 +438,36 @@ perl -e 'my ($nr, $p, $n, $v) = @ARGV; syscall($nr, $p, $n, $v, length $v, 0) ==
       assert.equal((await sh('mkfifo special/pipe', { cwd: mnt })).stderr.includes('File exists'), true);
       await run('rm special/pipe special/null special/sdb');
       assert.deepEqual((await keysUnder('special')).filter((k) => k !== 'special/'), [], 'rm deletes the objects');
+    });
+
+    it('hard links: one object in the store under the primary name; changes through one name show through all at once; rm of the primary name moves the object', async () => {
+      await run('mkdir -p hl/a hl/b && printf "first version\\n" > hl/a/f && ln hl/a/f hl/b/g && ln hl/a/f hl/a/h');
+      assert.equal(await run('stat -c "%h %i" hl/a/f hl/b/g hl/a/h | sort -u | wc -l; stat -c %h hl/b/g'), '1\n3\n', 'one inode, three names');
+      assert.deepEqual((await keysUnder('hl')).filter((k) => !k.endsWith('/')), ['hl/a/f'], 'further names have no object');
+      // A write and a chmod through one name are seen through the others at once (no attribute cache lag).
+      await run('printf "second version, longer\\n" > hl/b/g && chmod 640 hl/a/h');
+      assert.equal(await run('cat hl/a/f; stat -c "%a %s" hl/a/f hl/b/g'), 'second version, longer\n640 23\n640 23\n');
+      assert.equal((await inStore('hl/a/f'))?.toString(), 'second version, longer\n');
+      // rm of the primary name: the object moves to the next name (hl/a/h: same directory first in key order).
+      await run('rm hl/a/f');
+      assert.equal(await run('stat -c %h hl/b/g; cat hl/a/h'), '2\nsecond version, longer\n');
+      assert.deepEqual((await keysUnder('hl')).filter((k) => !k.endsWith('/')), ['hl/a/h']);
+      assert.equal((await inStore('hl/a/h'))?.toString(), 'second version, longer\n');
+      // mv of a further name moves only the name; mv onto another name of the same file does nothing.
+      await run('mv hl/b/g hl/b/g2');
+      await rename(inMount('hl/b/g2'), inMount('hl/a/h')); // rename(2) itself: mv refuses ("the same file")
+      assert.equal(await run('ls hl/a hl/b | tr "\\n" " "; stat -c %h hl/a/h'), 'hl/a: h  hl/b: g2 2\n');
+      assert.deepEqual((await keysUnder('hl')).filter((k) => !k.endsWith('/')), ['hl/a/h']);
+      // A rename replacing the primary name moves the object to the other name first.
+      await run('printf other > hl/other && mv hl/other hl/a/h');
+      assert.equal(await run('cat hl/a/h; echo; cat hl/b/g2; stat -c %h hl/b/g2'), 'other\nsecond version, longer\n1\n');
+      assert.equal((await inStore('hl/b/g2'))?.toString(), 'second version, longer\n');
+      assert.equal((await inStore('hl/a/h'))?.toString(), 'other');
+      // Special files and symlinks link too; the last rm takes the object.
+      await run('mkfifo hl/p && ln hl/p hl/b/p2 && ln -s target hl/s && ln hl/s hl/b/s2');
+      assert.equal(await run('stat -c "%F %h" hl/b/p2; readlink hl/b/s2'), 'fifo 2\ntarget\n');
+      await run('rm -r hl');
+      assert.deepEqual(await keysUnder('hl'), []);
     });
 
     it('new files, directories and symlinks belong to the caller, not the mount; a setgid directory passes on its group', async () => {

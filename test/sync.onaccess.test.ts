@@ -239,6 +239,33 @@ describe('on-access sync', () => {
     assert.deepEqual(await names(m.client, sub), ['a.txt'], 'loaded once the store is back');
   });
 
+  test('hard links in a source: further names survive one-level and full syncs; an object put at one does not displace it; the primary object gone takes every name', async () => {
+    const root = await source('hl', ['a/f.txt', 'b/other.txt'], { syncIntervalMs: 0 });
+    const a = (await m.client.lookup(root, 'a')).ino;
+    const bdir = (await m.client.lookup(root, 'b')).ino;
+    const f = await m.client.lookup(a, 'f.txt');
+    await m.client.link(f.ino, bdir, 'g');
+    await m.client.link(f.ino, a, 'h');
+    // Interval 0: every readdir lists the store, which has no object at b/g or a/h.
+    assert.deepEqual(await names(m.client, bdir), ['g', 'other.txt']);
+    assert.deepEqual(await names(m.client, a), ['f.txt', 'h']);
+    const job = await m.resync('hl');
+    assert.equal(job.state, 'succeeded');
+    assert.deepEqual([(await m.client.lookup(bdir, 'g')).ino, (await m.client.getattr(f.ino)).nlink], [f.ino, 3], 'a full sync keeps them');
+    // Another tool puts an object where a further name is: the link stays (the client's change).
+    await b.put('hl/b/g', 'planted by another tool');
+    assert.deepEqual(await names(m.client, bdir), ['g', 'other.txt']);
+    assert.equal((await m.client.lookup(bdir, 'g')).ino, f.ino);
+    // The primary object deleted in the store: the file goes with every name, and the planted object shows.
+    await b.remove('hl/a/f.txt');
+    assert.deepEqual(await names(m.client, a), []);
+    await rejectsErrno(m.client.getattr(f.ino), 'ENOENT', 'the inode');
+    const planted = await m.client.lookup(bdir, 'g');
+    assert.notEqual(planted.ino, f.ino);
+    assert.deepEqual([planted.size, planted.nlink], [BigInt('planted by another tool'.length), 1]);
+    assert.deepEqual((await m.master.tree.linksOf(planted.ino)).map((l) => l.name), ['g']);
+  });
+
   test('a read-only source refuses create, mkdir, symlink, unlink, rmdir, rename and setattr with EROFS', async () => {
     const root = await source('ro', ['top.txt', 'sub/a.txt', 'empty/'], { readOnly: true });
     const sub = (await m.client.lookup(root, 'sub')).ino;
@@ -259,6 +286,8 @@ describe('on-access sync', () => {
       ['setattr file', () => m.client.setattr(top.ino, { size: 0n })],
       ['setattr mode', () => m.client.setattr(top.ino, { mode: 0o600 })],
       ['setattr mount root', () => m.client.setattr(root, { mode: 0o700 })],
+      ['link in', () => m.client.link(mine.ino, sub, 'planted-link')],
+      ['link out', () => m.client.link(top.ino, outside.ino, 'stolen-link')],
     ];
     for (const [what, op] of ops) await rejectsErrno(op(), 'EROFS', what);
     assert.deepEqual(await names(m.client, root), ['empty', 'sub', 'top.txt']);

@@ -87,8 +87,9 @@ export class FuseMount {
     const caller = () => fuse?.caller();
     fuse = new Fuse(mountpoint, fuseOps(vfs, new BusyPoll(o.pollMs ?? 2), caller), {
       // fuse-native has no big_writes option; it joins options with commas, so it rides along
-      // here. Without it libfuse2 writes 4 KiB per call (a sixth of the speed).
-      fsname: 'wharf,big_writes,max_readahead=4194304,splice_write,splice_move', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
+      // here. Without it libfuse2 writes 4 KiB per call (a sixth of the speed). use_ino: st_ino
+      // is Wharf's inode number (one for all names of a hard-linked file), not libfuse's per-name node.
+      fsname: 'wharf,big_writes,max_readahead=4194304,splice_write,splice_move,use_ino', subtype: 'wharf', force: true, mkdir: true, debug: o.debug ?? false, maxRead: 131072,
       allowOther: o.allowOther ?? false, defaultPermissions: o.defaultPermissions ?? false,
       attrTimeout: attrMs / 1000, entryTimeout: attrMs / 1000,
       // Our own deadlines (fetch timeout, gRPC deadlines) answer first; this is the last resort.

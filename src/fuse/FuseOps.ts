@@ -22,12 +22,21 @@ export function errnoOf(e: unknown, op: string, path: string): number {
   return -ERRNO.EIO;
 }
 
+/** Nanoseconds past the millisecond (0 for times before the epoch, which fuse-native cannot carry finer). */
+function subMs(ns: bigint): number {
+  return ns >= 0n ? Number(ns % 1_000_000n) : 0;
+}
+
 function stat(a: Attr) {
   const size = Number(a.size);
   return {
     mode: statMode(a), uid: a.uid, gid: a.gid, size, nlink: a.nlink, rdev: a.rdev ?? 0,
     blksize: 4096, blocks: Math.ceil(size / 512),
     atime: Number(a.atimeNs / 1_000_000n), mtime: Number(a.mtimeNs / 1_000_000n), ctime: Number(a.ctimeNs / 1_000_000n),
+    // Read by the rebuilt fuse-native (scripts/build-fuse-native.mjs, fix 6): whole inode
+    // numbers (the mount runs with use_ino, so every name of a hard-linked file shows one
+    // st_ino) and nanosecond times.
+    ino: Number(a.ino), atimeSubMs: subMs(a.atimeNs), mtimeSubMs: subMs(a.mtimeNs), ctimeSubMs: subMs(a.ctimeNs),
   };
 }
 

@@ -3,6 +3,8 @@ declare module 'fuse-native' {
   type Cb = (err: number) => void;
   interface Stat {
     mode: number; uid: number; gid: number; size: number; nlink: number; ino?: number; rdev?: number;
+    // Read by the rebuilt fuse-native only (scripts/build-fuse-native.mjs, fix 6).
+    atimeSubMs?: number; mtimeSubMs?: number; ctimeSubMs?: number;
     blksize?: number; blocks?: number; atime: Date | number; mtime: Date | number; ctime: Date | number;
   }
   interface StatFs {
