@@ -597,9 +597,9 @@ describe('wharf fsck', () => {
       assert.equal(again.code, 0, again.stdout);
       assert.deepEqual(parseJson<{ findings: unknown[]; clean: boolean }>(again.stdout), { inodes: 3, entries: 2, findings: [], clean: true });
 
-      // A problem repair may not touch (a second entry for a file) stays: --repair exits 4.
+      // A problem repair may not touch (a second entry for a directory) stays: --repair exits 4.
       await corrupt(async (db) => {
-        await db.put(dentryKey(ROOT_INO, 'alias'), encodeDentry(3n, 'file'));
+        await db.put(dentryKey(ROOT_INO, 'alias'), encodeDentry(2n, 'directory'));
       });
       const left = await wharf(['fsck', '--data', dir, '--repair']);
       assert.equal(left.code, 4, left.stdout);
@@ -607,6 +607,7 @@ describe('wharf fsck', () => {
 
       // The repaired namespace serves: a master starts on it and lists it.
       await corrupt((db) => db.del(dentryKey(ROOT_INO, 'alias')));
+      assert.equal((await wharf(['fsck', '--data', dir, '--repair'])).code, 1, "the root's link count, repaired for the alias, is repaired back");
       assert.equal((await wharf(['fsck', '--data', dir])).code, 0);
       const m = await startMasterProcess(dir);
       try {
