@@ -456,10 +456,10 @@ export class FileIo {
   }
 
   /** True unless (parent, name) is in a data source and is not the name `a`'s object lives under. */
-  async isPrimaryName(a: Attr, parent: Ino, name: string): Promise<boolean> {
-    const [loc, dir] = await Promise.all([this.meta.locate(a.ino), this.meta.locate(parent)]);
-    if (!loc || !dir) return true;
-    return loc.key === `${dir.key}${name}`;
+  async isPrimaryName(a: Attr, parent: Ino, name: string, loc?: DataLocation): Promise<boolean> {
+    const [at, dir] = await Promise.all([loc ?? this.meta.locate(a.ino), this.meta.locate(parent)]);
+    if (!at || !dir) return true;
+    return at.key === `${dir.key}${name}`;
   }
 
   /** EXDEV unless `a` and directory `dir` are in the same data source (or both outside every one). */
@@ -478,7 +478,7 @@ export class FileIo {
     const loc = await this.meta.locate(a.ino);
     if (!loc) return; // outside every source: the namespace alone promotes a name
     if (loc.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
-    if (!(await this.isPrimaryName(a, parent, name))) return;
+    if (!(await this.isPrimaryName(a, parent, name, loc))) return;
     const next = (await this.meta.linksOf(a.ino)).find((l) => l.parent !== parent || l.name !== name);
     if (!next) return;
     const s = this.staged.get(a.ino);
