@@ -233,6 +233,34 @@ export class BlockReader {
     return true;
   }
 
+  /**
+   * Starts loading blocks first..last (clipped at the file's end) that are neither in
+   * memory nor loading: those on the cache disk one by one, the others in runs of
+   * consecutive blocks, one source request per run of up to `span`. What a cache
+   * node does before streaming a range a mount asked for in one request, so a run
+   * costs the store one GET, not one per block. Failures surface to the readers.
+   */
+  warm(file: CachedFile, first: number, last: number): void {
+    const lastOfFile = Math.floor((file.size - 1) / this.o.blockSize);
+    let run: number[] = [];
+    const flush = () => {
+      for (let i = 0; i < run.length; i += this.span) {
+        const part = run.slice(i, i + this.span);
+        this.startFetch(file, part[0]!, part.length);
+      }
+      run = [];
+    };
+    for (let idx = first; idx <= Math.min(last, lastOfFile); idx++) {
+      const k = `${file.id}:${idx}`;
+      if (this.hot.has(k) || this.inflight.has(k)) flush();
+      else if (this.cache.has(file.id, idx)) {
+        flush();
+        this.startLoad(file, idx, k);
+      } else run.push(idx);
+    }
+    flush();
+  }
+
   /** None of blocks first..last is in memory or loading. */
   private noneLoaded(file: CachedFile, first: number, last: number): boolean {
     for (let i = first; i <= last; i++) if (this.hot.has(`${file.id}:${i}`) || this.inflight.has(`${file.id}:${i}`)) return false;

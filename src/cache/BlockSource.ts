@@ -8,6 +8,9 @@ import type { UnderStore } from '../ufs/index.js';
 export interface CachedFile {
   /** blockFileId(source, key, fingerprint, block size). */
   id: string;
+  /** The data source and the object's fingerprint the id was made from: what a cache node needs to fetch the same bytes. */
+  source?: string;
+  fingerprint?: string;
   store: UnderStore;
   key: string;
   size: number;

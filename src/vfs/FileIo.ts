@@ -140,7 +140,7 @@ export class FileIo {
     const loc = await this.meta.locate(ino);
     if (!loc) return 'zeros';
     if (loc.fingerprint === '' && size > 0) throw new WharfError('EIO', `${loc.key}: its bytes were written through Wharf but never reached the store`);
-    return { id: blockFileId(loc.source, loc.key, loc.fingerprint, this.reader.blockSize), store: await this.stores.get(loc), key: loc.key, size: Number(loc.size) };
+    return { id: blockFileId(loc.source, loc.key, loc.fingerprint, this.reader.blockSize), source: loc.source, fingerprint: loc.fingerprint, store: await this.stores.get(loc), key: loc.key, size: Number(loc.size) };
   }
 
   private handle(fh: number): Handle {

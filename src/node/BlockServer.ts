@@ -1,0 +1,177 @@
+// A cache node's data plane: serves block ranges over HTTP/1.1 (blockProtocol) from
+// its own block cache, fetching a missing block from the under store once however
+// many mounts ask for it (BlockReader's shared loads), storing it, and streaming it
+// on. Also /metrics (Prometheus), /v1/stats (JSON) and /healthz.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { WharfError, isWharfError, logger } from '../common/index.js';
+import { BlockCache, BlockReader, blockFileId, type CachedFile } from '../cache/index.js';
+import type { UnderStore } from '../ufs/index.js';
+import { ERRNO_HEADER, httpStatusOf, parseBlockRequest, type BlockRequest } from './blockProtocol.js';
+import { nodeIdentity } from './NodeIdentity.js';
+
+const log = logger('node');
+
+export interface BlockServerOptions {
+  cacheDir: string;
+  /** host:port to listen on (port 0 picks one). */
+  listen: string;
+  capacityBytes: number;
+  minFreeBytes?: number;
+  directIo?: boolean;
+  /** Each block fetched from the store must arrive within this long (default 30 s). */
+  fetchTimeoutMs?: number;
+  /** Store requests in flight at once (default 16). */
+  maxFetches?: number;
+  /** The under store of a data source, by name; rejects (ENOENT) for one the node does not know. */
+  storeFor: (source: string) => Promise<UnderStore>;
+}
+
+export interface NodeStats {
+  id: string;
+  address: string;
+  capacityBytes: number;
+  usedBytes: number;
+  blocks: number;
+  requests: number;
+  refused: number;
+  bytesServed: number;
+  hits: number;
+  misses: number;
+  storeFetches: number;
+  storeBytes: number;
+  evicted: number;
+}
+
+export class BlockServer {
+  /** One reader per block size (mounts of one cluster normally share one). */
+  private readonly readers = new Map<number, BlockReader>();
+  private readonly counters = { requests: 0, refused: 0, bytesServed: 0 };
+  readonly registry = new Registry();
+
+  private constructor(readonly id: string, readonly cache: BlockCache, private readonly server: Server, private readonly o: BlockServerOptions, public address = '') {
+    const self = this;
+    const gauge = (name: string, help: string, value: (s: NodeStats) => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() { this.set(value(self.stats())); } });
+    gauge('wharf_node_capacity_bytes', 'Bytes of blocks this node may keep', (s) => s.capacityBytes);
+    gauge('wharf_node_used_bytes', 'Bytes of blocks held', (s) => s.usedBytes);
+    gauge('wharf_node_blocks', 'Blocks held', (s) => s.blocks);
+    const counter = (name: string, help: string, value: (s: NodeStats) => number) => {
+      const c = new Counter({ name, help, registers: [this.registry], collect() { c.reset(); c.inc(value(self.stats())); } });
+    };
+    counter('wharf_node_requests_total', 'Block range requests answered', (s) => s.requests);
+    counter('wharf_node_refused_total', 'Block range requests refused or failed', (s) => s.refused);
+    counter('wharf_node_served_bytes_total', 'Bytes served to mounts and peers', (s) => s.bytesServed);
+    counter('wharf_node_hits_total', 'Blocks read from this node\'s disk', (s) => s.hits);
+    counter('wharf_node_misses_total', 'Blocks not on this node\'s disk when asked for', (s) => s.misses);
+    counter('wharf_node_store_fetches_total', 'Blocks fetched from the under store', (s) => s.storeFetches);
+    counter('wharf_node_store_bytes_total', 'Bytes fetched from the under store', (s) => s.storeBytes);
+    counter('wharf_node_evictions_total', 'Blocks evicted for capacity', (s) => s.evicted);
+  }
+
+  static async start(o: BlockServerOptions): Promise<BlockServer> {
+    const id = nodeIdentity(o.cacheDir);
+    const cache = BlockCache.open(join(o.cacheDir, 'cache'), { capacityBytes: o.capacityBytes, minFreeBytes: o.minFreeBytes ?? 0, directIo: o.directIo ?? true });
+    let node!: BlockServer;
+    const server = createServer({ keepAlive: true }, (req, res) => node.handle(req, res));
+    // Mounts keep connections open between reads: idle ones are not cut early.
+    server.keepAliveTimeout = 60_000;
+    node = new BlockServer(id, cache, server, o);
+    const i = o.listen.lastIndexOf(':');
+    const host = o.listen.slice(0, i);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(o.listen.slice(i + 1)), host.replace(/^\[|\]$/g, ''), () => resolve());
+    });
+    const a = server.address();
+    node.address = `${host}:${typeof a === 'object' && a ? a.port : 0}`;
+    log.info({ id, address: node.address, blocks: cache.stats().blocks }, 'cache node serving');
+    return node;
+  }
+
+  stats(): NodeStats {
+    const c = this.cache.stats();
+    let storeFetches = 0;
+    let storeBytes = 0;
+    for (const r of this.readers.values()) {
+      storeFetches += r.counters.fetches;
+      storeBytes += r.counters.fetchedBytes;
+    }
+    return {
+      id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
+      ...this.counters, hits: c.hits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
+    };
+  }
+
+  /** Stops serving: open connections are cut (mounts fall back to the next candidate). */
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private reader(blockSize: number): BlockReader {
+    let r = this.readers.get(blockSize);
+    if (!r) {
+      // No read-ahead of its own: a mount asks for the runs it wants.
+      r = new BlockReader(this.cache, { blockSize, fetchTimeoutMs: this.o.fetchTimeoutMs ?? 30_000, prefetchBlocks: 0, maxFetches: this.o.maxFetches ?? 16 });
+      this.readers.set(blockSize, r);
+    }
+    return r;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '';
+    if (url === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    if (url === '/v1/stats') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.stats()));
+    if (url === '/metrics') {
+      this.registry.metrics().then((t) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(t), (e: unknown) => res.writeHead(500).end(String(e)));
+      return;
+    }
+    if (req.method !== 'GET') return void res.writeHead(405, { [ERRNO_HEADER]: 'EINVAL' }).end(`${req.method} is not served\n`);
+    let r: BlockRequest;
+    try {
+      r = parseBlockRequest(url, req.headers.range);
+    } catch (e) {
+      return this.refuse(res, e);
+    }
+    this.counters.requests++;
+    this.serve(r, res).catch((e: unknown) => this.refuse(res, e));
+  }
+
+  private async serve(r: BlockRequest, res: ServerResponse): Promise<void> {
+    const store = await this.o.storeFor(r.source);
+    const file: CachedFile = { id: blockFileId(r.source, r.key, r.fingerprint, r.blockSize), source: r.source, fingerprint: r.fingerprint, store, key: r.key, size: r.size };
+    const reader = this.reader(r.blockSize);
+    const first = Math.floor(r.start / r.blockSize);
+    const last = Math.floor((r.end - 1) / r.blockSize);
+    reader.warm(file, first, last);
+    let aborted = false;
+    res.once('close', () => { aborted = !res.writableFinished; });
+    for (let i = first; i <= last && !aborted; i++) {
+      const from = Math.max(r.start, i * r.blockSize);
+      const to = Math.min(r.end, (i + 1) * r.blockSize);
+      // Held by the response until written: a buffer per block, not a shared one.
+      const data = await reader.read(file, from, to - from);
+      if (data.length !== to - from) throw new WharfError('EIO', `${r.key}: block ${i} holds ${data.length} bytes, not ${to - from}`);
+      if (!res.headersSent) res.writeHead(206, { 'content-length': r.end - r.start, 'content-range': `bytes ${r.start}-${r.end - 1}/${r.size}`, 'content-type': 'application/octet-stream' });
+      this.counters.bytesServed += data.length;
+      if (!res.write(data)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+    res.end();
+  }
+
+  /** Answers a refusal, or — once bytes were sent — cuts the connection so the mount sees a short body, never wrong bytes. */
+  private refuse(res: ServerResponse, e: unknown): void {
+    this.counters.refused++;
+    const errno = isWharfError(e) ? e.errno : 'EIO';
+    const message = e instanceof Error ? e.message : String(e);
+    if (res.headersSent) {
+      log.warn({ err: message }, 'block range failed mid-stream');
+      res.destroy();
+      return;
+    }
+    if (errno !== 'EINVAL') log.warn({ errno, err: message }, 'block request failed');
+    res.writeHead(httpStatusOf(errno), { [ERRNO_HEADER]: errno, 'content-type': 'text/plain' }).end(`${message}\n`);
+  }
+}
