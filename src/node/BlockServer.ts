@@ -37,7 +37,9 @@ export interface NodeStats {
   requests: number;
   refused: number;
   bytesServed: number;
+  /** Blocks served from memory or this node's disk (memoryHits: from memory). */
   hits: number;
+  memoryHits: number;
   misses: number;
   storeFetches: number;
   storeBytes: number;
@@ -94,13 +96,15 @@ export class BlockServer {
     const c = this.cache.stats();
     let storeFetches = 0;
     let storeBytes = 0;
+    let memoryHits = 0;
     for (const r of this.readers.values()) {
+      memoryHits += r.counters.memoryHits;
       storeFetches += r.counters.fetches;
       storeBytes += r.counters.fetchedBytes;
     }
     return {
       id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
-      ...this.counters, hits: c.hits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
+      ...this.counters, hits: c.hits + memoryHits, memoryHits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
     };
   }
 
