@@ -1,5 +1,6 @@
 // What every `wharf` command shares: the global options, output (text or --json),
 // error printing with exit codes, and connected clients.
+import bytes from 'bytes';
 import { Command, InvalidArgumentError } from 'commander';
 import { WharfError, describeErrno, masterAddress } from '../common/index.js';
 import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
@@ -47,6 +48,12 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     if (n < min || n > max) throw new InvalidArgumentError(`${n} is outside ${min}..${max}.`);
     return n;
   };
+}
+
+/** "10GB", "512MB", "4096": powers of 1024. Anything else is a usage error, never a silent guess. */
+export function size(text: string): number {
+  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?$/i.test(text.trim())) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a size like 512MB or 10GB.`);
+  return bytes.parse(text) ?? 0;
 }
 
 /** Runs an action; a failure becomes a message on stderr and the exit code for its errno. */

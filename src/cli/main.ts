@@ -8,6 +8,7 @@ import { EXIT, exitCodeOf } from './exitCodes.js';
 import { registerFsCommands } from './fsCommands.js';
 import { registerMountCommands } from './mountCommands.js';
 import { registerServerCommands } from './serverCommands.js';
+import { registerNodeCommands } from './nodeCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
 
@@ -31,6 +32,7 @@ registerFsCommands(program);
 registerSourceCommands(program);
 registerSyncCommands(program);
 registerMountCommands(program);
+registerNodeCommands(program);
 
 async function main(): Promise<void> {
   try {

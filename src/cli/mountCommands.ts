@@ -1,22 +1,16 @@
 // `wharf mount` (a mount over a remote master) and `wharf up` (master, cache and
 // mount in one process, metadata calls in-process).
-import bytes from 'bytes';
 import { InvalidArgumentError, type Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { WharfError, masterAddress } from '../common/index.js';
 import { FuseMount, type MountOptions } from '../fuse/index.js';
 import { Master } from '../master/index.js';
-import { GrpcMetaClient } from '../rpc/index.js';
-import { globals, guarded, integer, out } from './context.js';
+import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
+import { ClusterLocator, ClusterView } from '../node/index.js';
+import { globals, guarded, integer, out, size } from './context.js';
 import { s3SettingsFromEnv } from './serverCommands.js';
 import { serveMountMetrics } from './mountMetrics.js';
-
-/** "10GB", "512MB", "4096": powers of 1024. Anything else is a usage error, never a silent guess. */
-function size(text: string): number {
-  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?$/i.test(text.trim())) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a size like 512MB or 10GB.`);
-  return bytes.parse(text) ?? 0;
-}
 
 interface MountFlags {
   cacheDir: string;
@@ -63,8 +57,8 @@ function toMountOptions(mountpoint: string, f: MountFlags): MountOptions {
   };
 }
 
-async function announce(m: FuseMount, f: MountFlags, what: string): Promise<() => void> {
-  const metrics = f.metrics ? await serveMountMetrics(f.metrics, m) : undefined;
+async function announce(m: FuseMount, f: MountFlags, what: string, cluster?: () => unknown): Promise<() => void> {
+  const metrics = f.metrics ? await serveMountMetrics(f.metrics, m, cluster) : undefined;
   // Scripts and tests read this line (metrics address included when asked for).
   out(`${what}${metrics ? `; metrics on http://${metrics.address}/metrics` : ''}`);
   return () => void metrics?.close();
@@ -98,10 +92,18 @@ export function registerMountCommands(program: Command): void {
       const g = globals();
       const meta = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
       await meta.waitForReady(Math.min(g.timeout, 5_000));
-      const m = await FuseMount.mount(meta, toMountOptions(mountpoint, f));
-      const closeMetrics = await announce(m, f, `wharf mounted at ${m.mountpoint} (master ${meta.address})`);
+      // The cache nodes the master lists serve this mount's misses (none listed: the store does).
+      const admin = new AdminClient(meta.address, g.timeout);
+      const locator = new ClusterLocator({ blockSize: f.blockSize });
+      const view = new ClusterView(admin, locator);
+      await view.start();
+      const m = await FuseMount.mount(meta, { ...toMountOptions(mountpoint, f), locator });
+      const closeMetrics = await announce(m, f, `wharf mounted at ${m.mountpoint} (master ${meta.address})`, () => ({ epoch: String(locator.epoch), ...locator.counters }));
       await untilSignalled(async () => {
         closeMetrics();
+        view.stop();
+        locator.close();
+        admin.close();
         await m.unmount();
         await meta.close();
       });

@@ -4,7 +4,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FuseMount } from '../fuse/index.js';
 import { serveMetrics, type MetricsEndpoint } from '../master/index.js';
 
-export function serveMountMetrics(listen: string, mount: FuseMount): Promise<MetricsEndpoint> {
+export function serveMountMetrics(listen: string, mount: FuseMount, cluster?: () => unknown): Promise<MetricsEndpoint> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wharf_mount_' });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -25,5 +25,13 @@ export function serveMountMetrics(listen: string, mount: FuseMount): Promise<Met
   gauge('wharf_uploads_total', 'Files uploaded', () => mount.stats().io.uploads);
   gauge('wharf_upload_failures_total', 'Uploads that failed (the data stays staged)', () => mount.stats().io.uploadFailures);
   gauge('wharf_staged_dirty_files', 'Files written but not yet uploaded', () => mount.stats().io.stagedDirty);
-  return serveMetrics(listen, registry, { '/stats': () => mount.stats() });
+  if (cluster) {
+    const c = () => cluster() as { nodeReads: number; nodeBytes: number; nodeFailures: number; fallbacks: number; storeReads: number };
+    gauge('wharf_cluster_node_reads_total', 'Block reads sent to cache nodes', () => c().nodeReads);
+    gauge('wharf_cluster_node_bytes_total', 'Bytes read from cache nodes', () => c().nodeBytes);
+    gauge('wharf_cluster_node_failures_total', 'Cache node reads that failed or timed out', () => c().nodeFailures);
+    gauge('wharf_cluster_fallbacks_total', 'Reads that went on from the next candidate after a node failed', () => c().fallbacks);
+    gauge('wharf_cluster_store_reads_total', 'Reads (or their rest) that went to the store past the nodes', () => c().storeReads);
+  }
+  return serveMetrics(listen, registry, { '/stats': () => ({ ...mount.stats(), ...(cluster ? { cluster: cluster() } : {}) }) });
 }

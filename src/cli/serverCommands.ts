@@ -27,10 +27,13 @@ export function registerServerCommands(program: Command): void {
     .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
     .option('--fsync', 'fsync every metadata batch (survives power loss, slower)', false)
     .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', integer(0), 10_000)
+    .option('--node-heartbeat <ms>', 'how often cache nodes heartbeat', integer(100), 3_000)
+    .option('--node-lost <ms>', 'a cache node silent this long is LOST (out of placement; SUSPECT after two missed heartbeats)', integer(500), 15_000)
     .option('--snapshot-deadline <ms>', 'during `sync begin`…`end`, status says "snapshot complete" once no refresh has arrived for this long', integer(1), 60_000)
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number }) => {
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number }) => {
       const master = await Master.start({
         dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
+        nodes: { heartbeatMs: o.nodeHeartbeat, lostMs: o.nodeLost },
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
         sync: {
           snapshotDeadlineMs: o.snapshotDeadline,

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Fuse from 'fuse-native';
 import { WharfError, logger } from '../common/index.js';
-import { BlockCache, BlockReader } from '../cache/index.js';
+import { BlockCache, BlockReader, type BlockLocator } from '../cache/index.js';
 import type { MetaClient } from '../meta/index.js';
 import { Vfs, defaultOpener, type OpenLocation } from '../vfs/index.js';
 import type { S3StoreOptions } from '../ufs/index.js';
@@ -42,6 +42,8 @@ export interface MountOptions {
   defaultPermissions?: boolean;
   debug?: boolean;
   s3?: Omit<S3StoreOptions, 'bucket'>;
+  /** Where missing blocks come from (default: the file's store); a cache cluster's ClusterLocator. */
+  locator?: BlockLocator;
   /** Replaces how the mount opens stores (tests wrap them in a FaultyStore). */
   openLocation?: OpenLocation;
 }
@@ -70,6 +72,7 @@ export class FuseMount {
       blockSize, fetchTimeoutMs: o.fetchTimeoutMs ?? 30_000, prefetchBlocks: o.prefetchBlocks ?? 16, maxFetches: 16,
       // The kernel's read-ahead requests arrive out of order within its window.
       sequentialSlack: Math.max(readAhead, 128 * 1024),
+      ...(o.locator ? { locator: o.locator } : {}),
     });
     const attrMs = o.attrTimeoutMs ?? 1_000;
     const vfs = new Vfs(meta, reader, {

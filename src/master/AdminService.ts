@@ -9,6 +9,8 @@ import { parseInt64 } from '../rpc/index.js';
 import { RULE_TYPES, type JobRecord, type RuleRecord, type RuleType, type SourceRecord } from './records.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 import type { SyncControl } from './SyncControl.js';
+import type { NodeRegistry, NodeView } from './NodeRegistry.js';
+import type { CacheNode } from '../rpc/gen/wharf/v1/CacheNode.js';
 import { unary } from './unary.js';
 
 export function sourceToWire(s: SourceRecord): Source {
@@ -39,6 +41,20 @@ export function jobToWire(j: JobRecord): Job {
   };
 }
 
+export function nodeToWire(n: NodeView): CacheNode {
+  return {
+    id: n.id, address: n.address, capacity_bytes: n.capacityBytes, used_bytes: n.usedBytes, blocks: n.blocks, state: n.state,
+    last_heartbeat_ms: n.lastHeartbeatMs, registered_ms: n.registeredMs, weight: n.weight, in_placement: n.inPlacement, readable: n.readable,
+  };
+}
+
+/** A byte count from the wire (a decimal string), as a safe JS number. */
+function wireBytes(v: string, what: string): number {
+  const n = parseInt64(v, what);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new WharfError('EINVAL', `${what} ${v} is too large`);
+  return Number(n);
+}
+
 function ruleType(t: string): RuleType {
   if (!(RULE_TYPES as readonly string[]).includes(t)) throw new WharfError('EINVAL', `rule type ${JSON.stringify(t)} is not manual or periodic`);
   return t as RuleType;
@@ -49,7 +65,7 @@ function wireMinutes(v: string): number {
   return Number(parseInt64(v, 'interval minutes'));
 }
 
-export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, metrics: ServiceMetrics): AdminHandlers {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
     ImportSource: u('ImportSource', async (r) => {
@@ -100,6 +116,17 @@ export function adminHandlers(sync: SyncControl, metrics: ServiceMetrics): Admin
       const res = await sync.endResync(r.name, { force: r.force });
       return { source: sourceToWire(res.source), removed: res.removed, total: res.total };
     }),
+    RegisterNode: u('RegisterNode', async (r) => {
+      const n = await nodes.register({ id: r.id, address: r.address, capacityBytes: wireBytes(r.capacity_bytes, 'capacity') });
+      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs };
+    }),
+    NodeHeartbeat: u('NodeHeartbeat', async (r) => {
+      const n = nodes.heartbeat({ id: r.id, usedBytes: wireBytes(r.used_bytes, 'used bytes'), blocks: wireBytes(r.blocks, 'blocks') });
+      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs };
+    }),
+    ListNodes: u('ListNodes', async () => ({ nodes: nodes.list().map(nodeToWire), epoch: String(nodes.epoch()) })),
+    DrainNode: u('DrainNode', async (r) => nodeToWire(await nodes.drain(r.id))),
+    RemoveNode: u('RemoveNode', async (r) => { await nodes.remove(r.id, r.force); return {}; }),
     Status: u('Status', async () => ({
       sources: (await sync.status()).map((st) => ({
         source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire),

@@ -10,6 +10,7 @@ import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
 import { adminHandlers } from './AdminService.js';
+import { NodeRegistry, type NodeRegistryOptions } from './NodeRegistry.js';
 import { Namespace } from './Namespace.js';
 import { namespaceHandlers } from './NamespaceService.js';
 import type { SourceRecord } from './records.js';
@@ -22,6 +23,8 @@ const log = logger('master');
 
 export interface MasterOptions {
   dataDir: string;
+  /** Cache-node heartbeat and state timings (tests shorten them). */
+  nodes?: NodeRegistryOptions;
   /** host:port for gRPC; port 0 picks a free one. */
   listen: string;
   /** host:port for /metrics and /healthz over HTTP; off when absent. */
@@ -53,6 +56,7 @@ export class Master {
     readonly address: string,
     private readonly http: MetricsEndpoint | undefined,
     readonly metricsAddress: string | undefined,
+    readonly nodes: NodeRegistry,
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -64,6 +68,8 @@ export class Master {
       await tree.close();
       throw e;
     }
+    const nodes = new NodeRegistry(tree, options.nodes);
+    await nodes.load();
     const namespace = new Namespace(tree, sync);
     const metrics = new ServiceMetrics(() => tree.writeQueueDepth);
     const server = new Server({
@@ -71,7 +77,7 @@ export class Master {
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics));
-    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, metrics));
+    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, nodes, metrics));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
@@ -98,7 +104,7 @@ export class Master {
       }
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
-    return new Master(tree, sync, namespace, server, address, http, metricsAddress);
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */

@@ -32,6 +32,7 @@
 //   'R' <source> 0x00 <rule>      → sync rule record (JSON; src/master)
 //   'J' <job:u64be>               → sync job record (JSON; src/master)
 //   'M' "nextJob"                 → u64 next sync job number
+//   'C' <node id>                 → cache node record (JSON; src/master NodeRegistry)
 //
 // Inode numbers are big-endian so that byte order is numeric order: a range scan
 // over 'I' walks inodes in number order, and 'D' <parent> scans exactly one directory.
@@ -78,6 +79,7 @@ const P_SOURCE = 0x53; // 'S'
 const P_RULE = 0x52; // 'R'
 const P_JOB = 0x4a; // 'J'
 const P_LINK = 0x48; // 'H'
+const P_NODE = 0x43; // 'C': cache nodes (JSON records by node id)
 
 export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob';
 
@@ -119,6 +121,10 @@ export function syncTimesKey(ino: Ino): Buffer {
 
 export function sourceKey(name: string): Buffer {
   return Buffer.concat([Buffer.of(P_SOURCE), Buffer.from(name, 'utf8')]);
+}
+
+export function nodeKey(id: string): Buffer {
+  return Buffer.concat([Buffer.of(P_NODE), Buffer.from(id, 'utf8')]);
 }
 
 export function ruleKey(source: string, rule: string): Buffer {
@@ -189,7 +195,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

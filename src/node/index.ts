@@ -13,6 +13,8 @@
 //   - A reader gets the file's bytes or an error, never wrong bytes: a node's body
 //     is taken up to the bytes asked for, and a short or failed one goes on from the
 //     next candidate (or the store) at the exact byte it stopped at.
+//   - The registry (on the master) is followed, not required: a node keeps serving
+//     and a mount keeps its last member list while the master is unreachable.
 //   - A node that fails a read is skipped only after repeated failures, for a bounded
 //     time; the store is always the last hop.
 export { Placement, type PlacementNode } from './Placement.js';
@@ -20,3 +22,5 @@ export { nodeIdentity } from './NodeIdentity.js';
 export { BlockServer, type BlockServerOptions, type NodeStats } from './BlockServer.js';
 export { ClusterLocator, type ClusterLocatorOptions, type ClusterMember, type ClusterCounters } from './ClusterLocator.js';
 export { parseBlockRequest, blockUrlPath, httpStatusOf, type BlockRequest } from './blockProtocol.js';
+export { NodeAgent } from './NodeAgent.js';
+export { ClusterView, membersOf } from './ClusterView.js';

@@ -22,7 +22,13 @@ import type { UpdateRuleRequest } from './gen/wharf/v1/UpdateRuleRequest.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
 import { wharfProto } from './proto.js';
 
+import type { CacheNode__Output } from './gen/wharf/v1/CacheNode.js';
+import type { NodeList__Output } from './gen/wharf/v1/NodeList.js';
+import type { NodeReply__Output } from './gen/wharf/v1/NodeReply.js';
+
 export type WireSource = Source__Output;
+export type WireNode = CacheNode__Output;
+export type WireNodeList = NodeList__Output;
 export type WireRule = Rule__Output;
 export type WireJob = Job__Output;
 export type WireStatus = StatusReply__Output;
@@ -40,6 +46,21 @@ export class AdminClient {
     return invoke(method, this.deadlineMs, fn);
   }
 
+  registerNode(r: { id: string; address: string; capacityBytes: number }): Promise<NodeReply__Output> {
+    return this.call('RegisterNode', (md, o, cb) => this.stub.RegisterNode({ id: r.id, address: r.address, capacity_bytes: String(r.capacityBytes) }, md, o, cb));
+  }
+  nodeHeartbeat(r: { id: string; usedBytes: number; blocks: number }): Promise<NodeReply__Output> {
+    return this.call('NodeHeartbeat', (md, o, cb) => this.stub.NodeHeartbeat({ id: r.id, used_bytes: String(r.usedBytes), blocks: String(r.blocks) }, md, o, cb));
+  }
+  listNodes(): Promise<NodeList__Output> {
+    return this.call('ListNodes', (md, o, cb) => this.stub.ListNodes({}, md, o, cb));
+  }
+  drainNode(id: string): Promise<CacheNode__Output> {
+    return this.call('DrainNode', (md, o, cb) => this.stub.DrainNode({ id }, md, o, cb));
+  }
+  async removeNode(id: string, force: boolean): Promise<void> {
+    await this.call('RemoveNode', (md, o, cb) => this.stub.RemoveNode({ id, force }, md, o, cb));
+  }
   importSource(r: ImportSourceRequest): Promise<ImportSourceReply__Output> {
     return this.call('ImportSource', (md, o, cb) => this.stub.ImportSource(r, md, o, cb));
   }

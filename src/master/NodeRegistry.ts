@@ -1,0 +1,178 @@
+// The cache nodes the master knows: registration, heartbeats, and the state each
+// node is in, from which the placement members that mounts follow are derived.
+//
+//   JOINING  registered, no heartbeat yet          not in placement
+//   ONLINE   heartbeating                          in placement, read from
+//   SUSPECT  no heartbeat for suspectMs             in placement (a GC pause remaps nothing), not read from
+//   LOST     no heartbeat for lostMs                out of placement (its blocks remap)
+//   DRAINING set by the operator                   weight 0 (owns nothing new), still read from while heartbeating
+// A node that heartbeats again comes back ONLINE (or DRAINING); `remove` forgets it
+// (only once DRAINING or LOST, unless forced). Every change of the members (who,
+// weight, readable) bumps the placement epoch.
+//
+// Persisted (the 'C' family): id, address, capacity, draining, registration time.
+// Heartbeat times are memory only: after a master restart every known node is
+// given a full lostMs to heartbeat again before its blocks remap.
+// Discipline: every method runs synchronously between its awaits on the state it
+// changes, and LevelDB writes of one node are serialised by a per-registry chain,
+// so concurrent heartbeats and drains cannot interleave a read-modify-write.
+import { WharfError } from '../common/index.js';
+import { familyRange, nodeKey, type InodeTree } from '../meta/index.js';
+
+export const NODE_STATES = ['JOINING', 'ONLINE', 'SUSPECT', 'LOST', 'DRAINING'] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+interface NodeRecord {
+  id: string;
+  address: string;
+  capacityBytes: number;
+  draining: boolean;
+  registeredMs: number;
+}
+
+export interface NodeView extends NodeRecord {
+  state: NodeState;
+  lastHeartbeatMs: number;
+  usedBytes: number;
+  blocks: number;
+  /** Its weight in placement (0: draining or out of it). */
+  weight: number;
+  inPlacement: boolean;
+  readable: boolean;
+}
+
+export interface NodeRegistryOptions {
+  heartbeatMs?: number;
+  suspectMs?: number;
+  lostMs?: number;
+  now?: () => number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+interface Live {
+  rec: NodeRecord;
+  lastHeartbeatMs: number;
+  heartbeats: number;
+  usedBytes: number;
+  blocks: number;
+}
+
+export class NodeRegistry {
+  private readonly nodes = new Map<string, Live>();
+  private readonly o: Required<NodeRegistryOptions>;
+  private signature = '';
+  /** Starts from the clock (×1000) so it grows across master restarts without being stored. */
+  private epochValue: bigint;
+  private writes: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly tree: InodeTree, o: NodeRegistryOptions = {}) {
+    const heartbeatMs = o.heartbeatMs ?? 3_000;
+    this.o = { heartbeatMs, suspectMs: o.suspectMs ?? heartbeatMs * 2 + 1_000, lostMs: o.lostMs ?? 15_000, now: o.now ?? Date.now };
+    this.epochValue = BigInt(this.o.now()) * 1000n;
+  }
+
+  get heartbeatMs(): number {
+    return this.o.heartbeatMs;
+  }
+
+  async load(): Promise<void> {
+    const now = this.o.now();
+    for await (const [, v] of this.tree.db.iterator(familyRange('node'))) {
+      const rec = JSON.parse(v.toString('utf8')) as NodeRecord;
+      // Known before the restart: placed at once, as if it had just heartbeated.
+      this.nodes.set(rec.id, { rec, lastHeartbeatMs: now, heartbeats: 1, usedBytes: 0, blocks: 0 });
+    }
+    this.epoch();
+  }
+
+  /** A node announces itself (at every start). Its id is what it is; its address may change. */
+  async register(r: { id: string; address: string; capacityBytes: number }): Promise<NodeView> {
+    if (!UUID.test(r.id)) throw new WharfError('EINVAL', `node id ${JSON.stringify(r.id)} is not a UUID`);
+    const m = ADDRESS.exec(r.address);
+    if (!m || Number(m[2]) === 0 || Number(m[2]) > 65535) throw new WharfError('EINVAL', `node address ${JSON.stringify(r.address)} is not host:port`);
+    if (!Number.isSafeInteger(r.capacityBytes) || r.capacityBytes <= 0) throw new WharfError('EINVAL', `node capacity must be a positive number of bytes, not ${r.capacityBytes}`);
+    const known = this.nodes.get(r.id);
+    const rec: NodeRecord = { id: r.id, address: r.address, capacityBytes: r.capacityBytes, draining: known?.rec.draining ?? false, registeredMs: known?.rec.registeredMs ?? this.o.now() };
+    // A restarted node keeps its place: it stays in placement (no JOINING) if it was.
+    const live: Live = known ? { ...known, rec } : { rec, lastHeartbeatMs: this.o.now(), heartbeats: 0, usedBytes: 0, blocks: 0 };
+    this.nodes.set(r.id, live);
+    await this.persist(rec);
+    return this.view(live);
+  }
+
+  heartbeat(r: { id: string; usedBytes: number; blocks: number }): NodeView {
+    const live = this.nodes.get(r.id);
+    if (!live) throw new WharfError('ENOENT', `no cache node ${r.id} is registered (removed, or the master lost it): register again`);
+    live.lastHeartbeatMs = this.o.now();
+    live.heartbeats++;
+    live.usedBytes = r.usedBytes;
+    live.blocks = r.blocks;
+    return this.view(live);
+  }
+
+  async drain(id: string): Promise<NodeView> {
+    const live = this.get(id);
+    if (!live.rec.draining) {
+      live.rec = { ...live.rec, draining: true };
+      await this.persist(live.rec);
+    }
+    return this.view(live);
+  }
+
+  /** Forgets a node: only a DRAINING or LOST one unless forced (removing a live owner remaps its blocks at once). */
+  async remove(id: string, force = false): Promise<void> {
+    const live = this.get(id);
+    const state = this.view(live).state;
+    if (!force && state !== 'DRAINING' && state !== 'LOST') {
+      throw new WharfError('EBUSY', `cache node ${id} is ${state}: drain it first (or remove with force)`);
+    }
+    this.nodes.delete(id);
+    await this.chain(() => this.tree.db.del(nodeKey(id)));
+  }
+
+  list(): NodeView[] {
+    return [...this.nodes.values()].map((l) => this.view(l)).sort((a, b) => (a.registeredMs - b.registeredMs) || (a.id < b.id ? -1 : 1));
+  }
+
+  /** The placement epoch: bumped whenever the members mounts place blocks on change. */
+  epoch(): bigint {
+    const sig = this.list().filter((n) => n.inPlacement).map((n) => `${n.id}@${n.address}/${n.weight}/${n.readable ? 'r' : '-'}`).join(',');
+    if (sig !== this.signature) {
+      this.signature = sig;
+      this.epochValue++;
+    }
+    return this.epochValue;
+  }
+
+  private get(id: string): Live {
+    const live = this.nodes.get(id);
+    if (!live) throw new WharfError('ENOENT', `no cache node ${JSON.stringify(id)}`);
+    return live;
+  }
+
+  private view(l: Live): NodeView {
+    const silentMs = this.o.now() - l.lastHeartbeatMs;
+    const state: NodeState = silentMs > this.o.lostMs ? 'LOST'
+      : l.heartbeats === 0 ? 'JOINING'
+      : silentMs > this.o.suspectMs ? 'SUSPECT'
+      : l.rec.draining ? 'DRAINING' : 'ONLINE';
+    const inPlacement = state === 'ONLINE' || state === 'SUSPECT' || state === 'DRAINING';
+    return {
+      ...l.rec, state, lastHeartbeatMs: l.lastHeartbeatMs, usedBytes: l.usedBytes, blocks: l.blocks,
+      weight: inPlacement && !l.rec.draining ? l.rec.capacityBytes : 0,
+      inPlacement, readable: state === 'ONLINE' || state === 'DRAINING',
+    };
+  }
+
+  private persist(rec: NodeRecord): Promise<void> {
+    return this.chain(() => this.tree.db.put(nodeKey(rec.id), Buffer.from(JSON.stringify(rec), 'utf8')));
+  }
+
+  private chain(fn: () => Promise<void>): Promise<void> {
+    const p = this.writes.then(fn, fn);
+    this.writes = p.catch(() => undefined);
+    return p;
+  }
+}

@@ -1,0 +1,58 @@
+// A cache node's side of the registry: registers with the master at start, then
+// heartbeats (its used bytes and block count) at the interval the master asks for.
+// A master that no longer knows the node (removed, or its records lost) answers
+// ENOENT: the node registers again. A master that cannot be reached is retried at
+// the same interval; the node keeps serving meanwhile (mounts decide whom to read).
+import { isWharfError, logger } from '../common/index.js';
+import type { AdminClient } from '../rpc/index.js';
+import type { BlockServer } from './BlockServer.js';
+
+const log = logger('node');
+
+export class NodeAgent {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  state = 'UNREGISTERED';
+  epoch = '0';
+
+  private constructor(private readonly admin: AdminClient, private readonly node: BlockServer, private readonly advertise: string, private heartbeatMs: number) {}
+
+  /** Registers (failing if the master refuses: a bad id or address is the operator's to fix) and starts heartbeating. */
+  static async start(admin: AdminClient, node: BlockServer, advertise = node.address): Promise<NodeAgent> {
+    const agent = new NodeAgent(admin, node, advertise, 3_000);
+    await agent.register();
+    agent.schedule();
+    return agent;
+  }
+
+  private async register(): Promise<void> {
+    const r = await this.admin.registerNode({ id: this.node.id, address: this.advertise, capacityBytes: this.node.stats().capacityBytes });
+    this.heartbeatMs = r.heartbeat_ms || this.heartbeatMs;
+    this.state = r.node?.state ?? 'JOINING';
+    this.epoch = r.epoch;
+    log.info({ id: this.node.id, address: this.advertise, state: this.state }, 'registered with the master');
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.beat().finally(() => this.schedule()), this.heartbeatMs);
+  }
+
+  private async beat(): Promise<void> {
+    const s = this.node.stats();
+    try {
+      const r = await this.admin.nodeHeartbeat({ id: this.node.id, usedBytes: s.usedBytes, blocks: s.blocks });
+      this.state = r.node?.state ?? this.state;
+      this.epoch = r.epoch;
+    } catch (e) {
+      if (isWharfError(e) && e.errno === 'ENOENT') {
+        await this.register().catch((err: unknown) => log.warn({ err: String(err) }, 'registering again failed'));
+      } else log.warn({ err: e instanceof Error ? e.message : String(e) }, 'heartbeat failed; retrying');
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
