@@ -7,7 +7,9 @@
 //   LOST     no heartbeat for lostMs                out of placement (its blocks remap)
 //   DRAINING set by the operator                   weight 0 (owns nothing new), still read from while heartbeating
 // A node that heartbeats again comes back ONLINE (or DRAINING); `remove` forgets it
-// (only once DRAINING or LOST, unless forced). Every change of the members (who,
+// (only once DRAINING or LOST, unless forced) and leaves a tombstone: the removed
+// process's heartbeats are answered ESTALE (it stops heartbeating) rather than
+// inviting it to register again; only a new start of the node (register) rejoins. Every change of the members (who,
 // weight, readable) bumps the placement epoch.
 //
 // Persisted (the 'C' family): id, address, capacity, draining, registration time.
@@ -28,6 +30,8 @@ interface NodeRecord {
   capacityBytes: number;
   draining: boolean;
   registeredMs: number;
+  /** Set on a tombstone: removed by the operator at this time. */
+  removedMs?: number;
 }
 
 export interface NodeView extends NodeRecord {
@@ -61,6 +65,8 @@ interface Live {
 
 export class NodeRegistry {
   private readonly nodes = new Map<string, Live>();
+  /** Removed nodes: id → when. */
+  private readonly removed = new Map<string, number>();
   private readonly o: Required<NodeRegistryOptions>;
   private signature = '';
   /** Starts from the clock (×1000) so it grows across master restarts without being stored. */
@@ -81,6 +87,10 @@ export class NodeRegistry {
     const now = this.o.now();
     for await (const [, v] of this.tree.db.iterator(familyRange('node'))) {
       const rec = JSON.parse(v.toString('utf8')) as NodeRecord;
+      if (rec.removedMs !== undefined) {
+        this.removed.set(rec.id, rec.removedMs);
+        continue;
+      }
       // Known before the restart: placed at once, as if it had just heartbeated.
       this.nodes.set(rec.id, { rec, lastHeartbeatMs: now, heartbeats: 1, usedBytes: 0, blocks: 0 });
     }
@@ -96,6 +106,7 @@ export class NodeRegistry {
     const known = this.nodes.get(r.id);
     const rec: NodeRecord = { id: r.id, address: r.address, capacityBytes: r.capacityBytes, draining: known?.rec.draining ?? false, registeredMs: known?.rec.registeredMs ?? this.o.now() };
     // A restarted node keeps its place: it stays in placement (no JOINING) if it was.
+    this.removed.delete(r.id);
     const live: Live = known ? { ...known, rec } : { rec, lastHeartbeatMs: this.o.now(), heartbeats: 0, usedBytes: 0, blocks: 0 };
     this.nodes.set(r.id, live);
     await this.persist(rec);
@@ -104,7 +115,9 @@ export class NodeRegistry {
 
   heartbeat(r: { id: string; usedBytes: number; blocks: number }): NodeView {
     const live = this.nodes.get(r.id);
-    if (!live) throw new WharfError('ENOENT', `no cache node ${r.id} is registered (removed, or the master lost it): register again`);
+    const removedMs = this.removed.get(r.id);
+    if (!live && removedMs !== undefined) throw new WharfError('ESTALE', `cache node ${r.id} was removed at ${new Date(removedMs).toISOString()}; restart it to rejoin`);
+    if (!live) throw new WharfError('ENOENT', `no cache node ${r.id} is registered (the master lost it): register again`);
     live.lastHeartbeatMs = this.o.now();
     live.heartbeats++;
     live.usedBytes = r.usedBytes;
@@ -129,7 +142,9 @@ export class NodeRegistry {
       throw new WharfError('EBUSY', `cache node ${id} is ${state}: drain it first (or remove with force)`);
     }
     this.nodes.delete(id);
-    await this.chain(() => this.tree.db.del(nodeKey(id)));
+    const removedMs = this.o.now();
+    this.removed.set(id, removedMs);
+    await this.persist({ ...live.rec, removedMs });
   }
 
   list(): NodeView[] {

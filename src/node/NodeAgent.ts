@@ -3,6 +3,7 @@
 // A master that no longer knows the node (removed, or its records lost) answers
 // ENOENT: the node registers again. A master that cannot be reached is retried at
 // the same interval; the node keeps serving meanwhile (mounts decide whom to read).
+// A node the operator removed is answered ESTALE: it stops heartbeating until restarted.
 import { isWharfError, logger } from '../common/index.js';
 import type { AdminClient } from '../rpc/index.js';
 import type { BlockServer } from './BlockServer.js';
@@ -45,7 +46,12 @@ export class NodeAgent {
       this.state = r.node?.state ?? this.state;
       this.epoch = r.epoch;
     } catch (e) {
-      if (isWharfError(e) && e.errno === 'ENOENT') {
+      if (isWharfError(e) && e.errno === 'ESTALE') {
+        // Removed by the operator: stop heartbeating (it stays out of placement) until restarted.
+        this.state = 'REMOVED';
+        log.warn({ id: this.node.id, err: e.message }, 'this node was removed from the cluster; heartbeats stopped');
+        this.stop();
+      } else if (isWharfError(e) && e.errno === 'ENOENT') {
         await this.register().catch((err: unknown) => log.warn({ err: String(err) }, 'registering again failed'));
       } else log.warn({ err: e instanceof Error ? e.message : String(e) }, 'heartbeat failed; retrying');
     }

@@ -1,0 +1,168 @@
+// The cache cluster end to end, every part a real process on 127.0.0.1: a master
+// (short heartbeat timings), three `wharf node run` processes and `wharf mount`
+// processes following the master's node list. Judged by the bytes read through the
+// mounts, the nodes' /v1/stats (their store fetches are every store GET they make)
+// and the mounts' /stats (their cluster counters: reads past the nodes to the store).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ensureUnmounted, waitFor, wharfMount, type MountProcess } from './helpers/mount.js';
+import { WHARF_BIN, runCli, startMasterProcess, type MasterProcess } from './helpers/processes.js';
+import { tempDir } from './helpers/tmp.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+interface NodeProc { id: string; address: string; child: ChildProcess; cacheDir: string; exited: Promise<unknown> }
+interface NodeStats { storeFetches: number; hits: number; blocks: number; bytesServed: number }
+interface WireNode { id: string; state: string; address: string; weight: string; in_placement: boolean; readable: boolean }
+
+describe('cache cluster: master, three nodes, mounts', () => {
+  let tmp: { path: string; remove: () => void };
+  let master: MasterProcess;
+  let storeDir: string;
+  const nodes: NodeProc[] = [];
+  const mounts: MountProcess[] = [];
+  const content = randomBytes(24 * MiB + 4321);
+
+  function startNode(cacheDir: string): Promise<NodeProc> {
+    const child = spawn(process.execPath, [WHARF_BIN, '--master', master.address, 'node', 'run', '--cache-dir', cacheDir, '--listen', '127.0.0.1:0', '--capacity', '256MB', '--min-free', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn' },
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /wharf node (\S+) serving on (\S+) /.exec(out);
+        if (m) resolve({ id: m[1]!, address: m[2]!, child, cacheDir, exited });
+      });
+      void exited.then((code) => reject(new Error(`node exited (${String(code)}) before serving: ${err}`)));
+    });
+  }
+  async function nodeStats(n: NodeProc): Promise<NodeStats> {
+    return (await (await fetch(`http://${n.address}/v1/stats`)).json()) as NodeStats;
+  }
+  const sum = async (f: (s: NodeStats) => number) => (await Promise.all(nodes.map(nodeStats))).reduce((a, s) => a + f(s), 0);
+  async function list(): Promise<{ epoch: string; nodes: WireNode[] }> {
+    const r = await runCli(['--master', master.address, '--json', 'node', 'list']);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { epoch: string; nodes: WireNode[] };
+  }
+  const stateOf = async (id: string) => (await list()).nodes.find((n) => n.id === id)?.state;
+  async function mount(name: string): Promise<{ m: MountProcess; mnt: string }> {
+    const mnt = join(tmp.path, `mnt-${name}`);
+    const m = await wharfMount({ master: master.address, mountpoint: mnt, cacheDir: join(tmp.path, `cache-${name}`) });
+    mounts.push(m);
+    return { m, mnt };
+  }
+  const clusterStats = async (m: MountProcess) => ((await m.stats()) as unknown as { cluster: { storeReads: number; nodeBytes: number; fallbacks: number; nodeFailures: number; epoch: string } }).cluster;
+
+  before(async () => {
+    tmp = tempDir('wharf-cluster-e2e-');
+    storeDir = join(tmp.path, 'store');
+    mkdirSync(join(storeDir, 'data'), { recursive: true });
+    writeFileSync(join(storeDir, 'data', 'big.bin'), content);
+    master = await startMasterProcess(join(tmp.path, 'meta'), ['--node-heartbeat', '300', '--node-lost', '2500']);
+    const imported = await runCli(['--master', master.address, 'source', 'import', 'default', '--uri', `file://${storeDir}`, '--at', '/', '--wait']);
+    assert.equal(imported.code, 0, imported.stderr);
+    for (let i = 0; i < 3; i++) nodes.push(await startNode(join(tmp.path, `node-${i}`)));
+    await waitFor('three nodes ONLINE', async () => ((await list()).nodes.filter((n) => n.state === 'ONLINE').length === 3 ? true : undefined));
+  });
+  after(async () => {
+    for (const m of mounts.reverse()) await m.stop();
+    for (const n of nodes) n.child.kill('SIGKILL');
+    master.child.kill('SIGTERM');
+    await master.exited;
+    for (const m of mounts) await ensureUnmounted(m.mountpoint);
+    tmp.remove();
+  });
+
+  it('a file read through mount A is served to mount B by the nodes: B and the nodes make no store read', async () => {
+    const a = await mount('a');
+    assert.equal(sha(await readFile(join(a.mnt, 'data', 'big.bin'))), sha(content));
+    const blocks = Math.ceil(content.length / (4 * MiB));
+    assert.equal(await sum((s) => s.storeFetches), blocks, 'each block fetched from the store once, by its owner');
+    assert.equal((await clusterStats(a.m)).storeReads, 0);
+
+    const b = await mount('b');
+    assert.equal(sha(await readFile(join(b.mnt, 'data', 'big.bin'))), sha(content));
+    const cb = await clusterStats(b.m);
+    assert.equal(cb.storeReads, 0, 'B read nothing from the store');
+    assert.ok(cb.nodeBytes >= content.length, `B read ${cb.nodeBytes} bytes from the nodes`);
+    assert.equal(await sum((s) => s.storeFetches), blocks, 'the nodes served B from their caches');
+    await a.m.stop();
+    await b.m.stop();
+  });
+
+  it('kill -9 a node: reads stay correct, it goes SUSPECT then LOST; restarted with its disk it is ONLINE again with the same id', async () => {
+    const victim = nodes[1]!;
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const c = await mount('c');
+    assert.equal(sha(await readFile(join(c.mnt, 'data', 'big.bin'))), sha(content), 'correct bytes with a node dead');
+    await waitFor('the dead node SUSPECT', async () => ((await stateOf(victim.id)) === 'SUSPECT' ? true : undefined), 10_000);
+    await waitFor('the dead node LOST', async () => ((await stateOf(victim.id)) === 'LOST' ? true : undefined), 10_000);
+    const lostList = await list();
+    assert.equal(lostList.nodes.find((n) => n.id === victim.id)!.in_placement, false, 'LOST is out of placement');
+
+    const back = await startNode(victim.cacheDir);
+    assert.equal(back.id, victim.id, 'the id is the disk\'s');
+    nodes[1] = back;
+    await waitFor('the node ONLINE again', async () => ((await stateOf(back.id)) === 'ONLINE' ? true : undefined), 10_000);
+    assert.ok(BigInt((await list()).epoch) > BigInt(lostList.epoch), 'the epoch moved on');
+    // A fresh mount reads the file again: its blocks on the restarted node are hits, not store reads.
+    const before = await nodeStats(back);
+    assert.ok(before.blocks > 0, 'its blocks survived on its disk');
+    const fetchesBefore = await sum((s) => s.storeFetches);
+    const d = await mount('d');
+    await waitFor('mount d sees three readable nodes', async () => ((await clusterStats(d.m)).epoch === (await list()).epoch ? true : undefined), 10_000);
+    assert.equal(sha(await readFile(join(d.mnt, 'data', 'big.bin'))), sha(content));
+    const after = await nodeStats(back);
+    assert.ok(after.hits > before.hits, 'the restarted node served its own blocks');
+    assert.equal(after.storeFetches, 0, 'and fetched none of them again');
+    assert.ok((await sum((s) => s.storeFetches)) - fetchesBefore <= 2, 'at most the blocks that moved while it was LOST');
+    await c.m.stop();
+    await d.m.stop();
+  });
+
+  it('drain gives a node weight 0 and keeps it serving; remove is refused for an ONLINE node and accepted once drained', async () => {
+    const n = nodes[2]!;
+    const refused = await runCli(['--master', master.address, 'node', 'remove', nodes[0]!.id]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /EBUSY.*ONLINE: drain it first/);
+    const unknown = await runCli(['--master', master.address, 'node', 'drain', '00000000-0000-0000-0000-000000000000']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /ENOENT.*no cache node/);
+
+    const drained = await runCli(['--master', master.address, '--json', 'node', 'drain', n.id]);
+    assert.equal(drained.code, 0, drained.stderr);
+    assert.equal((JSON.parse(drained.stdout) as WireNode).state, 'DRAINING');
+    const l = await list();
+    const view = l.nodes.find((x) => x.id === n.id)!;
+    assert.equal(view.weight, '0');
+    assert.equal(view.readable, true);
+    // New placements avoid it: a fresh mount's reads of the file bring no new bytes to it.
+    const servedBefore = (await nodeStats(n)).bytesServed;
+    const e = await mount('e');
+    await waitFor('mount e follows the drain', async () => ((await clusterStats(e.m)).epoch === l.epoch ? true : undefined), 10_000);
+    assert.equal(sha(await readFile(join(e.mnt, 'data', 'big.bin'))), sha(content));
+    assert.equal((await nodeStats(n)).bytesServed, servedBefore, 'the draining node is asked for nothing new');
+    await e.m.stop();
+    const human = await runCli(['--master', master.address, 'node', 'list']);
+    assert.match(human.stdout, new RegExp(`${n.id}\\s+DRAINING`));
+
+    const removed = await runCli(['--master', master.address, 'node', 'remove', n.id]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await list()).nodes.some((x) => x.id === n.id), false);
+    // Its heartbeats are refused from now on (it does not sneak back in by registering again).
+    await new Promise((r) => setTimeout(r, 1_200));
+    assert.equal((await list()).nodes.some((x) => x.id === n.id), false, 'still removed after several heartbeat intervals');
+  });
+});
