@@ -152,15 +152,25 @@ export class BlockServer {
     reader.warm(file, first, last);
     let aborted = false;
     res.once('close', () => { aborted = !res.writableFinished; });
-    for (let i = first; i <= last && !aborted; i++) {
+    const readBlock = (i: number): Promise<Buffer> => {
       const from = Math.max(r.start, i * r.blockSize);
       const to = Math.min(r.end, (i + 1) * r.blockSize);
-      // Held by the response until written: a buffer per block, not a shared one.
-      const data = await reader.read(file, from, to - from);
-      if (data.length !== to - from) throw new WharfError('EIO', `${r.key}: block ${i} holds ${data.length} bytes, not ${to - from}`);
+      return reader.read(file, from, to - from).then((data) => {
+        if (data.length !== to - from) throw new WharfError('EIO', `${r.key}: block ${i} holds ${data.length} bytes, not ${to - from}`);
+        return data;
+      });
+    };
+    // The next block is read while this one is written: disk and socket overlap.
+    let pending = readBlock(first);
+    for (let i = first; i <= last && !aborted; i++) {
+      const data = await pending;
+      if (i < last) {
+        pending = readBlock(i + 1);
+        pending.catch(() => undefined); // awaited next turn; unheard if the client went away
+      }
       if (!res.headersSent) res.writeHead(206, { 'content-length': r.end - r.start, 'content-range': `bytes ${r.start}-${r.end - 1}/${r.size}`, 'content-type': 'application/octet-stream' });
       this.counters.bytesServed += data.length;
-      if (!res.write(data)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (!res.write(data)) await drained(res);
     }
     res.end();
   }
@@ -178,4 +188,17 @@ export class BlockServer {
     if (errno !== 'EINVAL') log.warn({ errno, err: message }, 'block request failed');
     res.writeHead(httpStatusOf(errno), { [ERRNO_HEADER]: errno, 'content-type': 'text/plain' }).end(`${message}\n`);
   }
+}
+
+/** Resolves when the response can take more, or is gone; leaves no listener behind. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
