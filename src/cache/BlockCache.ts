@@ -101,6 +101,7 @@ export class BlockCache {
     },
   });
   private readonly counters = { hits: 0, misses: 0, stored: 0, refused: 0, evicted: 0, corrupt: 0 };
+  private limit: { limitBytes: number; high: number; low: number; keep?: (fileId: string) => boolean } | undefined;
   /** Off (page cache only) when not wanted or not possible. */
   private direct!: DirectIo;
 
@@ -331,6 +332,7 @@ export class BlockCache {
     }
     this.index.set(name, size);
     this.counters.stored++;
+    this.trim();
     return true;
   }
 
@@ -370,6 +372,49 @@ export class BlockCache {
   /** Drops every block of a file (its object changed or was deleted). */
   dropFile(fileId: string): void {
     for (const name of [...this.index.keys()]) if (name.startsWith(`${fileId}-`)) this.index.delete(name);
+  }
+
+  /** Drops every block of the files given (every block when `ids` is 'all'), in one pass over the index. */
+  dropFiles(ids: ReadonlySet<string> | 'all'): { blocks: number; bytes: number } {
+    let blocks = 0;
+    let bytes = 0;
+    for (const [name, size] of [...this.index.entries()]) {
+      if (ids !== 'all' && !ids.has(name.slice(0, name.lastIndexOf('-')))) continue;
+      this.index.delete(name);
+      blocks++;
+      bytes += size;
+    }
+    return { blocks, bytes };
+  }
+
+  /** The ids of the files that have blocks here. */
+  fileIds(): Set<string> {
+    const out = new Set<string>();
+    for (const name of this.index.keys()) out.add(name.slice(0, name.lastIndexOf('-')));
+    return out;
+  }
+
+  /**
+   * A soft limit below the capacity (a cache instance's share of this disk): once the
+   * blocks pass `high` × limit, the least recently used are evicted down to `low` ×
+   * limit, skipping the files `keep` holds (pinned). The capacity stays the hard limit,
+   * which evicts in LRU order whatever it must.
+   */
+  setLimit(l: { limitBytes: number; high: number; low: number; keep?: (fileId: string) => boolean } | undefined): void {
+    this.limit = l;
+    this.trim();
+  }
+
+  private trim(): void {
+    const l = this.limit;
+    if (!l || this.index.calculatedSize <= l.high * l.limitBytes) return;
+    const target = l.low * l.limitBytes;
+    for (const name of [...this.index.rkeys()]) {
+      if (this.index.calculatedSize <= target) break;
+      if (l.keep?.(name.slice(0, name.lastIndexOf('-')))) continue;
+      this.index.delete(name);
+      this.counters.evicted++;
+    }
   }
 
   stats(): BlockCacheStats {

@@ -261,6 +261,47 @@ export class BlockReader {
     flush();
   }
 
+  /**
+   * Makes blocks first..last (clipped at the file's end) present on the cache disk and
+   * resolves when they are: those already there are left alone (not read), the rest
+   * fetched in runs of up to `span` blocks per store request. What a cache node does
+   * for a warmup. Rejects with the first failure once every fetch has ended.
+   */
+  async fill(file: CachedFile, first: number, last: number): Promise<{ fetched: number; present: number; bytes: number }> {
+    const lastOfFile = Math.floor((file.size - 1) / this.o.blockSize);
+    const waits: Promise<HotBlock>[] = [];
+    let present = 0;
+    let fetched = 0;
+    let bytes = 0;
+    let run: number[] = [];
+    const flush = () => {
+      for (let i = 0; i < run.length; i += this.span) {
+        const part = run.slice(i, i + this.span);
+        for (const l of this.startFetch(file, part[0]!, part.length)) waits.push(l.promise);
+        fetched += part.length;
+        for (const idx of part) bytes += this.expectedLength(file, idx);
+      }
+      run = [];
+    };
+    for (let idx = first; idx <= Math.min(last, lastOfFile); idx++) {
+      const k = `${file.id}:${idx}`;
+      const loading = this.inflight.get(k);
+      if (this.cache.has(file.id, idx)) {
+        flush();
+        present++;
+      } else if (loading) {
+        flush();
+        waits.push(loading.promise); // someone else's fetch: counted as present once it lands
+        present++;
+      } else run.push(idx);
+    }
+    flush();
+    const results = await Promise.allSettled(waits);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return { fetched, present, bytes };
+  }
+
   /** None of blocks first..last is in memory or loading. */
   private noneLoaded(file: CachedFile, first: number, last: number): boolean {
     for (let i = first; i <= last; i++) if (this.hot.has(`${file.id}:${i}`) || this.inflight.has(`${file.id}:${i}`)) return false;
@@ -367,9 +408,10 @@ export class BlockReader {
   }
 
   /** Fetches `count` consecutive blocks from `first` with one request. */
-  private startFetch(file: CachedFile, first: number, count: number): void {
+  private startFetch(file: CachedFile, first: number, count: number): Load[] {
     const loads = Array.from({ length: count }, (_, i) => this.newLoad(`${file.id}:${first + i}`));
     void this.fetchRun(file, first, loads);
+    return loads;
   }
 
   /** One request for the blocks of `loads` (consecutive from `first`); each block is stored, kept and handed to its readers as it arrives. Never rejects. */

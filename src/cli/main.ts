@@ -9,6 +9,7 @@ import { registerFsCommands } from './fsCommands.js';
 import { registerMountCommands } from './mountCommands.js';
 import { registerServerCommands } from './serverCommands.js';
 import { registerNodeCommands } from './nodeCommands.js';
+import { registerCacheCommands } from './cacheCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
 
@@ -33,6 +34,7 @@ registerSourceCommands(program);
 registerSyncCommands(program);
 registerMountCommands(program);
 registerNodeCommands(program);
+registerCacheCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { globals, integer, json, out, withAdmin } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { jobSucceeded, waitForJob } from './jobProgress.js';
-import { jobLine, jobText, ruleLine, ruleText, sourceText, statusText } from './syncFormat.js';
+import { clusterText, jobLine, jobText, ruleLine, ruleText, sourceText, statusText } from './syncFormat.js';
 import type { AdminClient, WireJob } from '../rpc/index.js';
 
 async function reportJob(admin: AdminClient, job: WireJob, wait: boolean, detail = wait): Promise<void> {
@@ -117,10 +117,11 @@ export function registerSyncCommands(program: Command): void {
     }));
 
   program.command('status')
-    .description('per data source: sync mode, running job and progress, last success, counters, warnings')
+    .description('per data source: sync mode, running job and progress, last success, counters, warnings; cache nodes by state; running cache jobs')
     .action(withAdmin('status', async (admin) => {
-      const st = await admin.status();
-      if (globals().json) json(st);
-      else out(statusText(st));
+      const [st, nodes, cacheJobs] = await Promise.all([admin.status(), admin.listNodes(), admin.listCacheJobs({ limit: 50 })]);
+      const running = cacheJobs.filter((j) => ['starting', 'executing', 'terminating'].includes(j.state));
+      if (globals().json) json({ ...st, nodes: nodes.nodes, epoch: nodes.epoch, running_cache_jobs: running });
+      else out([statusText(st), clusterText(nodes, running)].filter(Boolean).join('\n\n'));
     }));
 }

@@ -1,5 +1,6 @@
 // How the CLI prints sources, rules, jobs and status.
-import type { WireJob, WireRule, WireSource, WireStatus } from '../rpc/index.js';
+import bytes from 'bytes';
+import type { WireCacheJob, WireJob, WireNodeList, WireRule, WireSource, WireStatus } from '../rpc/index.js';
 
 export function when(ms: string | number): string {
   const n = Number(ms);
@@ -33,6 +34,7 @@ export function sourceText(s: WireSource): string {
     `Mode:          ${s.mode}${Number(s.resync_started_ms) > 0 ? ` since ${when(s.resync_started_ms)}` : ''}`,
     `Generation:    ${s.gen}`,
     `Last success:  ${when(s.last_success_ms)}`,
+    `Cache:         ${s.instance ? `instance ${s.instance}` : 'the nodes in no instance'}${s.pins.length ? `; ${s.pins.map((p) => `${p.directory} ${Number(p.ttl_ms) ? `ttl ${Number(p.ttl_ms) / 1000}s` : 'pinned'}`).join(', ')}` : ''}`,
   ].join('\n');
 }
 
@@ -94,4 +96,20 @@ export function statusText(st: WireStatus): string {
     return lines.join('\n');
   });
   return blocks.join('\n\n');
+}
+
+/** The cache cluster in `wharf status`: nodes by state, and the cache jobs running. */
+export function clusterText(l: WireNodeList, running: WireCacheJob[]): string {
+  if (l.nodes.length === 0 && running.length === 0) return '';
+  const by = new Map<string, number>();
+  for (const n of l.nodes) by.set(n.state, (by.get(n.state) ?? 0) + 1);
+  const used = l.nodes.reduce((a, n) => a + Number(n.used_bytes), 0);
+  const cap = l.nodes.reduce((a, n) => a + Number(n.capacity_bytes), 0);
+  const lines = [`cache nodes: ${l.nodes.length} (${[...by].map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}), ${bytes(used) ?? '0B'} of ${bytes(cap) ?? '0B'} used, placement epoch ${l.epoch}`];
+  for (const n of l.nodes) if (n.state !== 'ONLINE') lines.push(`  ${n.id} ${n.state} at ${n.address}, last heartbeat ${when(n.last_heartbeat_ms)}`);
+  for (const j of running) {
+    const p = j.progress;
+    lines.push(`  cache job ${j.id} ${j.kind} ${j.source}:${j.directory} ${j.state}, ${p?.files_done ?? 0}/${p?.files_total ?? '?'} files, ${p?.files_failed ?? 0} failed`);
+  }
+  return lines.join('\n');
 }

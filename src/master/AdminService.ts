@@ -1,73 +1,22 @@
 // The gRPC face of data sources and sync (wharf.v1.Admin): decode, call
 // SyncControl, encode. Records become wire messages here and nowhere else.
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
-import type { Job } from '../rpc/gen/wharf/v1/Job.js';
-import type { Rule } from '../rpc/gen/wharf/v1/Rule.js';
-import type { Source } from '../rpc/gen/wharf/v1/Source.js';
 import { WharfError } from '../common/index.js';
 import { parseInt64 } from '../rpc/index.js';
-import { RULE_TYPES, type JobRecord, type RuleRecord, type RuleType, type SourceRecord } from './records.js';
+import { cacheHandlers, policyToWire } from './CacheAdmin.js';
+import type { CachePlane } from './CachePlane.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 import type { SyncControl } from './SyncControl.js';
-import type { NodeRegistry, NodeView } from './NodeRegistry.js';
-import type { CacheNode } from '../rpc/gen/wharf/v1/CacheNode.js';
+import type { NodeRegistry } from './NodeRegistry.js';
 import { unary } from './unary.js';
+import { jobToWire, nodeToWire, ruleToWire, ruleTypeOf, sourceToWire, wireBytes, wireMinutes } from './wire.js';
 
-export function sourceToWire(s: SourceRecord): Source {
-  return {
-    name: s.name, uri: s.uri, at: s.at, root_ino: s.rootIno, read_only: s.readOnly, endpoint: s.endpoint ?? '', region: s.region ?? '',
-    sync_interval_ms: s.syncIntervalMs, created_ms: s.createdMs, mode: s.mode, gen: s.gen,
-    resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0,
-    object_metadata: s.objectMetadata ?? false,
-  };
-}
+export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 
-export function ruleToWire(r: RuleRecord): Rule {
-  return {
-    source: r.source, name: r.name, description: r.description, type: r.type, directory: r.directory, status: r.status,
-    interval_minutes: r.intervalMinutes, created_ms: r.createdMs, last_job_id: r.lastJobId ?? '', last_run_ms: r.lastRunMs ?? 0,
-  };
-}
-
-export function jobToWire(j: JobRecord): Job {
-  const c = j.counters;
-  return {
-    id: j.id, source: j.source, rule: j.rule ?? '', trigger: j.trigger, directory: j.directory, state: j.state, gen: j.gen,
-    started_ms: j.startedMs, ended_ms: j.endedMs ?? 0, reason: j.reason ?? '', rate: j.rate ?? 0,
-    counters: {
-      listed: c.listed, created: c.created, updated: c.updated, deleted: c.deleted, unchanged: c.unchanged, skipped: c.skipped,
-      errors: c.errors, warnings: c.warnings, warning_count: c.warningCount, error_messages: c.errorMessages,
-    },
-  };
-}
-
-export function nodeToWire(n: NodeView): CacheNode {
-  return {
-    id: n.id, address: n.address, capacity_bytes: n.capacityBytes, used_bytes: n.usedBytes, blocks: n.blocks, state: n.state,
-    last_heartbeat_ms: n.lastHeartbeatMs, registered_ms: n.registeredMs, weight: n.weight, in_placement: n.inPlacement, readable: n.readable,
-  };
-}
-
-/** A byte count from the wire (a decimal string), as a safe JS number. */
-function wireBytes(v: string, what: string): number {
-  const n = parseInt64(v, what);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new WharfError('EINVAL', `${what} ${v} is too large`);
-  return Number(n);
-}
-
-function ruleType(t: string): RuleType {
-  if (!(RULE_TYPES as readonly string[]).includes(t)) throw new WharfError('EINVAL', `rule type ${JSON.stringify(t)} is not manual or periodic`);
-  return t as RuleType;
-}
-
-/** A rule interval from the wire (64 bits there, so a huge value is refused by the range check, not cut to 32 bits). */
-function wireMinutes(v: string): number {
-  return Number(parseInt64(v, 'interval minutes'));
-}
-
-export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, metrics: ServiceMetrics): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics): AdminHandlers {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
+    ...cacheHandlers(cache, metrics),
     ImportSource: u('ImportSource', async (r) => {
       const { source, job } = await sync.importSource({
         name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only, objectMetadata: r.object_metadata,
@@ -76,7 +25,9 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, metrics: S
       });
       return { source: sourceToWire(source), job: jobToWire(job) };
     }),
-    RemoveSource: u('RemoveSource', async (r) => ({ removed_entries: (await sync.removeSource(r.name, { force: r.force })).removedEntries })),
+    RemoveSource: u('RemoveSource', async (r) => ({
+      removed_entries: (await sync.removeSource(r.name, { force: r.force, beforeRemove: () => cache.forgetSource(r.name) })).removedEntries,
+    })),
     ListSources: u('ListSources', async () => ({ sources: sync.catalog.list().map(sourceToWire) })),
     ShowSource: u('ShowSource', async (r) => {
       const st = (await sync.status()).find((s) => s.source.name === r.name);
@@ -88,7 +39,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, metrics: S
     }),
     CreateRule: u('CreateRule', async (r) => {
       const { rule, job } = await sync.rules.create(r.source, {
-        name: r.name, type: ruleType(r.type), directory: r.directory || '/', description: r.description,
+        name: r.name, type: ruleTypeOf(r.type), directory: r.directory || '/', description: r.description,
         ...(r._interval_minutes ? { intervalMinutes: wireMinutes(r.interval_minutes!) } : {}),
         executeOnCreate: r.execute_on_create,
         ...(r._enable_on_create ? { enableOnCreate: r.enable_on_create! } : {}),
@@ -118,11 +69,11 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, metrics: S
     }),
     RegisterNode: u('RegisterNode', async (r) => {
       const n = await nodes.register({ id: r.id, address: r.address, capacityBytes: wireBytes(r.capacity_bytes, 'capacity') });
-      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs };
+      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs, policy: policyToWire(cache.instances.policyFor(n.id)) };
     }),
     NodeHeartbeat: u('NodeHeartbeat', async (r) => {
       const n = nodes.heartbeat({ id: r.id, usedBytes: wireBytes(r.used_bytes, 'used bytes'), blocks: wireBytes(r.blocks, 'blocks') });
-      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs };
+      return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs, policy: policyToWire(cache.instances.policyFor(n.id)) };
     }),
     ListNodes: u('ListNodes', async () => ({ nodes: nodes.list().map(nodeToWire), epoch: String(nodes.epoch()) })),
     DrainNode: u('DrainNode', async (r) => nodeToWire(await nodes.drain(r.id))),

@@ -10,6 +10,7 @@ import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
 import { adminHandlers } from './AdminService.js';
+import { CachePlane, type CachePlaneOptions } from './CachePlane.js';
 import { NodeRegistry, type NodeRegistryOptions } from './NodeRegistry.js';
 import { Namespace } from './Namespace.js';
 import { namespaceHandlers } from './NamespaceService.js';
@@ -34,6 +35,8 @@ export interface MasterOptions {
   s3?: Omit<S3StoreOptions, 'bucket'>;
   /** Timing knobs of sync (tests shrink them). */
   sync?: Omit<SyncControlOptions, 'openStore'>;
+  /** Timing knobs of cache rules and jobs (tests shrink them, and move the clock). */
+  cache?: CachePlaneOptions;
   /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
   openStore?: StoreOpener;
 }
@@ -57,6 +60,7 @@ export class Master {
     private readonly http: MetricsEndpoint | undefined,
     readonly metricsAddress: string | undefined,
     readonly nodes: NodeRegistry,
+    readonly cache: CachePlane,
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -70,6 +74,14 @@ export class Master {
     }
     const nodes = new NodeRegistry(tree, options.nodes);
     await nodes.load();
+    let cache: CachePlane;
+    try {
+      cache = await CachePlane.open(tree, sync.catalog, nodes, options.cache);
+    } catch (e) {
+      await sync.close();
+      await tree.close();
+      throw e;
+    }
     const namespace = new Namespace(tree, sync);
     const metrics = new ServiceMetrics(() => tree.writeQueueDepth);
     const server = new Server({
@@ -77,13 +89,14 @@ export class Master {
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics));
-    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, nodes, metrics));
+    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, nodes, cache, metrics));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
       });
     } catch (e) {
+      await cache.close();
       await sync.close();
       await tree.close();
       throw new WharfError('EBUSY', `cannot listen on ${options.listen}: ${(e as Error).message}`, e);
@@ -98,13 +111,14 @@ export class Master {
         metricsAddress = http.address;
       } catch (e) {
         server.forceShutdown();
+        await cache.close();
         await sync.close();
         await tree.close();
         throw new WharfError('EBUSY', `cannot listen on ${options.metricsListen} for metrics: ${(e as Error).message}`, e);
       }
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
-    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes);
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
@@ -120,6 +134,7 @@ export class Master {
         this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
       await this.http?.close();
+      await this.cache.close();
       await this.sync.close();
       await this.tree.close();
       log.info('stopped; LevelDB closed');

@@ -32,6 +32,8 @@ interface NodeRecord {
   registeredMs: number;
   /** Set on a tombstone: removed by the operator at this time. */
   removedMs?: number;
+  /** The cache instance the node belongs to (CacheInstances); absent: none. */
+  instance?: string;
 }
 
 export interface NodeView extends NodeRecord {
@@ -104,7 +106,10 @@ export class NodeRegistry {
     if (!m || Number(m[2]) === 0 || Number(m[2]) > 65535) throw new WharfError('EINVAL', `node address ${JSON.stringify(r.address)} is not host:port`);
     if (!Number.isSafeInteger(r.capacityBytes) || r.capacityBytes <= 0) throw new WharfError('EINVAL', `node capacity must be a positive number of bytes, not ${r.capacityBytes}`);
     const known = this.nodes.get(r.id);
-    const rec: NodeRecord = { id: r.id, address: r.address, capacityBytes: r.capacityBytes, draining: known?.rec.draining ?? false, registeredMs: known?.rec.registeredMs ?? this.o.now() };
+    const rec: NodeRecord = {
+      id: r.id, address: r.address, capacityBytes: r.capacityBytes, draining: known?.rec.draining ?? false, registeredMs: known?.rec.registeredMs ?? this.o.now(),
+      ...(known?.rec.instance ? { instance: known.rec.instance } : {}),
+    };
     // A restarted node keeps its place: it stays in placement (no JOINING) if it was.
     this.removed.delete(r.id);
     const live: Live = known ? { ...known, rec } : { rec, lastHeartbeatMs: this.o.now(), heartbeats: 0, usedBytes: 0, blocks: 0 };
@@ -134,6 +139,23 @@ export class NodeRegistry {
     return this.view(live);
   }
 
+  /** Puts a node in a cache instance (undefined: in none). The caller (CacheInstances) holds the instance lock. */
+  async setInstance(id: string, instance: string | undefined): Promise<NodeView> {
+    const live = this.get(id);
+    const rec = { ...live.rec };
+    if (instance) rec.instance = instance;
+    else delete rec.instance;
+    live.rec = rec;
+    await this.persist(rec);
+    return this.view(live);
+  }
+
+  /** The node if it is registered. */
+  find(id: string): NodeView | undefined {
+    const live = this.nodes.get(id);
+    return live ? this.view(live) : undefined;
+  }
+
   /** Forgets a node: only a DRAINING or LOST one unless forced (removing a live owner remaps its blocks at once). */
   async remove(id: string, force = false): Promise<void> {
     const live = this.get(id);
@@ -153,7 +175,7 @@ export class NodeRegistry {
 
   /** The placement epoch: bumped whenever the members mounts place blocks on change. */
   epoch(): bigint {
-    const sig = this.list().filter((n) => n.inPlacement).map((n) => `${n.id}@${n.address}/${n.weight}/${n.readable ? 'r' : '-'}`).join(',');
+    const sig = this.list().filter((n) => n.inPlacement).map((n) => `${n.id}@${n.address}/${n.weight}/${n.readable ? 'r' : '-'}/${n.instance ?? ''}`).join(',');
     if (sig !== this.signature) {
       this.signature = sig;
       this.epochValue++;

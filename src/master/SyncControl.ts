@@ -9,7 +9,7 @@ import { SyncCounters, isStale, shouldSync, sweep, syncDirectoryLevel, syncOneNa
 import { RESYNC_REMOVAL_GUARD, type JobRecord, type RuleRecord, type SourceRecord } from './records.js';
 import { SourceCatalog, type ImportRequest, type StoreOpener } from './SourceCatalog.js';
 import { SyncJobs } from './SyncJobs.js';
-import { SyncRules } from './SyncRules.js';
+import { RuleBook } from './RuleBook.js';
 
 const log = logger('sync-control');
 
@@ -35,7 +35,7 @@ export interface SourceStatus {
 export class SyncControl {
   readonly catalog: SourceCatalog;
   readonly jobs: SyncJobs;
-  readonly rules: SyncRules;
+  readonly rules: RuleBook<JobRecord>;
   private readonly inflight = new Map<Ino, Promise<void>>();
   /** Names looked up in the store and not found there: asked once per sync interval. */
   private readonly missing = new LRUCache<string, true>({ max: 50_000, ttl: 10_000 });
@@ -44,7 +44,7 @@ export class SyncControl {
   private constructor(private readonly tree: InodeTree, o: SyncControlOptions) {
     this.catalog = new SourceCatalog(tree, o.openStore);
     this.jobs = new SyncJobs(tree, this.catalog, o.progressEveryMs);
-    this.rules = new SyncRules(tree, this.catalog, this.jobs, o.minuteMs);
+    this.rules = new RuleBook(tree, this.catalog, this.jobs, { book: 'sync', ...(o.minuteMs ? { minuteMs: o.minuteMs } : {}) });
     this.snapshotDeadlineMs = o.snapshotDeadlineMs ?? 60_000;
   }
 
@@ -72,10 +72,12 @@ export class SyncControl {
   }
 
   /** Drops the namespace subtree and the mount; never touches the store. */
-  async removeSource(name: string, opts: { force?: boolean } = {}): Promise<{ removedEntries: number }> {
+  async removeSource(name: string, opts: { force?: boolean; beforeRemove?: () => Promise<Buffer[]> } = {}): Promise<{ removedEntries: number }> {
     const s = this.catalog.get(name);
     const active = this.jobs.active(name);
     if (active && !opts.force) throw new WharfError('EBUSY', `source ${name} has job ${active.id} ${active.state}; wait, terminate it, or use --force`);
+    // Others' records of the source (its cache rules), deleted with the sync rules.
+    const otherKeys = opts.beforeRemove ? await opts.beforeRemove() : [];
     for (const r of this.rules.list(name)) if (this.jobs.active(name, r.name)) await this.rules.terminate(name, r.name).catch(() => undefined);
     if (active) {
       await this.jobs.terminate(active.id).catch(() => undefined);
@@ -94,7 +96,7 @@ export class SyncControl {
       const parent = await this.tree.resolve('/' + at.slice(0, -1).join('/'));
       removed = await removeTree(this.tree, parent.ino, at.at(-1)!);
     }
-    await this.tree.write('source rules remove', async (tx) => { for (const k of ruleKeys) tx.delRecord(k); });
+    await this.tree.write('source rules remove', async (tx) => { for (const k of [...ruleKeys, ...otherKeys]) tx.delRecord(k); });
     await this.catalog.remove(name);
     log.info({ source: name, removed }, 'data source removed');
     return { removedEntries: removed };

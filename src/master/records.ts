@@ -29,6 +29,10 @@ export interface SourceRecord {
   resyncStartedMs?: number;
   lastRefreshMs?: number;
   lastSuccessMs?: number;
+  /** The cache instance whose nodes cache its blocks; absent: the nodes in no instance. */
+  instance?: string;
+  /** Directories whose blocks are pinned (ttlMs 0) or expire ttlMs after first cached. */
+  pins?: { directory: string; ttlMs: number }[];
 }
 
 export const RULE_TYPES = ['manual', 'periodic'] as const;
@@ -48,6 +52,10 @@ export interface RuleRecord {
   status: RuleStatus;
   /** Periodic rules: minutes between job starts, 1..28,800. */
   intervalMinutes: number;
+  /** Periodic rules: a cron expression (5 or 6 fields, UTC) that replaces the interval. */
+  cron?: string;
+  /** Cache rules only: what the rule does. */
+  cache?: CacheRuleSpec;
   createdMs: number;
   /** The rule's most recent job, if any. */
   lastJobId?: string;
@@ -79,6 +87,89 @@ export interface JobRecord {
   rate?: number;
 }
 
+export const CACHE_RULE_KINDS = ['warmup', 'evict'] as const;
+export type CacheRuleKind = (typeof CACHE_RULE_KINDS)[number];
+
+export interface CacheRuleSpec {
+  kind: CacheRuleKind;
+  /** Globs over paths relative to the rule's directory (minimatch); none: everything. */
+  include: string[];
+  exclude: string[];
+  /** Warmup: sync the names only, fetch no bytes. */
+  metadataOnly: boolean;
+  /** Warmup: blocks already on their owner are not fetched again (default true). */
+  skipCached: boolean;
+  /** Warmup: bytes per second the job may take from the store, over all its nodes; 0: no limit. */
+  bandwidthBytesPerSec: number;
+  /** Warmup: the block size the mounts read with (their --block-size; default 4 MiB). */
+  blockSize: number;
+}
+
+/** A cache instance: a named pool of cache nodes with a capacity, to which data sources are bound. */
+export interface InstanceRecord {
+  name: string;
+  description: string;
+  /** Bytes of blocks the instance may hold, shared among its nodes by their capacity. */
+  capacityBytes: number;
+  /** A node evicts (LRU) from highWatermark × its share down to lowWatermark × its share. */
+  highWatermark: number;
+  lowWatermark: number;
+  createdMs: number;
+}
+
+export interface CacheFailure {
+  path: string;
+  reason: string;
+}
+
+/** A cache job's progress, as structured data. Totals are absent while the listing runs. */
+export interface CacheProgress {
+  phase: 'listing' | 'caching' | 'evicting' | 'done';
+  filesTotal?: number;
+  bytesTotal?: number;
+  filesDone: number;
+  bytesDone: number;
+  filesFailed: number;
+  /** Blocks fetched from the store, and blocks found already cached on their owner. */
+  blocksFetched: number;
+  blocksPresent: number;
+  /** Eviction: blocks and bytes freed on the nodes. */
+  blocksEvicted: number;
+  bytesEvicted: number;
+  /** Nodes the job works on (owners for a warmup, every node for an eviction). */
+  nodes: number;
+  /** The first MAX_LISTED_FAILURES failures. */
+  failures: CacheFailure[];
+  /** Bytes per second over the job so far. */
+  bytesPerSec: number;
+}
+
+export interface CacheJobRecord {
+  id: string;
+  source: string;
+  rule: string;
+  kind: CacheRuleKind;
+  trigger: JobTrigger;
+  directory: string;
+  state: JobState;
+  startedMs: number;
+  endedMs?: number;
+  progress: CacheProgress;
+  /** Names synced before caching (warmup). */
+  counters: SyncCountersSnapshot;
+  reason?: string;
+  /** Succeeded with failures below the thresholds. */
+  warnings?: string;
+}
+
+export const MAX_LISTED_FAILURES = 50;
+/** Alluxio's thresholds: a cache job fails when more than this share, or this many, of its files fail. */
+export const FAILED_FILES_SHARE = 0.1;
+export const FAILED_FILES_MAX = 100;
+export const MAX_INSTANCES = 100;
+export const DEFAULT_HIGH_WATERMARK = 0.95;
+export const DEFAULT_LOW_WATERMARK = 0.85;
+
 export const MAX_RULES_PER_SOURCE = 20;
 export const MIN_INTERVAL_MINUTES = 1;
 export const MAX_INTERVAL_MINUTES = 28_800;
@@ -86,10 +177,12 @@ export const DEFAULT_INTERVAL_MINUTES = 5;
 /** `sync end` refuses, without --force, to remove more than this share of a source's entries. */
 export const RESYNC_REMOVAL_GUARD = 0.2;
 
-export function encodeRecord(r: SourceRecord | RuleRecord | JobRecord): Buffer {
+type AnyRecord = SourceRecord | RuleRecord | JobRecord | InstanceRecord | CacheJobRecord;
+
+export function encodeRecord(r: AnyRecord): Buffer {
   return Buffer.from(JSON.stringify(r), 'utf8');
 }
 
-export function decodeRecord<T extends SourceRecord | RuleRecord | JobRecord>(b: Buffer): T {
+export function decodeRecord<T extends AnyRecord>(b: Buffer): T {
   return JSON.parse(b.toString('utf8')) as T;
 }

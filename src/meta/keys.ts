@@ -33,6 +33,10 @@
 //   'J' <job:u64be>               → sync job record (JSON; src/master)
 //   'M' "nextJob"                 → u64 next sync job number
 //   'C' <node id>                 → cache node record (JSON; src/master NodeRegistry)
+//   'K' <instance>                → cache instance record (JSON; src/master CacheInstances)
+//   'W' <source> 0x00 <rule>      → cache (warmup/eviction) rule record (JSON; src/master)
+//   'X' <job:u64be>               → cache job record (JSON; src/master CacheJobs)
+//   'M' "nextCacheJob"            → u64 next cache job number
 //
 // Inode numbers are big-endian so that byte order is numeric order: a range scan
 // over 'I' walks inodes in number order, and 'D' <parent> scans exactly one directory.
@@ -80,8 +84,11 @@ const P_RULE = 0x52; // 'R'
 const P_JOB = 0x4a; // 'J'
 const P_LINK = 0x48; // 'H'
 const P_NODE = 0x43; // 'C': cache nodes (JSON records by node id)
+const P_INSTANCE = 0x4b; // 'K': cache instances
+const P_CACHE_RULE = 0x57; // 'W': cache rules
+const P_CACHE_JOB = 0x58; // 'X': cache jobs
 
-export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob';
+export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob';
 
 export function metaKey(name: MetaName): Buffer {
   return Buffer.concat([Buffer.of(P_META), Buffer.from(name, 'ascii')]);
@@ -127,17 +134,28 @@ export function nodeKey(id: string): Buffer {
   return Buffer.concat([Buffer.of(P_NODE), Buffer.from(id, 'utf8')]);
 }
 
-export function ruleKey(source: string, rule: string): Buffer {
-  return Buffer.concat([Buffer.of(P_RULE), Buffer.from(source, 'utf8'), Buffer.of(0), Buffer.from(rule, 'utf8')]);
+export function instanceKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(P_INSTANCE), Buffer.from(name, 'utf8')]);
 }
 
-export function ruleRange(source: string): { gte: Buffer; lt: Buffer } {
-  const p = Buffer.concat([Buffer.of(P_RULE), Buffer.from(source, 'utf8')]);
+/** The two books of rules: metadata sync rules and cache (warmup/eviction) rules. */
+export type RuleBookName = 'sync' | 'cache';
+
+export function ruleKey(source: string, rule: string, book: RuleBookName = 'sync'): Buffer {
+  return Buffer.concat([Buffer.of(book === 'sync' ? P_RULE : P_CACHE_RULE), Buffer.from(source, 'utf8'), Buffer.of(0), Buffer.from(rule, 'utf8')]);
+}
+
+export function ruleRange(source: string, book: RuleBookName = 'sync'): { gte: Buffer; lt: Buffer } {
+  const p = Buffer.concat([Buffer.of(book === 'sync' ? P_RULE : P_CACHE_RULE), Buffer.from(source, 'utf8')]);
   return { gte: Buffer.concat([p, Buffer.of(0)]), lt: Buffer.concat([p, Buffer.of(1)]) };
 }
 
 export function jobKey(id: bigint): Buffer {
   return inoKey(P_JOB, id);
+}
+
+export function cacheJobKey(id: bigint): Buffer {
+  return inoKey(P_CACHE_JOB, id);
 }
 
 /** A further name (parent, name) of hard-linked inode `ino`. */
@@ -195,7 +213,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

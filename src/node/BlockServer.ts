@@ -1,14 +1,18 @@
 // A cache node's data plane: serves block ranges over HTTP/1.1 (blockProtocol) from
 // its own block cache, fetching a missing block from the under store once however
 // many mounts ask for it (BlockReader's shared loads), storing it, and streaming it
-// on. Also /metrics (Prometheus), /v1/stats (JSON) and /healthz.
+// on. Also /metrics (Prometheus), /v1/stats (JSON), /healthz, and the master's
+// control requests (POST /v1/warm, /v1/evict: CacheControl).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { WharfError, isWharfError, logger } from '../common/index.js';
-import { BlockCache, BlockReader, blockFileId, type CachedFile } from '../cache/index.js';
+import { BlockCache, BlockReader } from '../cache/index.js';
 import type { UnderStore } from '../ufs/index.js';
 import { ERRNO_HEADER, httpStatusOf, parseBlockRequest, type BlockRequest } from './blockProtocol.js';
+import { CacheControl, type NodePolicy } from './CacheControl.js';
+import { EVICT_PATH, WARM_PATH } from './cacheProtocol.js';
+import { FileCatalog } from './FileCatalog.js';
 import { nodeIdentity } from './NodeIdentity.js';
 
 const log = logger('node');
@@ -44,6 +48,15 @@ export interface NodeStats {
   storeFetches: number;
   storeBytes: number;
   evicted: number;
+  /** Warmup entries done and failed, bytes they brought; blocks dropped by rules and by TTL. */
+  warmEntries: number;
+  warmFailures: number;
+  warmBytes: number;
+  evictedByRule: number;
+  evictedByTtl: number;
+  /** The cache instance served ('' none) and its share of this disk (0: the whole capacity). */
+  instance: string;
+  limitBytes: number;
 }
 
 export class BlockServer {
@@ -51,8 +64,11 @@ export class BlockServer {
   private readonly readers = new Map<number, BlockReader>();
   private readonly counters = { requests: 0, refused: 0, bytesServed: 0 };
   readonly registry = new Registry();
+  readonly control: CacheControl;
+  private policy: NodePolicy | undefined;
 
   private constructor(readonly id: string, readonly cache: BlockCache, private readonly server: Server, private readonly o: BlockServerOptions, public address = '') {
+    this.control = new CacheControl(o.cacheDir, cache, FileCatalog.open(o.cacheDir, cache.fileIds()), (bs) => this.reader(bs), o.storeFor);
     const self = this;
     const gauge = (name: string, help: string, value: (s: NodeStats) => number) =>
       new Gauge({ name, help, registers: [this.registry], collect() { this.set(value(self.stats())); } });
@@ -70,6 +86,11 @@ export class BlockServer {
     counter('wharf_node_store_fetches_total', 'Blocks fetched from the under store', (s) => s.storeFetches);
     counter('wharf_node_store_bytes_total', 'Bytes fetched from the under store', (s) => s.storeBytes);
     counter('wharf_node_evictions_total', 'Blocks evicted for capacity', (s) => s.evicted);
+    counter('wharf_node_warm_entries_total', 'Warmup entries filled', (s) => s.warmEntries);
+    counter('wharf_node_warm_failures_total', 'Warmup entries that failed', (s) => s.warmFailures);
+    counter('wharf_node_warm_bytes_total', 'Bytes of blocks a warmup asked for', (s) => s.warmBytes);
+    counter('wharf_node_rule_evictions_total', 'Blocks dropped by eviction rules and instance changes', (s) => s.evictedByRule);
+    counter('wharf_node_ttl_evictions_total', 'Blocks dropped past their directory\'s TTL', (s) => s.evictedByTtl);
   }
 
   static async start(o: BlockServerOptions): Promise<BlockServer> {
@@ -105,11 +126,19 @@ export class BlockServer {
     return {
       id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
       ...this.counters, hits: c.hits + memoryHits, memoryHits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
+      ...this.control.counters, instance: this.policy?.instance ?? this.control.instance ?? '', limitBytes: this.policy?.limitBytes ?? 0,
     };
+  }
+
+  /** What the master says this node is for (from each heartbeat reply). */
+  applyPolicy(p: NodePolicy): void {
+    this.control.apply(p);
+    this.policy = p;
   }
 
   /** Stops serving: open connections are cut (mounts fall back to the next candidate). */
   async close(): Promise<void> {
+    this.control.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -132,6 +161,8 @@ export class BlockServer {
       this.registry.metrics().then((t) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(t), (e: unknown) => res.writeHead(500).end(String(e)));
       return;
     }
+    if (req.method === 'POST' && url === WARM_PATH) return this.control.handleWarm(req, res, (r, e) => this.refuse(r, e));
+    if (req.method === 'POST' && url === EVICT_PATH) return this.control.handleEvict(req, res, (r, e) => this.refuse(r, e));
     if (req.method !== 'GET') return void res.writeHead(405, { [ERRNO_HEADER]: 'EINVAL' }).end(`${req.method} is not served\n`);
     let r: BlockRequest;
     try {
@@ -145,7 +176,7 @@ export class BlockServer {
 
   private async serve(r: BlockRequest, res: ServerResponse): Promise<void> {
     const store = await this.o.storeFor(r.source);
-    const file: CachedFile = { id: blockFileId(r.source, r.key, r.fingerprint, r.blockSize), source: r.source, fingerprint: r.fingerprint, store, key: r.key, size: r.size };
+    const file = this.control.fileOf(r.source, r.key, r.fingerprint, r.blockSize, r.size, store);
     const reader = this.reader(r.blockSize);
     const first = Math.floor(r.start / r.blockSize);
     const last = Math.floor((r.end - 1) / r.blockSize);

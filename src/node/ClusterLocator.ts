@@ -23,6 +23,8 @@ export interface ClusterMember {
   weight: number;
   /** SUSPECT nodes keep their place in placement but are not read from. */
   readable: boolean;
+  /** The cache instance it serves ('' or absent: none). */
+  instance?: string;
 }
 
 export interface ClusterLocatorOptions {
@@ -55,7 +57,10 @@ interface Health {
 }
 
 export class ClusterLocator implements BlockLocator {
-  private placement = new Placement([]);
+  /** One placement per cache instance ('' the nodes in none): a source's blocks live on its instance's nodes only. */
+  private placements = new Map<string, Placement>();
+  /** Source → the instance it is bound to (absent: none). */
+  private bindings = new Map<string, string>();
   private members = new Map<string, ClusterMember>();
   private readonly sources = new Map<string, BlockSource>();
   private readonly health = new Map<string, Health>();
@@ -72,23 +77,39 @@ export class ClusterLocator implements BlockLocator {
   /** Follows the registry: a new member list at a new placement epoch. */
   setMembers(members: readonly ClusterMember[], epoch: bigint): void {
     this.members = new Map(members.map((m) => [m.id, m]));
-    this.placement = new Placement(members.map((m) => ({ id: m.id, weight: m.weight })));
+    const by = new Map<string, ClusterMember[]>();
+    for (const m of members) {
+      const k = m.instance ?? '';
+      by.set(k, [...(by.get(k) ?? []), m]);
+    }
+    this.placements = new Map([...by].map(([k, ms]) => [k, new Placement(ms.map((m) => ({ id: m.id, weight: m.weight })))]));
     this.epoch = epoch;
     for (const id of this.sources.keys()) if (!this.members.has(id)) this.sources.delete(id);
+  }
+
+  /** Follows the sources' bindings to cache instances. */
+  setBindings(bindings: ReadonlyMap<string, string>): void {
+    this.bindings = new Map(bindings);
+  }
+
+  private placementOf(source: string): Placement | undefined {
+    return this.placements.get(this.bindings.get(source) ?? '');
   }
 
   /** The nodes to try for a block, owner first, unreadable and skipped ones left out. */
   hopsFor(file: CachedFile, index: number): ClusterMember[] {
     if (!file.source || !file.fingerprint) return [];
     const now = this.o.now();
-    return this.placement.candidates(`${file.id}:${index}`, this.o.candidates)
+    const placement = this.placementOf(file.source);
+    if (!placement) return [];
+    return placement.candidates(`${file.id}:${index}`, this.o.candidates)
       .map((p) => this.members.get(p.id)!)
       .filter((m) => m.readable && (this.health.get(m.id)?.skipUntil ?? 0) <= now);
   }
 
   sourceFor(file: CachedFile, index: number): BlockSource {
     // One source object per owner: the reader groups a run of blocks by source identity.
-    const owner = file.source && file.fingerprint ? this.placement.owner(`${file.id}:${index}`) : undefined;
+    const owner = file.source && file.fingerprint ? this.placementOf(file.source)?.owner(`${file.id}:${index}`) : undefined;
     if (!owner) return this.storeSource;
     let s = this.sources.get(owner.id);
     if (!s) {

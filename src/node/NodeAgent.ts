@@ -5,7 +5,7 @@
 // the same interval; the node keeps serving meanwhile (mounts decide whom to read).
 // A node the operator removed is answered ESTALE: it stops heartbeating until restarted.
 import { isWharfError, logger } from '../common/index.js';
-import type { AdminClient } from '../rpc/index.js';
+import type { AdminClient, WireNodePolicy } from '../rpc/index.js';
 import type { BlockServer } from './BlockServer.js';
 
 const log = logger('node');
@@ -31,6 +31,7 @@ export class NodeAgent {
     this.heartbeatMs = r.heartbeat_ms || this.heartbeatMs;
     this.state = r.node?.state ?? 'JOINING';
     this.epoch = r.epoch;
+    this.apply(r.policy);
     log.info({ id: this.node.id, address: this.advertise, state: this.state }, 'registered with the master');
   }
 
@@ -45,6 +46,7 @@ export class NodeAgent {
       const r = await this.admin.nodeHeartbeat({ id: this.node.id, usedBytes: s.usedBytes, blocks: s.blocks });
       this.state = r.node?.state ?? this.state;
       this.epoch = r.epoch;
+      this.apply(r.policy);
     } catch (e) {
       if (isWharfError(e) && e.errno === 'ESTALE') {
         // Removed by the operator: stop heartbeating (it stays out of placement) until restarted.
@@ -55,6 +57,15 @@ export class NodeAgent {
         await this.register().catch((err: unknown) => log.warn({ err: String(err) }, 'registering again failed'));
       } else log.warn({ err: e instanceof Error ? e.message : String(e) }, 'heartbeat failed; retrying');
     }
+  }
+
+  /** The master's policy for this node (instance, share, watermarks, pins): applied as given. */
+  private apply(p: WireNodePolicy | null | undefined): void {
+    if (!p) return;
+    this.node.applyPolicy({
+      instance: p.instance, limitBytes: Number(p.limit_bytes), highWatermark: p.high_watermark, lowWatermark: p.low_watermark,
+      pins: p.pins.map((x) => ({ source: x.source, prefix: x.prefix, ttlMs: Number(x.ttl_ms) })),
+    });
   }
 
   stop(): void {

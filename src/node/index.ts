@@ -23,4 +23,8 @@ export { BlockServer, type BlockServerOptions, type NodeStats } from './BlockSer
 export { ClusterLocator, type ClusterLocatorOptions, type ClusterMember, type ClusterCounters } from './ClusterLocator.js';
 export { parseBlockRequest, blockUrlPath, httpStatusOf, type BlockRequest } from './blockProtocol.js';
 export { NodeAgent } from './NodeAgent.js';
+export { NodeControlClient } from './NodeControlClient.js';
+export { CacheControl, type NodePolicy, type CachePin } from './CacheControl.js';
+export { FileCatalog, type CatalogFile } from './FileCatalog.js';
+export { parseWarmRequest, parseEvictRequest, type WarmRequest, type WarmEntry, type WarmResult, type EvictRequest, type EvictResult } from './cacheProtocol.js';
 export { ClusterView, membersOf } from './ClusterView.js';

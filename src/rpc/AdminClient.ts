@@ -23,6 +23,15 @@ import { channelOptions, invoke, type Callback } from './invoke.js';
 import { wharfProto } from './proto.js';
 
 import type { CacheNode__Output } from './gen/wharf/v1/CacheNode.js';
+import type { CacheJob__Output } from './gen/wharf/v1/CacheJob.js';
+import type { CacheJobList__Output } from './gen/wharf/v1/CacheJobList.js';
+import type { CreateCacheRuleReply__Output } from './gen/wharf/v1/CreateCacheRuleReply.js';
+import type { CreateInstanceRequest } from './gen/wharf/v1/CreateInstanceRequest.js';
+import type { DeleteInstanceReply__Output } from './gen/wharf/v1/DeleteInstanceReply.js';
+import type { Instance__Output } from './gen/wharf/v1/Instance.js';
+import type { InstanceList__Output } from './gen/wharf/v1/InstanceList.js';
+import type { NodePolicy__Output } from './gen/wharf/v1/NodePolicy.js';
+import type { ResizeInstanceRequest } from './gen/wharf/v1/ResizeInstanceRequest.js';
 import type { NodeList__Output } from './gen/wharf/v1/NodeList.js';
 import type { NodeReply__Output } from './gen/wharf/v1/NodeReply.js';
 
@@ -33,6 +42,9 @@ export type WireRule = Rule__Output;
 export type WireJob = Job__Output;
 export type WireStatus = StatusReply__Output;
 export type WireSourceDetail = SourceDetail__Output;
+export type WireInstance = Instance__Output;
+export type WireCacheJob = CacheJob__Output;
+export type WireNodePolicy = NodePolicy__Output;
 
 export class AdminClient {
   private readonly stub: AdminStub;
@@ -111,6 +123,60 @@ export class AdminClient {
   }
   endResync(name: string, force: boolean): Promise<EndResyncReply__Output> {
     return this.call('EndResync', (md, o, cb) => this.stub.EndResync({ name, force }, md, o, cb));
+  }
+  createInstance(r: CreateInstanceRequest): Promise<WireInstance> {
+    return this.call('CreateInstance', (md, o, cb) => this.stub.CreateInstance(r, md, o, cb));
+  }
+  resizeInstance(r: ResizeInstanceRequest): Promise<WireInstance> {
+    return this.call('ResizeInstance', (md, o, cb) => this.stub.ResizeInstance(r, md, o, cb));
+  }
+  deleteInstance(name: string, force: boolean): Promise<DeleteInstanceReply__Output> {
+    return this.call('DeleteInstance', (md, o, cb) => this.stub.DeleteInstance({ name, force }, md, o, cb));
+  }
+  async listInstances(): Promise<WireInstance[]> {
+    return (await this.call<InstanceList__Output>('ListInstances', (md, o, cb) => this.stub.ListInstances({}, md, o, cb))).instances;
+  }
+  showInstance(name: string): Promise<WireInstance> {
+    return this.call('ShowInstance', (md, o, cb) => this.stub.ShowInstance({ name }, md, o, cb));
+  }
+  bindSource(source: string, instance: string): Promise<WireSource> {
+    return this.call('BindSource', (md, o, cb) => this.stub.BindSource({ source, instance }, md, o, cb));
+  }
+  pinDirectory(r: { source: string; directory: string; ttlMs: number; remove: boolean }): Promise<WireSource> {
+    return this.call('PinDirectory', (md, o, cb) => this.stub.PinDirectory({ source: r.source, directory: r.directory, ttl_ms: String(r.ttlMs), remove: r.remove }, md, o, cb));
+  }
+  createCacheRule(r: CreateRuleRequest): Promise<CreateCacheRuleReply__Output> {
+    return this.call('CreateCacheRule', (md, o, cb) => this.stub.CreateCacheRule(r, md, o, cb));
+  }
+  async listCacheRules(source: string): Promise<WireRule[]> {
+    return (await this.call<RuleList__Output>('ListCacheRules', (md, o, cb) => this.stub.ListCacheRules({ name: source }, md, o, cb))).rules;
+  }
+  showCacheRule(source: string, name: string): Promise<WireRule> {
+    return this.call('ShowCacheRule', (md, o, cb) => this.stub.ShowCacheRule({ source, name }, md, o, cb));
+  }
+  updateCacheRule(r: UpdateRuleRequest): Promise<WireRule> {
+    return this.call('UpdateCacheRule', (md, o, cb) => this.stub.UpdateCacheRule(r, md, o, cb));
+  }
+  async deleteCacheRule(source: string, name: string): Promise<void> {
+    await this.call('DeleteCacheRule', (md, o, cb) => this.stub.DeleteCacheRule({ source, name }, md, o, cb));
+  }
+  executeCacheRule(source: string, name: string): Promise<WireCacheJob> {
+    return this.call('ExecuteCacheRule', (md, o, cb) => this.stub.ExecuteCacheRule({ source, name }, md, o, cb));
+  }
+  terminateCacheRule(source: string, name: string): Promise<WireCacheJob> {
+    return this.call('TerminateCacheRule', (md, o, cb) => this.stub.TerminateCacheRule({ source, name }, md, o, cb));
+  }
+  enableCacheRule(source: string, name: string): Promise<WireRule> {
+    return this.call('EnableCacheRule', (md, o, cb) => this.stub.EnableCacheRule({ source, name }, md, o, cb));
+  }
+  disableCacheRule(source: string, name: string): Promise<WireRule> {
+    return this.call('DisableCacheRule', (md, o, cb) => this.stub.DisableCacheRule({ source, name }, md, o, cb));
+  }
+  async listCacheJobs(f: { source?: string; rule?: string; limit?: number } = {}): Promise<WireCacheJob[]> {
+    return (await this.call<CacheJobList__Output>('ListCacheJobs', (md, o, cb) => this.stub.ListCacheJobs({ source: f.source ?? '', rule: f.rule ?? '', limit: f.limit ?? 0 }, md, o, cb))).jobs;
+  }
+  showCacheJob(id: string): Promise<WireCacheJob> {
+    return this.call('ShowCacheJob', (md, o, cb) => this.stub.ShowCacheJob({ id }, md, o, cb));
   }
   status(): Promise<WireStatus> {
     return this.call('Status', (md, o, cb) => this.stub.Status({}, md, o, cb));

@@ -1,0 +1,242 @@
+// A cache node's side of cache rules and instances: warmups (fill blocks from the
+// store, throttled, streaming a result per entry), evictions (drop a directory's or a
+// source's blocks, found through the FileCatalog), and the policy the master hands
+// out with every heartbeat reply — the instance's share of this disk with its
+// watermarks, pinned directories (never evicted for capacity) and TTLs (evicted
+// that long after they were first cached).
+//
+// A node moved to another instance (or out of one) drops every block it holds: they
+// belong to sources it no longer serves. The instance it serves is kept in
+// <cacheDir>/INSTANCE so a restart does not mistake its own blocks for a stranger's.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pLimit from 'p-limit';
+import { WharfError, isWharfError, logger } from '../common/index.js';
+import { blockFileId, type BlockCache, type BlockReader, type CachedFile } from '../cache/index.js';
+import type { UnderStore } from '../ufs/index.js';
+import { MAX_CONTROL_BODY, parseEvictRequest, parseWarmRequest, type EvictRequest, type EvictResult, type WarmRequest, type WarmResult } from './cacheProtocol.js';
+import type { FileCatalog } from './FileCatalog.js';
+
+const log = logger('node');
+/** Entries of one warm request worked on at once. */
+const WARM_CONCURRENCY = 4;
+
+export interface CachePin {
+  source: string;
+  /** Key prefix of the directory. */
+  prefix: string;
+  /** 0: pinned (never evicted for capacity); N: evicted N ms after first cached. */
+  ttlMs: number;
+}
+
+export interface NodePolicy {
+  /** '' for the nodes in no instance. */
+  instance: string;
+  /** 0: no limit below the node's capacity. */
+  limitBytes: number;
+  highWatermark: number;
+  lowWatermark: number;
+  pins: CachePin[];
+}
+
+export interface CacheControlCounters {
+  warmEntries: number;
+  warmFailures: number;
+  warmBytes: number;
+  evictedByRule: number;
+  evictedByTtl: number;
+}
+
+export class CacheControl {
+  private policy: NodePolicy | undefined;
+  private readonly instancePath: string;
+  private ttlTimer: NodeJS.Timeout | undefined;
+  readonly counters: CacheControlCounters = { warmEntries: 0, warmFailures: 0, warmBytes: 0, evictedByRule: 0, evictedByTtl: 0 };
+
+  constructor(
+    cacheDir: string,
+    private readonly cache: BlockCache,
+    private readonly catalog: FileCatalog,
+    private readonly reader: (blockSize: number) => BlockReader,
+    private readonly storeFor: (source: string) => Promise<UnderStore>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.instancePath = join(cacheDir, 'INSTANCE');
+    this.ttlTimer = setInterval(() => this.expire(), 5_000);
+    this.ttlTimer.unref();
+  }
+
+  get instance(): string | undefined {
+    try {
+      return readFileSync(this.instancePath, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The master's word on this node (from a heartbeat reply). */
+  apply(p: NodePolicy): void {
+    const was = this.instance;
+    if (was !== undefined && was !== p.instance) {
+      const freed = this.dropAll();
+      log.info({ from: was || '(none)', to: p.instance || '(none)', ...freed }, 'moved to another cache instance: cache emptied');
+    }
+    if (was !== p.instance) writeFileSync(this.instancePath, p.instance + '\n');
+    this.policy = p;
+    const pins = p.pins.filter((x) => x.ttlMs === 0);
+    this.cache.setLimit(p.limitBytes > 0 ? {
+      limitBytes: p.limitBytes, high: p.highWatermark, low: p.lowWatermark,
+      ...(pins.length ? { keep: (id: string) => this.pinned(id, pins) } : {}),
+    } : undefined);
+    this.expire();
+  }
+
+  private pinned(id: string, pins: readonly CachePin[]): boolean {
+    const f = this.catalog.get(id);
+    return !!f && pins.some((p) => p.source === f.source && f.key.startsWith(p.prefix));
+  }
+
+  /** Drops files past their directory's TTL. */
+  expire(): void {
+    const ttls = this.policy?.pins.filter((p) => p.ttlMs > 0) ?? [];
+    if (!ttls.length) return;
+    const now = this.now();
+    const ids = new Set<string>();
+    for (const t of ttls) for (const f of this.catalog.matching(t.source, t.prefix)) if (f.firstMs + t.ttlMs <= now) ids.add(f.id);
+    if (!ids.size) return;
+    const freed = this.drop(ids);
+    this.counters.evictedByTtl += freed.blocks;
+    log.info({ files: ids.size, ...freed }, 'evicted files past their TTL');
+  }
+
+  close(): void {
+    clearInterval(this.ttlTimer);
+  }
+
+  evict(r: EvictRequest): EvictResult {
+    if (r.all) {
+      const files = this.catalog.size;
+      const freed = this.dropAll();
+      this.counters.evictedByRule += freed.blocks;
+      return { files, ...freed };
+    }
+    const files = r.keys ? this.catalog.withKeys(r.source!, new Set(r.keys)) : this.catalog.matching(r.source!, r.prefix ?? '');
+    const freed = this.drop(new Set(files.map((f) => f.id)));
+    this.counters.evictedByRule += freed.blocks;
+    return { files: files.length, ...freed };
+  }
+
+  private drop(ids: Set<string>): { blocks: number; bytes: number } {
+    for (const id of ids) {
+      const f = this.catalog.get(id);
+      if (f) this.reader(f.blockSize).forget(id);
+    }
+    const freed = this.cache.dropFiles(ids);
+    this.catalog.forget(ids);
+    return freed;
+  }
+
+  private dropAll(): { blocks: number; bytes: number } {
+    const ids = new Set(this.cache.fileIds());
+    for (const id of ids) {
+      const f = this.catalog.get(id);
+      if (f) this.reader(f.blockSize).forget(id);
+    }
+    const freed = this.cache.dropFiles('all');
+    this.catalog.forgetAll();
+    return freed;
+  }
+
+  /** The file a block request or a warm entry names, noted in the catalog before any of its blocks is stored. */
+  fileOf(source: string, key: string, fingerprint: string, blockSize: number, size: number, store: UnderStore): CachedFile {
+    const id = blockFileId(source, key, fingerprint, blockSize);
+    this.catalog.note({ id, source, key, fingerprint, blockSize });
+    return { id, source, fingerprint, store, key, size };
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------
+
+  handleEvict(req: IncomingMessage, res: ServerResponse, refuse: (res: ServerResponse, e: unknown) => void): void {
+    readBody(req).then((body) => {
+      const result = this.evict(parseEvictRequest(body));
+      log.info({ ...result }, 'evicted on request');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
+    }).catch((e: unknown) => refuse(res, e));
+  }
+
+  handleWarm(req: IncomingMessage, res: ServerResponse, refuse: (res: ServerResponse, e: unknown) => void): void {
+    readBody(req).then(async (body) => {
+      const r = parseWarmRequest(body);
+      const store = await this.storeFor(r.source);
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      const ctrl = new AbortController();
+      res.once('close', () => { if (!res.writableFinished) ctrl.abort(); });
+      await this.warm(r, store, ctrl.signal, (line) => { if (!res.destroyed) res.write(JSON.stringify(line) + '\n'); });
+      if (!res.destroyed) res.end(JSON.stringify({ end: true }) + '\n');
+    }).catch((e: unknown) => refuse(res, e));
+  }
+
+  /**
+   * Works through the entries, WARM_CONCURRENCY at a time, holding the request's rate
+   * (an entry starts only once the bytes before it are within the rate). Stops starting
+   * entries when `signal` aborts; entries under way finish (a fetch is not torn).
+   */
+  async warm(r: WarmRequest, store: UnderStore, signal: AbortSignal, emit: (line: WarmResult) => void): Promise<void> {
+    const reader = this.reader(r.blockSize);
+    const limit = pLimit(WARM_CONCURRENCY);
+    const started = this.now();
+    let planned = 0;
+    await Promise.all(r.entries.map((e, i) => limit(async () => {
+      if (signal.aborted) return;
+      const bytes = Math.min(e.size, (e.last + 1) * r.blockSize) - e.first * r.blockSize;
+      if (r.rateBytesPerSec > 0) {
+        const wait = started + (planned * 1000) / r.rateBytesPerSec - this.now();
+        planned += bytes;
+        if (wait > 0) await sleep(wait, signal);
+        if (signal.aborted) return;
+      }
+      const file = this.fileOf(r.source, e.key, e.fingerprint, r.blockSize, e.size, store);
+      try {
+        if (r.refresh) this.drop(new Set([file.id]));
+        const got = await reader.fill(file, e.first, e.last);
+        this.counters.warmEntries++;
+        this.counters.warmBytes += got.bytes;
+        emit({ i, ...got });
+      } catch (err) {
+        this.counters.warmFailures++;
+        emit({ i, errno: isWharfError(err) ? err.errno : 'EIO', message: err instanceof Error ? err.message : String(err) });
+      }
+    })));
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_CONTROL_BODY) {
+        reject(new WharfError('EINVAL', `request body over ${MAX_CONTROL_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      parts.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.once('error', reject);
+  });
+}
