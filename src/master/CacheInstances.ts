@@ -4,8 +4,10 @@
 //
 //   create  name (1–65 of [A-Za-z0-9_-]), capacity > 0, nodes that are registered and
 //           in no other instance, 0 < low < high ≤ 1
-//   resize  capacity, watermarks, nodes added (same checks) or removed (a removed node
-//           empties its cache: it no longer serves the instance's sources)
+//   resize  capacity, watermarks, nodes added (same checks) or removed; a node that
+//           changes instance empties its cache (its blocks are of sources it no
+//           longer serves) — told at once, and again by its next heartbeat reply
+//           if it could not be reached
 //   delete  refused (EBUSY) while sources are bound unless forced — forced, they are
 //           unbound (their reads go to the nodes in no instance, or the store); the
 //           nodes are released and told to empty their caches. Never touches a store
@@ -118,6 +120,7 @@ export class CacheInstances {
       await this.persist(r);
       this.instances.set(r.name, r);
       for (const id of nodes) await this.nodes.setInstance(id, r.name);
+      await this.emptyCaches(nodes, r.name); // their blocks are of sources they no longer serve
       log.info({ instance: r.name, capacity: r.capacityBytes, nodes: nodes.length }, 'cache instance created');
       return this.view(r);
     });
@@ -143,7 +146,8 @@ export class CacheInstances {
       this.instances.set(name, r);
       for (const id of add) await this.nodes.setInstance(id, name);
       for (const id of remove) await this.nodes.setInstance(id, undefined);
-      await this.emptyCaches(remove);
+      await this.emptyCaches(add, name);
+      await this.emptyCaches(remove, '');
       log.info({ instance: name, capacity: r.capacityBytes, added: add.length, removed: remove.length }, 'cache instance resized');
       return this.view(r);
     });
@@ -159,7 +163,7 @@ export class CacheInstances {
       await this.tree.write('instance delete', async (tx) => tx.delRecord(instanceKey(name)));
       this.instances.delete(name);
       for (const id of v.nodes) await this.nodes.setInstance(id, undefined);
-      const freed = await this.emptyCaches(v.nodes);
+      const freed = await this.emptyCaches(v.nodes, '');
       log.info({ instance: name, unbound: v.sources, nodes: v.nodes.length, ...freed }, 'cache instance deleted');
       return { unboundSources: v.sources, nodesFreed: v.nodes.length - freed.unreachable.length, unreachable: freed.unreachable, bytesFreed: freed.bytes };
     });
@@ -229,14 +233,14 @@ export class CacheInstances {
   }
 
   /** Tells nodes to drop every block; a node that cannot be reached does so when its next heartbeat reply moves it. */
-  private async emptyCaches(ids: string[]): Promise<{ bytes: number; unreachable: string[] }> {
+  private async emptyCaches(ids: string[], instance: string): Promise<{ bytes: number; unreachable: string[] }> {
     let bytes = 0;
     const unreachable: string[] = [];
     await Promise.all(ids.map(async (id) => {
       const n = this.nodes.find(id);
       if (!n) return;
       try {
-        bytes += (await this.control.evict(n.address, { all: true })).bytes;
+        bytes += (await this.control.evict(n.address, { all: true, instance })).bytes;
       } catch (e) {
         unreachable.push(id);
         log.warn({ node: id, err: e instanceof Error ? e.message : String(e) }, 'could not empty a node\'s cache now; it will when it next heartbeats');

@@ -118,6 +118,7 @@ export class CacheControl {
     if (r.all) {
       const files = this.catalog.size;
       const freed = this.dropAll();
+      if (r.instance !== undefined) writeFileSync(this.instancePath, r.instance + '\n');
       this.counters.evictedByRule += freed.blocks;
       return { files, ...freed };
     }

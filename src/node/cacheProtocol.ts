@@ -39,6 +39,8 @@ export type WarmResult =
 /** Which blocks to drop: every block (all), a source's under a key prefix, or a source's with these keys. */
 export interface EvictRequest {
   all?: boolean;
+  /** With all: the instance the node serves from now on ('' none), so its next policy does not empty it again. */
+  instance?: string;
   source?: string;
   prefix?: string;
   keys?: string[];
@@ -80,7 +82,10 @@ export function parseWarmRequest(body: string): WarmRequest {
 export function parseEvictRequest(body: string): EvictRequest {
   const r = parseJson(body) as EvictRequest | null;
   if (!r || typeof r !== 'object') throw new WharfError('EINVAL', 'an evict request is a JSON object');
-  if (r.all === true) return { all: true };
+  if (r.all === true) {
+    if (r.instance !== undefined && typeof r.instance !== 'string') throw new WharfError('EINVAL', 'instance must be a string');
+    return { all: true, ...(r.instance !== undefined ? { instance: r.instance } : {}) };
+  }
   if (typeof r.source !== 'string' || !r.source) throw new WharfError('EINVAL', 'an evict request names its source, or all');
   if (r.keys !== undefined) {
     if (!Array.isArray(r.keys) || !r.keys.every((k) => typeof k === 'string')) throw new WharfError('EINVAL', 'keys must be a list of strings');
