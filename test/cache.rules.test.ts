@@ -317,3 +317,43 @@ describe('cache instances, warmup and eviction rules', () => {
 function GiB(): number {
   return 1024 * MiB;
 }
+
+describe('a cache node\'s instance assignment', () => {
+  it('moving empties the cache; a policy older than the assignment known (a late heartbeat reply) changes nothing', async () => {
+    const tmp = tempDir('wharf-node-policy-');
+    const storeDir = join(tmp.path, 'store');
+    mkdirSync(storeDir, { recursive: true });
+    writeFileSync(join(storeDir, 'obj'), randomBytes(200 * KiB));
+    const store = await LocalStore.open(storeDir);
+    const fp = `${200 * KiB}:${(await store.head('obj'))!.etag}:${(await store.head('obj'))!.mtimeMs}`;
+    const { BlockServer } = await import('../src/node/index.js');
+    const node = await BlockServer.start({ cacheDir: join(tmp.path, 'node'), listen: '127.0.0.1:0', capacityBytes: 64 * MiB, storeFor: async () => store });
+    const warm = async () => {
+      const lines: unknown[] = [];
+      await node.control.warm({ source: 's', blockSize: BS, rateBytesPerSec: 0, refresh: false, entries: [{ key: 'obj', fingerprint: fp, size: 200 * KiB, first: 0, last: 3 }] }, store, new AbortController().signal, (l) => lines.push(l));
+      return lines;
+    };
+    const policy = (instance: string, instanceVersion: number) => ({ instance, instanceVersion, limitBytes: 0, highWatermark: 1, lowWatermark: 1, pins: [] });
+    try {
+      node.applyPolicy(policy('a', 2));
+      assert.deepEqual(await warm(), [{ i: 0, fetched: 4, present: 0, bytes: 200 * KiB }]);
+      assert.equal(node.stats().blocks, 4);
+      node.applyPolicy(policy('', 1)); // computed before the move to 'a', delivered after
+      assert.equal(node.stats().blocks, 4, 'a stale policy does not empty the cache');
+      assert.equal(node.stats().instance, 'a');
+      node.applyPolicy(policy('b', 3));
+      assert.equal(node.stats().blocks, 0, 'a move to another instance empties it');
+      assert.equal(node.stats().instance, 'b');
+      // Malformed control requests are refused with EINVAL, nothing dropped.
+      const res = await fetch(`http://${node.address}/v1/warm`, { method: 'POST', body: '{"source":"s","blockSize":1}' });
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get('x-wharf-errno'), 'EINVAL');
+      const ev = await fetch(`http://${node.address}/v1/evict`, { method: 'POST', body: 'not json' });
+      assert.equal(ev.status, 400);
+    } finally {
+      await node.close();
+      await store.close();
+      tmp.remove();
+    }
+  });
+});

@@ -165,4 +165,52 @@ describe('cache cluster: master, three nodes, mounts', () => {
     await new Promise((r) => setTimeout(r, 1_200));
     assert.equal((await list()).nodes.some((x) => x.id === n.id), false, 'still removed after several heartbeat intervals');
   });
+
+  it('warm a dataset before a job through the CLI: an instance, a bound source, a warmup with progress; mounts then read it from the nodes only', async () => {
+    const live = (await list()).nodes.filter((n) => n.state === 'ONLINE').map((n) => n.id);
+    assert.equal(live.length, 2);
+    const cli = (...args: string[]) => runCli(['--master', master.address, ...args]);
+    const created = await cli('cache', 'instance', 'create', 'spark', '--capacity', '200MB', ...live.flatMap((id) => ['--node', id]));
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /Instance:\s+spark/);
+    const badNode = await cli('cache', 'instance', 'create', 'again', '--capacity', '1GB', '--node', live[0]!);
+    assert.equal(badNode.code, 1);
+    assert.match(badNode.stderr, /EBUSY.*in instance spark/);
+    const badSize = await cli('cache', 'instance', 'create', 'x', '--capacity', 'lots');
+    assert.equal(badSize.code, 2, 'a bad size is a usage error');
+    assert.equal((await cli('cache', 'bind', '--source', 'default', '--instance', 'spark')).code, 0);
+
+    const parts = Array.from({ length: 8 }, () => randomBytes(MiB + 777));
+    mkdirSync(join(storeDir, 'data', 'train'), { recursive: true });
+    parts.forEach((b, i) => writeFileSync(join(storeDir, 'data', 'train', `part-${i}.bin`), b));
+    const badCron = await cli('cache', 'rule', 'create', 'nightly', '--source', 'default', '--kind', 'warmup', '--type', 'periodic', '--cron', 'at midnight');
+    assert.equal(badCron.code, 1);
+    assert.match(badCron.stderr, /EINVAL.*cron expression "at midnight" is malformed/);
+    const warm = await cli('cache', 'rule', 'create', 'warm-train', '--source', 'default', '--kind', 'warmup', '--directory', '/data/train', '--execute', '--wait');
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.match(warm.stdout, /State:\s+succeeded/);
+    assert.match(warm.stdout, /Progress:\s+8\/8 files/);
+    const jobs = await cli('--json', 'cache', 'job', 'list', '--source', 'default');
+    assert.equal((JSON.parse(jobs.stdout) as { state: string }[])[0]!.state, 'succeeded');
+
+    const fetched = await sum((s) => s.storeFetches);
+    const f = await mount('f');
+    for (const [i, b] of parts.entries()) assert.equal(sha(await readFile(join(f.mnt, 'data', 'train', `part-${i}.bin`))), sha(b));
+    assert.equal((await clusterStats(f.m)).storeReads, 0, 'the mount read the warmed files from the nodes only');
+    assert.equal(await sum((s) => s.storeFetches), fetched, 'and the nodes had every block already');
+    await f.m.stop();
+
+    const status = await cli('status');
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /cache nodes: 2 \(2 ONLINE\)/);
+    const busy = await cli('cache', 'instance', 'delete', 'spark');
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /EBUSY.*bound sources \(default\)/);
+    const gone = await cli('cache', 'instance', 'delete', 'spark', '--force');
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.match(gone.stdout, /2 node\(s\) emptied.*unbound default/);
+    const emptied = nodes.filter((n) => live.includes(n.id));
+    assert.deepEqual((await Promise.all(emptied.map(nodeStats))).map((s) => s.blocks), [0, 0], 'the instance\'s nodes emptied their caches');
+    assert.deepEqual(await readFile(join(storeDir, 'data', 'train', 'part-0.bin')), parts[0], 'the store is untouched');
+  });
 });

@@ -68,7 +68,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
       return { source: sourceToWire(res.source), removed: res.removed, total: res.total };
     }),
     RegisterNode: u('RegisterNode', async (r) => {
-      const n = await nodes.register({ id: r.id, address: r.address, capacityBytes: wireBytes(r.capacity_bytes, 'capacity') });
+      const n = await nodes.register({ id: r.id, address: r.address, capacityBytes: wireBytes(r.capacity_bytes, 'capacity'), instanceVersion: wireBytes(r.instance_version, 'instance version') });
       return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs, policy: policyToWire(cache.instances.policyFor(n.id)) };
     }),
     NodeHeartbeat: u('NodeHeartbeat', async (r) => {

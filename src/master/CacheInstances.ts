@@ -215,10 +215,11 @@ export class CacheInstances {
       if ((s.instance ?? '') !== instance) continue;
       for (const p of s.pins ?? []) pins.push({ source: s.name, prefix: keyPrefixOf(s, p.directory), ttlMs: p.ttlMs });
     }
-    if (!rec || !n) return { instance, limitBytes: 0, highWatermark: 1, lowWatermark: 1, pins };
+    const instanceVersion = n?.instanceVersion ?? 0;
+    if (!rec || !n) return { instance, instanceVersion, limitBytes: 0, highWatermark: 1, lowWatermark: 1, pins };
     const total = this.nodesOf(instance).reduce((a, x) => a + x.capacityBytes, 0);
     const share = Math.min(n.capacityBytes, Math.floor((rec.capacityBytes * n.capacityBytes) / Math.max(1, total)));
-    return { instance, limitBytes: Math.max(1, share), highWatermark: rec.highWatermark, lowWatermark: rec.lowWatermark, pins };
+    return { instance, instanceVersion, limitBytes: Math.max(1, share), highWatermark: rec.highWatermark, lowWatermark: rec.lowWatermark, pins };
   }
 
   /** Frees a removed source's blocks on the nodes that held them (best effort). */
@@ -240,7 +241,7 @@ export class CacheInstances {
       const n = this.nodes.find(id);
       if (!n) return;
       try {
-        bytes += (await this.control.evict(n.address, { all: true, instance })).bytes;
+        bytes += (await this.control.evict(n.address, { all: true, instance, instanceVersion: n.instanceVersion ?? 0 })).bytes;
       } catch (e) {
         unreachable.push(id);
         log.warn({ node: id, err: e instanceof Error ? e.message : String(e) }, 'could not empty a node\'s cache now; it will when it next heartbeats');

@@ -34,6 +34,8 @@ interface NodeRecord {
   removedMs?: number;
   /** The cache instance the node belongs to (CacheInstances); absent: none. */
   instance?: string;
+  /** Bumped at every change of `instance`: orders the policies the node is sent. */
+  instanceVersion?: number;
 }
 
 export interface NodeView extends NodeRecord {
@@ -100,7 +102,7 @@ export class NodeRegistry {
   }
 
   /** A node announces itself (at every start). Its id is what it is; its address may change. */
-  async register(r: { id: string; address: string; capacityBytes: number }): Promise<NodeView> {
+  async register(r: { id: string; address: string; capacityBytes: number; instanceVersion?: number }): Promise<NodeView> {
     if (!UUID.test(r.id)) throw new WharfError('EINVAL', `node id ${JSON.stringify(r.id)} is not a UUID`);
     const m = ADDRESS.exec(r.address);
     if (!m || Number(m[2]) === 0 || Number(m[2]) > 65535) throw new WharfError('EINVAL', `node address ${JSON.stringify(r.address)} is not host:port`);
@@ -110,6 +112,8 @@ export class NodeRegistry {
       id: r.id, address: r.address, capacityBytes: r.capacityBytes, draining: known?.rec.draining ?? false, registeredMs: known?.rec.registeredMs ?? this.o.now(),
       ...(known?.rec.instance ? { instance: known.rec.instance } : {}),
     };
+    const version = Math.max(known?.rec.instanceVersion ?? 0, r.instanceVersion ?? 0);
+    if (version > 0) rec.instanceVersion = version;
     // A restarted node keeps its place: it stays in placement (no JOINING) if it was.
     this.removed.delete(r.id);
     const live: Live = known ? { ...known, rec } : { rec, lastHeartbeatMs: this.o.now(), heartbeats: 0, usedBytes: 0, blocks: 0 };
@@ -142,7 +146,7 @@ export class NodeRegistry {
   /** Puts a node in a cache instance (undefined: in none). The caller (CacheInstances) holds the instance lock. */
   async setInstance(id: string, instance: string | undefined): Promise<NodeView> {
     const live = this.get(id);
-    const rec = { ...live.rec };
+    const rec = { ...live.rec, instanceVersion: (live.rec.instanceVersion ?? 0) + 1 };
     if (instance) rec.instance = instance;
     else delete rec.instance;
     live.rec = rec;

@@ -65,7 +65,6 @@ export class BlockServer {
   private readonly counters = { requests: 0, refused: 0, bytesServed: 0 };
   readonly registry = new Registry();
   readonly control: CacheControl;
-  private policy: NodePolicy | undefined;
 
   private constructor(readonly id: string, readonly cache: BlockCache, private readonly server: Server, private readonly o: BlockServerOptions, public address = '') {
     this.control = new CacheControl(o.cacheDir, cache, FileCatalog.open(o.cacheDir, cache.fileIds()), (bs) => this.reader(bs), o.storeFor);
@@ -126,14 +125,13 @@ export class BlockServer {
     return {
       id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
       ...this.counters, hits: c.hits + memoryHits, memoryHits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
-      ...this.control.counters, instance: this.policy?.instance ?? this.control.instance ?? '', limitBytes: this.policy?.limitBytes ?? 0,
+      ...this.control.counters, instance: this.control.instance ?? '', limitBytes: this.control.current?.limitBytes ?? 0,
     };
   }
 
   /** What the master says this node is for (from each heartbeat reply). */
   applyPolicy(p: NodePolicy): void {
     this.control.apply(p);
-    this.policy = p;
   }
 
   /** Stops serving: open connections are cut (mounts fall back to the next candidate). */

@@ -6,8 +6,10 @@
 // that long after they were first cached).
 //
 // A node moved to another instance (or out of one) drops every block it holds: they
-// belong to sources it no longer serves. The instance it serves is kept in
-// <cacheDir>/INSTANCE so a restart does not mistake its own blocks for a stranger's.
+// belong to sources it no longer serves. The instance it serves, with the version of
+// that assignment, is kept in <cacheDir>/INSTANCE so a restart does not mistake its
+// own blocks for a stranger's, and a policy older than the assignment it knows (a
+// heartbeat reply computed before a move and delivered after) changes nothing.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -33,6 +35,8 @@ export interface CachePin {
 export interface NodePolicy {
   /** '' for the nodes in no instance. */
   instance: string;
+  /** Grows with every change of the node's instance (a stale policy is ignored). */
+  instanceVersion: number;
   /** 0: no limit below the node's capacity. */
   limitBytes: number;
   highWatermark: number;
@@ -67,22 +71,40 @@ export class CacheControl {
     this.ttlTimer.unref();
   }
 
-  get instance(): string | undefined {
+  /** The instance this node serves and the version of that assignment, as last recorded. */
+  get assignment(): { instance: string; version: number } | undefined {
     try {
-      return readFileSync(this.instancePath, 'utf8').trim();
+      const a = JSON.parse(readFileSync(this.instancePath, 'utf8')) as { instance: string; version: number };
+      return typeof a.instance === 'string' && Number.isSafeInteger(a.version) ? a : undefined;
     } catch {
       return undefined;
     }
   }
 
+  get instance(): string | undefined {
+    return this.assignment?.instance;
+  }
+
+  /** The policy in force (the last one not stale). */
+  get current(): NodePolicy | undefined {
+    return this.policy;
+  }
+
+  /** Records a move to `instance` (emptying the cache if it is another); false if `version` is older than the one known. */
+  private moveTo(instance: string, version: number): boolean {
+    const was = this.assignment;
+    if (was && version < was.version) return false;
+    if (was && was.instance !== instance) {
+      const freed = this.dropAll();
+      log.info({ from: was.instance || '(none)', to: instance || '(none)', ...freed }, 'moved to another cache instance: cache emptied');
+    }
+    if (!was || was.instance !== instance || was.version !== version) writeFileSync(this.instancePath, JSON.stringify({ instance, version }) + '\n');
+    return true;
+  }
+
   /** The master's word on this node (from a heartbeat reply). */
   apply(p: NodePolicy): void {
-    const was = this.instance;
-    if (was !== undefined && was !== p.instance) {
-      const freed = this.dropAll();
-      log.info({ from: was || '(none)', to: p.instance || '(none)', ...freed }, 'moved to another cache instance: cache emptied');
-    }
-    if (was !== p.instance) writeFileSync(this.instancePath, p.instance + '\n');
+    if (!this.moveTo(p.instance, p.instanceVersion)) return; // stale: a newer assignment was seen
     this.policy = p;
     const pins = p.pins.filter((x) => x.ttlMs === 0);
     this.cache.setLimit(p.limitBytes > 0 ? {
@@ -118,7 +140,7 @@ export class CacheControl {
     if (r.all) {
       const files = this.catalog.size;
       const freed = this.dropAll();
-      if (r.instance !== undefined) writeFileSync(this.instancePath, r.instance + '\n');
+      if (r.instance !== undefined && r.instanceVersion !== undefined) this.moveTo(r.instance, r.instanceVersion);
       this.counters.evictedByRule += freed.blocks;
       return { files, ...freed };
     }

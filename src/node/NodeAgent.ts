@@ -27,7 +27,7 @@ export class NodeAgent {
   }
 
   private async register(): Promise<void> {
-    const r = await this.admin.registerNode({ id: this.node.id, address: this.advertise, capacityBytes: this.node.stats().capacityBytes });
+    const r = await this.admin.registerNode({ id: this.node.id, address: this.advertise, capacityBytes: this.node.stats().capacityBytes, instanceVersion: this.node.control.assignment?.version ?? 0 });
     this.heartbeatMs = r.heartbeat_ms || this.heartbeatMs;
     this.state = r.node?.state ?? 'JOINING';
     this.epoch = r.epoch;
@@ -63,7 +63,7 @@ export class NodeAgent {
   private apply(p: WireNodePolicy | null | undefined): void {
     if (!p) return;
     this.node.applyPolicy({
-      instance: p.instance, limitBytes: Number(p.limit_bytes), highWatermark: p.high_watermark, lowWatermark: p.low_watermark,
+      instance: p.instance, instanceVersion: Number(p.instance_version), limitBytes: Number(p.limit_bytes), highWatermark: p.high_watermark, lowWatermark: p.low_watermark,
       pins: p.pins.map((x) => ({ source: x.source, prefix: x.prefix, ttlMs: Number(x.ttl_ms) })),
     });
   }

@@ -39,8 +39,9 @@ export type WarmResult =
 /** Which blocks to drop: every block (all), a source's under a key prefix, or a source's with these keys. */
 export interface EvictRequest {
   all?: boolean;
-  /** With all: the instance the node serves from now on ('' none), so its next policy does not empty it again. */
+  /** With all: the instance the node serves from now on ('' none) and the version of that assignment. */
   instance?: string;
+  instanceVersion?: number;
   source?: string;
   prefix?: string;
   keys?: string[];
@@ -83,8 +84,8 @@ export function parseEvictRequest(body: string): EvictRequest {
   const r = parseJson(body) as EvictRequest | null;
   if (!r || typeof r !== 'object') throw new WharfError('EINVAL', 'an evict request is a JSON object');
   if (r.all === true) {
-    if (r.instance !== undefined && typeof r.instance !== 'string') throw new WharfError('EINVAL', 'instance must be a string');
-    return { all: true, ...(r.instance !== undefined ? { instance: r.instance } : {}) };
+    if (r.instance !== undefined && (typeof r.instance !== 'string' || !isCount(r.instanceVersion))) throw new WharfError('EINVAL', 'instance must be a string, with its instanceVersion');
+    return { all: true, ...(r.instance !== undefined ? { instance: r.instance, instanceVersion: r.instanceVersion } : {}) };
   }
   if (typeof r.source !== 'string' || !r.source) throw new WharfError('EINVAL', 'an evict request names its source, or all');
   if (r.keys !== undefined) {

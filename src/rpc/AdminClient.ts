@@ -58,8 +58,8 @@ export class AdminClient {
     return invoke(method, this.deadlineMs, fn);
   }
 
-  registerNode(r: { id: string; address: string; capacityBytes: number }): Promise<NodeReply__Output> {
-    return this.call('RegisterNode', (md, o, cb) => this.stub.RegisterNode({ id: r.id, address: r.address, capacity_bytes: String(r.capacityBytes) }, md, o, cb));
+  registerNode(r: { id: string; address: string; capacityBytes: number; instanceVersion?: number }): Promise<NodeReply__Output> {
+    return this.call('RegisterNode', (md, o, cb) => this.stub.RegisterNode({ id: r.id, address: r.address, capacity_bytes: String(r.capacityBytes), instance_version: String(r.instanceVersion ?? 0) }, md, o, cb));
   }
   nodeHeartbeat(r: { id: string; usedBytes: number; blocks: number }): Promise<NodeReply__Output> {
     return this.call('NodeHeartbeat', (md, o, cb) => this.stub.NodeHeartbeat({ id: r.id, used_bytes: String(r.usedBytes), blocks: String(r.blocks) }, md, o, cb));
