@@ -18,7 +18,7 @@ const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface NodeProc { id: string; address: string; child: ChildProcess; cacheDir: string; exited: Promise<unknown> }
-interface NodeStats { storeFetches: number; hits: number; blocks: number; bytesServed: number }
+interface NodeStats { storeFetches: number; hits: number; blocks: number; bytesServed: number; requests: number; servedToPeers: number; peerReads: number }
 interface WireNode { id: string; state: string; address: string; weight: string; in_placement: boolean; readable: boolean }
 
 describe('cache cluster: master, three nodes, mounts', () => {
@@ -148,12 +148,18 @@ describe('cache cluster: master, three nodes, mounts', () => {
     const view = l.nodes.find((x) => x.id === n.id)!;
     assert.equal(view.weight, '0');
     assert.equal(view.readable, true);
-    // New placements avoid it: a fresh mount's reads of the file bring no new bytes to it.
-    const servedBefore = (await nodeStats(n)).bytesServed;
+    // New placements avoid it: a fresh mount asks it for nothing; the blocks' new owners take
+    // them from it (a peer read from its cache), not from the store.
+    const before = await nodeStats(n);
+    const fetchesBefore = await sum((s) => s.storeFetches);
     const e = await mount('e');
     await waitFor('mount e follows the drain', async () => ((await clusterStats(e.m)).epoch === l.epoch ? true : undefined), 10_000);
     assert.equal(sha(await readFile(join(e.mnt, 'data', 'big.bin'))), sha(content));
-    assert.equal((await nodeStats(n)).bytesServed, servedBefore, 'the draining node is asked for nothing new');
+    const after = await nodeStats(n);
+    assert.equal(after.requests - after.servedToPeers, before.requests - before.servedToPeers, 'no mount asked the draining node');
+    assert.ok(after.servedToPeers > before.servedToPeers, 'the new owners took its blocks from it');
+    assert.equal(await sum((s) => s.storeFetches), fetchesBefore, 'the hand-off cost no store read');
+    assert.ok((await sum((s) => s.peerReads)) > 0);
     await e.m.stop();
     const human = await runCli(['--master', master.address, 'node', 'list']);
     assert.match(human.stdout, new RegExp(`${n.id}\\s+DRAINING`));

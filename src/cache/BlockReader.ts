@@ -302,6 +302,11 @@ export class BlockReader {
     return { fetched, present, bytes };
   }
 
+  /** Whether block `index` is in memory or on the cache disk (a peer's cached-only request). */
+  holds(file: CachedFile, index: number): boolean {
+    return this.hot.has(`${file.id}:${index}`) || this.cache.has(file.id, index);
+  }
+
   /** None of blocks first..last is in memory or loading. */
   private noneLoaded(file: CachedFile, first: number, last: number): boolean {
     for (let i = first; i <= last; i++) if (this.hot.has(`${file.id}:${i}`) || this.inflight.has(`${file.id}:${i}`)) return false;

@@ -9,7 +9,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { WharfError, isWharfError, logger } from '../common/index.js';
 import { BlockCache, BlockReader } from '../cache/index.js';
 import type { UnderStore } from '../ufs/index.js';
-import { ERRNO_HEADER, httpStatusOf, parseBlockRequest, type BlockRequest } from './blockProtocol.js';
+import { CACHED_ONLY_HEADER, ERRNO_HEADER, httpStatusOf, parseBlockRequest, type BlockRequest } from './blockProtocol.js';
+import { ClusterLocator, type ClusterMember } from './ClusterLocator.js';
 import { CacheControl, type NodePolicy } from './CacheControl.js';
 import { EVICT_PATH, WARM_PATH } from './cacheProtocol.js';
 import { FileCatalog } from './FileCatalog.js';
@@ -48,6 +49,12 @@ export interface NodeStats {
   storeFetches: number;
   storeBytes: number;
   evicted: number;
+  /** Block reads this node's misses got from peers (bytes), and peers that did not have them. */
+  peerReads: number;
+  peerBytes: number;
+  peerMisses: number;
+  /** Requests from peers answered from this node's cache. */
+  servedToPeers: number;
   /** Warmup entries done and failed, bytes they brought; blocks dropped by rules and by TTL. */
   warmEntries: number;
   warmFailures: number;
@@ -62,7 +69,10 @@ export interface NodeStats {
 export class BlockServer {
   /** One reader per block size (mounts of one cluster normally share one). */
   private readonly readers = new Map<number, BlockReader>();
-  private readonly counters = { requests: 0, refused: 0, bytesServed: 0 };
+  private readonly counters = { requests: 0, refused: 0, bytesServed: 0, servedToPeers: 0 };
+  /** Per block size: how this node's misses ask a peer before the store (peerLocator). */
+  private readonly peerLocators = new Map<number, ClusterLocator>();
+  private peers: ClusterMember[] = [];
   readonly registry = new Registry();
   readonly control: CacheControl;
 
@@ -84,6 +94,9 @@ export class BlockServer {
     counter('wharf_node_misses_total', 'Blocks not on this node\'s disk when asked for', (s) => s.misses);
     counter('wharf_node_store_fetches_total', 'Blocks fetched from the under store', (s) => s.storeFetches);
     counter('wharf_node_store_bytes_total', 'Bytes fetched from the under store', (s) => s.storeBytes);
+    counter('wharf_node_peer_reads_total', 'Reads of this node\'s misses answered by a peer\'s cache', (s) => s.peerReads);
+    counter('wharf_node_peer_bytes_total', 'Bytes this node got from peers', (s) => s.peerBytes);
+    counter('wharf_node_served_to_peers_total', 'Requests of peers answered from this cache', (s) => s.servedToPeers);
     counter('wharf_node_evictions_total', 'Blocks evicted for capacity', (s) => s.evicted);
     counter('wharf_node_warm_entries_total', 'Warmup entries filled', (s) => s.warmEntries);
     counter('wharf_node_warm_failures_total', 'Warmup entries that failed', (s) => s.warmFailures);
@@ -117,16 +130,37 @@ export class BlockServer {
     let storeFetches = 0;
     let storeBytes = 0;
     let memoryHits = 0;
+    // Every block this node fetches goes through its peer locator: the peer, else the store.
+    let peerReads = 0;
+    let peerBytes = 0;
+    let peerMisses = 0;
     for (const r of this.readers.values()) {
       memoryHits += r.counters.memoryHits;
-      storeFetches += r.counters.fetches;
-      storeBytes += r.counters.fetchedBytes;
+    }
+    for (const l of this.peerLocators.values()) {
+      peerReads += l.counters.nodeReads;
+      peerBytes += l.counters.nodeBytes;
+      peerMisses += l.counters.peerMisses;
+      storeFetches += l.counters.storeBlocks;
+      storeBytes += l.counters.storeBytes;
     }
     return {
       id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
       ...this.counters, hits: c.hits + memoryHits, memoryHits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
+      peerReads, peerBytes, peerMisses,
       ...this.control.counters, instance: this.control.instance ?? '', limitBytes: this.control.current?.limitBytes ?? 0,
     };
+  }
+
+  /**
+   * The other nodes of this node's instance, with their capacity as weight — draining
+   * ones too: on a miss this node first asks the block's first candidate other than
+   * itself, from its cache only. After a drain or a join that is where the block was
+   * (rendezvous: a block that moved to this node came from its next candidate).
+   */
+  setPeers(members: readonly ClusterMember[], epoch: bigint): void {
+    this.peers = members.filter((m) => m.id !== this.id);
+    for (const l of this.peerLocators.values()) l.setMembers(this.peers, epoch);
   }
 
   /** What the master says this node is for (from each heartbeat reply). */
@@ -137,6 +171,7 @@ export class BlockServer {
   /** Stops serving: open connections are cut (mounts fall back to the next candidate). */
   async close(): Promise<void> {
     this.control.close();
+    for (const l of this.peerLocators.values()) l.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -144,8 +179,11 @@ export class BlockServer {
   private reader(blockSize: number): BlockReader {
     let r = this.readers.get(blockSize);
     if (!r) {
+      const peers = new ClusterLocator({ blockSize, candidates: 1, cachedOnly: true, hopTimeoutMs: 2_000 });
+      peers.setMembers(this.peers, 0n);
+      this.peerLocators.set(blockSize, peers);
       // No read-ahead of its own: a mount asks for the runs it wants.
-      r = new BlockReader(this.cache, { blockSize, fetchTimeoutMs: this.o.fetchTimeoutMs ?? 30_000, prefetchBlocks: 0, maxFetches: this.o.maxFetches ?? 16 });
+      r = new BlockReader(this.cache, { blockSize, fetchTimeoutMs: this.o.fetchTimeoutMs ?? 30_000, prefetchBlocks: 0, maxFetches: this.o.maxFetches ?? 16, locator: peers });
       this.readers.set(blockSize, r);
     }
     return r;
@@ -164,7 +202,7 @@ export class BlockServer {
     if (req.method !== 'GET') return void res.writeHead(405, { [ERRNO_HEADER]: 'EINVAL' }).end(`${req.method} is not served\n`);
     let r: BlockRequest;
     try {
-      r = parseBlockRequest(url, req.headers.range);
+      r = { ...parseBlockRequest(url, req.headers.range), cachedOnly: req.headers[CACHED_ONLY_HEADER] === '1' };
     } catch (e) {
       return this.refuse(res, e);
     }
@@ -178,6 +216,10 @@ export class BlockServer {
     const reader = this.reader(r.blockSize);
     const first = Math.floor(r.start / r.blockSize);
     const last = Math.floor((r.end - 1) / r.blockSize);
+    if (r.cachedOnly) {
+      for (let i = first; i <= last; i++) if (!reader.holds(file, i)) throw new WharfError('ENOENT', `block ${i} of ${r.key} is not cached here`);
+      this.counters.servedToPeers++;
+    }
     reader.warm(file, first, last);
     let aborted = false;
     res.once('close', () => { aborted = !res.writableFinished; });

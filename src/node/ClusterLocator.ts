@@ -9,7 +9,7 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { WharfError, logger } from '../common/index.js';
 import { storeBlockSource, type BlockLocator, type BlockSource, type CachedFile } from '../cache/index.js';
-import { ERRNO_HEADER, blockUrlPath, refusalError } from './blockProtocol.js';
+import { CACHED_ONLY_HEADER, ERRNO_HEADER, blockUrlPath, refusalError } from './blockProtocol.js';
 import { Placement } from './Placement.js';
 
 const log = logger('cluster');
@@ -37,6 +37,8 @@ export interface ClusterLocatorOptions {
   failuresToSkip?: number;
   /** How long a failing node is skipped before one read tries it again (default 10 s). */
   skipMs?: number;
+  /** A node's locator for its peers: ask them for what they have cached, never to fetch it. */
+  cachedOnly?: boolean;
   now?: () => number;
 }
 
@@ -49,6 +51,10 @@ export interface ClusterCounters {
   /** Reads (or their rest) served by the under store. */
   storeReads: number;
   storeBytes: number;
+  /** Blocks (whole or in part) asked of the under store. */
+  storeBlocks: number;
+  /** cachedOnly: peers that did not have the block. */
+  peerMisses: number;
 }
 
 interface Health {
@@ -66,11 +72,11 @@ export class ClusterLocator implements BlockLocator {
   private readonly health = new Map<string, Health>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 32 });
   private readonly o: Required<ClusterLocatorOptions>;
-  readonly counters: ClusterCounters = { nodeReads: 0, nodeBytes: 0, nodeFailures: 0, fallbacks: 0, storeReads: 0, storeBytes: 0 };
+  readonly counters: ClusterCounters = { nodeReads: 0, nodeBytes: 0, nodeFailures: 0, fallbacks: 0, storeReads: 0, storeBytes: 0, storeBlocks: 0, peerMisses: 0 };
   epoch = 0n;
 
   constructor(o: ClusterLocatorOptions, members: readonly ClusterMember[] = []) {
-    this.o = { hopTimeoutMs: 2_000, candidates: 2, failuresToSkip: 2, skipMs: 10_000, now: Date.now, ...o };
+    this.o = { hopTimeoutMs: 2_000, candidates: 2, failuresToSkip: 2, skipMs: 10_000, now: Date.now, cachedOnly: false, ...o };
     this.setMembers(members, 0n);
   }
 
@@ -127,6 +133,7 @@ export class ClusterLocator implements BlockLocator {
     open: async (file, offset, length, signal) => {
       this.counters.storeReads++;
       this.counters.storeBytes += length;
+      this.counters.storeBlocks += this.blocksIn(offset, offset + length);
       return storeBlockSource.open(file, offset, length, signal);
     },
   };
@@ -146,12 +153,18 @@ export class ClusterLocator implements BlockLocator {
         } catch (e) {
           // Gone from the store, or the read was given up: no other hop would do better.
           if ((e instanceof WharfError && e.errno === 'ESTALE') || signal.aborted) throw e;
+          // A peer without the block (cachedOnly) answered correctly: not a failure of that node.
+          if (this.o.cachedOnly && e instanceof WharfError && e.errno === 'ENOENT') {
+            this.counters.peerMisses++;
+            continue;
+          }
           this.failed(node, e);
           this.counters.fallbacks++;
         }
       }
       this.counters.storeReads++;
       this.counters.storeBytes += end - at;
+      this.counters.storeBlocks += this.blocksIn(at, end);
       return { stream: await storeBlockSource.open(file, at, end - at, signal) };
     };
     // The first answer before returning: failing to open at all is the caller's error.
@@ -213,7 +226,7 @@ export class ClusterLocator implements BlockLocator {
       const req = request({
         host: node.address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(node.address.slice(i + 1)), agent: this.agent, signal,
         path: blockUrlPath({ source: file.source!, key: file.key, fingerprint: file.fingerprint!, blockSize: this.o.blockSize, size: file.size }),
-        headers: { range: `bytes=${start}-${end - 1}` },
+        headers: { range: `bytes=${start}-${end - 1}`, ...(this.o.cachedOnly ? { [CACHED_ONLY_HEADER]: '1' } : {}) },
       });
       const timer = setTimeout(() => req.destroy(new WharfError('ETIMEDOUT', `cache node ${node.address} did not answer within ${this.o.hopTimeoutMs} ms`)), this.o.hopTimeoutMs);
       req.once('error', (e) => { clearTimeout(timer); reject(e); });
@@ -228,6 +241,10 @@ export class ClusterLocator implements BlockLocator {
       });
       req.end();
     });
+  }
+
+  private blocksIn(start: number, end: number): number {
+    return end > start ? Math.floor((end - 1) / this.o.blockSize) - Math.floor(start / this.o.blockSize) + 1 : 0;
   }
 
   private failed(node: ClusterMember, e: unknown): void {

@@ -4,6 +4,7 @@
 // ENOENT: the node registers again. A master that cannot be reached is retried at
 // the same interval; the node keeps serving meanwhile (mounts decide whom to read).
 // A node the operator removed is answered ESTALE: it stops heartbeating until restarted.
+// When the placement epoch moves it reads the node list again: its peers (BlockServer.setPeers).
 import { isWharfError, logger } from '../common/index.js';
 import type { AdminClient, WireNodePolicy } from '../rpc/index.js';
 import type { BlockServer } from './BlockServer.js';
@@ -32,6 +33,7 @@ export class NodeAgent {
     this.state = r.node?.state ?? 'JOINING';
     this.epoch = r.epoch;
     this.apply(r.policy);
+    await this.followPeers();
     log.info({ id: this.node.id, address: this.advertise, state: this.state }, 'registered with the master');
   }
 
@@ -45,8 +47,10 @@ export class NodeAgent {
     try {
       const r = await this.admin.nodeHeartbeat({ id: this.node.id, usedBytes: s.usedBytes, blocks: s.blocks });
       this.state = r.node?.state ?? this.state;
+      const moved = r.epoch !== this.epoch;
       this.epoch = r.epoch;
       this.apply(r.policy);
+      if (moved) await this.followPeers();
     } catch (e) {
       if (isWharfError(e) && e.errno === 'ESTALE') {
         // Removed by the operator: stop heartbeating (it stays out of placement) until restarted.
@@ -56,6 +60,24 @@ export class NodeAgent {
       } else if (isWharfError(e) && e.errno === 'ENOENT') {
         await this.register().catch((err: unknown) => log.warn({ err: String(err) }, 'registering again failed'));
       } else log.warn({ err: e instanceof Error ? e.message : String(e) }, 'heartbeat failed; retrying');
+    }
+  }
+
+  /**
+   * The peers this node asks on a miss: the nodes of its instance in placement, each
+   * weighted by its capacity even when draining (a draining node still holds what it
+   * owned). Failing quietly: the last list stays.
+   */
+  private async followPeers(): Promise<void> {
+    try {
+      const l = await this.admin.listNodes();
+      const mine = l.nodes.find((n) => n.id === this.node.id)?.instance ?? '';
+      const peers = l.nodes.filter((n) => n.in_placement && n.instance === mine)
+        .map((n) => ({ id: n.id, address: n.address, weight: Number(n.capacity_bytes), readable: n.readable, instance: n.instance }));
+      this.node.setPeers(peers, BigInt(l.epoch));
+    } catch (e) {
+      this.epoch = '0'; // try again at the next heartbeat
+      log.warn({ err: e instanceof Error ? e.message : String(e) }, 'cannot read the node list for peers');
     }
   }
 

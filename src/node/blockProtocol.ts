@@ -10,6 +10,12 @@ import { WharfError, isErrno, type Errno } from '../common/index.js';
 
 export const BLOCK_PATH = '/v1/block/';
 export const ERRNO_HEADER = 'x-wharf-errno';
+/**
+ * Set by a cache node asking a peer: answer only from what is cached there (else
+ * ENOENT), never fetch from the store — a peer read must not cost a store read, and
+ * two nodes asking each other must not loop.
+ */
+export const CACHED_ONLY_HEADER = 'x-wharf-cached-only';
 
 /** What a block request names: the object at one fingerprint, read in blocks of one size. */
 export interface BlockRequest {
@@ -21,6 +27,8 @@ export interface BlockRequest {
   /** Bytes [start, end) of the file. */
   start: number;
   end: number;
+  /** A peer's request: from the cache only (CACHED_ONLY_HEADER). */
+  cachedOnly?: boolean;
 }
 
 const STATUS: Partial<Record<Errno, number>> = { EINVAL: 400, EACCES: 403, ENOENT: 404, ESTALE: 410, ETIMEDOUT: 504, ENOSPC: 507 };
