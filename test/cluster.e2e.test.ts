@@ -102,7 +102,10 @@ describe('cache cluster: master, three nodes, mounts', () => {
   });
 
   it('kill -9 a node: reads stay correct, it goes SUSPECT then LOST; restarted with its disk it is ONLINE again with the same id', async () => {
-    const victim = nodes[1]!;
+    // The node holding the most blocks (placement is by random ids: one may own none of 7).
+    const held = await Promise.all(nodes.map(async (n) => (await nodeStats(n)).blocks));
+    const vi = held.indexOf(Math.max(...held));
+    const victim = nodes[vi]!;
     victim.child.kill('SIGKILL');
     await victim.exited;
     const c = await mount('c');
@@ -114,7 +117,7 @@ describe('cache cluster: master, three nodes, mounts', () => {
 
     const back = await startNode(victim.cacheDir);
     assert.equal(back.id, victim.id, 'the id is the disk\'s');
-    nodes[1] = back;
+    nodes[vi] = back;
     await waitFor('the node ONLINE again', async () => ((await stateOf(back.id)) === 'ONLINE' ? true : undefined), 10_000);
     assert.ok(BigInt((await list()).epoch) > BigInt(lostList.epoch), 'the epoch moved on');
     // A fresh mount reads the file again: its blocks on the restarted node are hits, not store reads.
@@ -133,8 +136,11 @@ describe('cache cluster: master, three nodes, mounts', () => {
   });
 
   it('drain gives a node weight 0 and keeps it serving; remove is refused for an ONLINE node and accepted once drained', async () => {
-    const n = nodes[2]!;
-    const refused = await runCli(['--master', master.address, 'node', 'remove', nodes[0]!.id]);
+    // Drain the node holding the most blocks, so the hand-off has something to hand.
+    const held = await Promise.all(nodes.map(async (x) => (await nodeStats(x)).blocks));
+    const n = nodes[held.indexOf(Math.max(...held))]!;
+    const other = nodes.find((x) => x !== n)!;
+    const refused = await runCli(['--master', master.address, 'node', 'remove', other.id]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /EBUSY.*ONLINE: drain it first/);
     const unknown = await runCli(['--master', master.address, 'node', 'drain', '00000000-0000-0000-0000-000000000000']);

@@ -91,6 +91,23 @@ export function registerCacheCommands(program: Command): void {
       if (globals().json) json(r);
       else out(`${cacheRuleText(r.rule!)}${r.job ? `\nstarted cache job ${r.job.id}` : ''}`);
     }));
+  rule.command('update <name>')
+    .requiredOption('--source <source>', 'data source')
+    .option('--name <new>', 'rename')
+    .option('--description <text>', 'new description')
+    .option('--interval-minutes <n>', 'new interval (periodic)', integer(1, 28_800))
+    .option('--cron <expr>', 'new cron schedule (periodic); "" returns to the interval')
+    .action(withAdmin('cache rule update', async (admin, name: string, o: { source: string; name?: string; description?: string; intervalMinutes?: number; cron?: string }) => {
+      const r = await admin.updateCacheRule({
+        source: o.source, name,
+        ...(o.name !== undefined ? { new_name: o.name } : {}),
+        ...(o.description !== undefined ? { description: o.description } : {}),
+        ...(o.intervalMinutes !== undefined ? { interval_minutes: o.intervalMinutes } : {}),
+        ...(o.cron !== undefined ? { cron: o.cron } : {}),
+      });
+      if (globals().json) json(r);
+      else out(cacheRuleText(r));
+    }));
   rule.command('list')
     .requiredOption('--source <source>', 'data source')
     .action(withAdmin('cache rule list', async (admin, o: { source: string }) => {
