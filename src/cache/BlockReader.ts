@@ -302,6 +302,16 @@ export class BlockReader {
     return { fetched, present, bytes };
   }
 
+  /**
+   * Block `index`, pinned: its bytes stay valid (the buffer is not reused) until
+   * `release`, so a cache node writes them to a socket without copying them out.
+   */
+  async borrow(file: CachedFile, index: number): Promise<{ data: Buffer; release: () => void }> {
+    const b = await this.pinned(file, index);
+    let released = false;
+    return { data: b.data, release: () => { if (!released) { released = true; this.hot.unpin(b); } } };
+  }
+
   /** Whether block `index` is in memory or on the cache disk (a peer's cached-only request). */
   holds(file: CachedFile, index: number): boolean {
     return this.hot.has(`${file.id}:${index}`) || this.cache.has(file.id, index);

@@ -221,27 +221,51 @@ export class BlockServer {
       this.counters.servedToPeers++;
     }
     reader.warm(file, first, last);
+    // Blocks are borrowed (pinned in the reader's memory) and written as they are, no
+    // copy; each is released once the socket has taken it, or when the response closes.
+    const held = new Set<() => void>();
     let aborted = false;
-    res.once('close', () => { aborted = !res.writableFinished; });
-    const readBlock = (i: number): Promise<Buffer> => {
-      const from = Math.max(r.start, i * r.blockSize);
-      const to = Math.min(r.end, (i + 1) * r.blockSize);
-      return reader.read(file, from, to - from).then((data) => {
-        if (data.length !== to - from) throw new WharfError('EIO', `${r.key}: block ${i} holds ${data.length} bytes, not ${to - from}`);
-        return data;
-      });
-    };
-    // The next block is read while this one is written: disk and socket overlap.
-    let pending = readBlock(first);
-    for (let i = first; i <= last && !aborted; i++) {
-      const data = await pending;
-      if (i < last) {
-        pending = readBlock(i + 1);
-        pending.catch(() => undefined); // awaited next turn; unheard if the client went away
+    res.once('close', () => {
+      aborted = !res.writableFinished;
+      for (const release of held) release();
+      held.clear();
+    });
+    const borrow = (i: number) => reader.borrow(file, i).then((b) => {
+      const from = Math.max(r.start, i * r.blockSize) - i * r.blockSize;
+      const to = Math.min(r.end, (i + 1) * r.blockSize) - i * r.blockSize;
+      if (b.data.length < to) {
+        b.release();
+        throw new WharfError('EIO', `${r.key}: block ${i} holds ${b.data.length} bytes, not ${to}`);
       }
-      if (!res.headersSent) res.writeHead(206, { 'content-length': r.end - r.start, 'content-range': `bytes ${r.start}-${r.end - 1}/${r.size}`, 'content-type': 'application/octet-stream' });
-      this.counters.bytesServed += data.length;
-      if (!res.write(data)) await drained(res);
+      if (aborted) b.release();
+      else held.add(b.release);
+      return { data: b.data.subarray(from, to), release: b.release };
+    });
+    // Two blocks ahead of the one being written: disk and socket overlap.
+    const AHEAD = 2;
+    const pending: ReturnType<typeof borrow>[] = [];
+    let next = first;
+    const fill = () => {
+      while (next <= last && pending.length < AHEAD + 1) {
+        const p = borrow(next++);
+        p.catch(() => undefined); // awaited in turn; unheard if the client went away
+        pending.push(p);
+      }
+    };
+    fill();
+    try {
+      while (pending.length > 0 && !aborted) {
+        const b = await pending.shift()!;
+        fill();
+        if (!res.headersSent) res.writeHead(206, { 'content-length': r.end - r.start, 'content-range': `bytes ${r.start}-${r.end - 1}/${r.size}`, 'content-type': 'application/octet-stream' });
+        this.counters.bytesServed += b.data.length;
+        const release = b.release;
+        const ok = res.write(b.data, () => { held.delete(release); release(); });
+        if (!ok) await drained(res);
+      }
+    } finally {
+      // Borrowed ahead and never written (failure or client gone): give them back.
+      for (const p of pending) void p.then((b) => { held.delete(b.release); b.release(); }, () => undefined);
     }
     res.end();
   }
