@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ensureUnmounted, waitFor, wharfMount, type MountProcess } from './helpers/mount.js';
+import { ensureUnmounted, waitFor, wharfMount, wharfUp, type MountProcess } from './helpers/mount.js';
 import { WHARF_BIN, runCli, startMasterProcess, type MasterProcess } from './helpers/processes.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -224,5 +224,38 @@ describe('cache cluster: master, three nodes, mounts', () => {
     const emptied = nodes.filter((n) => live.includes(n.id));
     assert.deepEqual((await Promise.all(emptied.map(nodeStats))).map((s) => s.blocks), [0, 0], 'the instance\'s nodes emptied their caches');
     assert.deepEqual(await readFile(join(storeDir, 'data', 'train', 'part-0.bin')), parts[0], 'the store is untouched');
+  });
+});
+
+describe('wharf up --node: the demo with a cache node in the same process', () => {
+  it('warmup rules work against it and the mount reads the warmed file through it, not the store', async () => {
+    const tmp = tempDir('wharf-up-node-');
+    const storeDir = join(tmp.path, 'store');
+    mkdirSync(join(storeDir, 'data'), { recursive: true });
+    const body = randomBytes(9 * MiB + 99);
+    writeFileSync(join(storeDir, 'data', 'a.bin'), body);
+    const up = await wharfUp({ store: `file://${storeDir}`, mountpoint: join(tmp.path, 'mnt'), cacheDir: join(tmp.path, 'cache'), args: ['--node'] });
+    try {
+      const m = /cache node (\S+) on (\S+?)[;\s]/.exec(up.banner + ' ');
+      assert.ok(m, up.banner);
+      const cli = (...args: string[]) => runCli(['--master', up.masterAddress, ...args]);
+      await waitFor('the embedded node ONLINE', async () => {
+        const l = await cli('--json', 'node', 'list');
+        return (JSON.parse(l.stdout) as { nodes: { id: string; state: string }[] }).nodes.some((n) => n.id === m[1] && n.state === 'ONLINE') ? true : undefined;
+      }, 15_000);
+      const warm = await cli('cache', 'rule', 'create', 'w', '--source', 'default', '--kind', 'warmup', '--directory', '/data', '--execute', '--wait');
+      assert.equal(warm.code, 0, warm.stderr);
+      assert.match(warm.stdout, /Progress:\s+1\/1 files/);
+      const stats = (await (await fetch(`http://${m[2]}/v1/stats`)).json()) as { blocks: number; storeFetches: number };
+      assert.equal(stats.blocks, 3, 'the node holds the file\'s three blocks');
+      assert.equal(sha(await readFile(join(up.mountpoint, 'data', 'a.bin'))), sha(body));
+      const cluster = ((await up.stats()) as unknown as { cluster: { storeReads: number; nodeBytes: number } }).cluster;
+      assert.equal(cluster.storeReads, 0, 'the mount read through the node');
+      assert.ok(cluster.nodeBytes >= body.length);
+      assert.equal(((await (await fetch(`http://${m[2]}/v1/stats`)).json()) as { storeFetches: number }).storeFetches, stats.storeFetches, 'and the node had every block');
+    } finally {
+      await up.stop();
+      tmp.remove();
+    }
   });
 });

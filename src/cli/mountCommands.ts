@@ -7,7 +7,7 @@ import { WharfError, masterAddress } from '../common/index.js';
 import { FuseMount, type MountOptions } from '../fuse/index.js';
 import { Master } from '../master/index.js';
 import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
-import { ClusterLocator, ClusterView } from '../node/index.js';
+import { BlockServer, ClusterLocator, ClusterView, NodeAgent } from '../node/index.js';
 import { globals, guarded, integer, out, size } from './context.js';
 import { s3SettingsFromEnv } from './serverCommands.js';
 import { serveMountMetrics } from './mountMetrics.js';
@@ -86,6 +86,33 @@ function untilSignalled(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+/**
+ * `wharf up --node`: a cache node in the same process, registered with the embedded
+ * master, reading sources' stores through the master's own catalog; the mount
+ * follows the node list like `wharf mount` does.
+ */
+async function embeddedNode(master: Master, f: MountFlags, listen: string) {
+  const node = await BlockServer.start({
+    cacheDir: join(f.cacheDir, 'node'), listen, capacityBytes: f.cacheSize, minFreeBytes: f.cacheMinFree, directIo: f.directIo,
+    storeFor: async (source) => (await master.sync.catalog.mountPoint(source)).store,
+  });
+  const admin = new AdminClient(master.address, globals().timeout);
+  const agent = await NodeAgent.start(admin, node);
+  const locator = new ClusterLocator({ blockSize: f.blockSize });
+  const view = new ClusterView(admin, locator);
+  await view.start();
+  return {
+    node, locator,
+    stop: async () => {
+      view.stop();
+      agent.stop();
+      locator.close();
+      await node.close();
+      admin.close();
+    },
+  };
+}
+
 export function registerMountCommands(program: Command): void {
   mountFlags(program.command('mount <mountpoint>').description('mount the namespace of a master (--master) with a local block cache'))
     .action(guarded((args) => `mount ${String(args[0])}`, async (mountpoint: string, f: MountFlags) => {
@@ -119,7 +146,8 @@ export function registerMountCommands(program: Command): void {
     .option('--sync-interval <ms>', 'on-access sync interval: -1, 0 or N ms', integer(-1), 60_000)
     .option('--read-only', 'mount the store read-only', false)
     .option('--object-metadata', 'read owner, mode, time and symlinks from s3fs/rclone object metadata', false)
-    .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean; objectMetadata: boolean }) => {
+    .option('--node [host:port]', 'also run a cache node in this process (its blocks under <cache-dir>/node, sized by --cache-size): warmup and eviction rules then work, and the mount reads its misses through it')
+    .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean; objectMetadata: boolean; node?: string | boolean }) => {
       const master = await Master.start({ dataDir: f.data ?? join(f.cacheDir, 'meta'), listen: f.listen, s3: s3SettingsFromEnv() });
       try {
         const existing = master.sync.catalog.list().find((s) => s.name === 'default');
@@ -133,11 +161,16 @@ export function registerMountCommands(program: Command): void {
           });
           await master.sync.jobs.wait(job.id);
         }
-        const m = await FuseMount.mount(master.namespace, toMountOptions(f.mount, f));
-        const closeMetrics = await announce(m, f, `wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}`);
+        const cluster = f.node ? await embeddedNode(master, f, typeof f.node === 'string' ? f.node : '127.0.0.1:0') : undefined;
+        const m = await FuseMount.mount(master.namespace, { ...toMountOptions(f.mount, f), ...(cluster ? { locator: cluster.locator } : {}) });
+        const closeMetrics = await announce(
+          m, f, `wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}${cluster ? `; cache node ${cluster.node.id} on ${cluster.node.address}` : ''}`,
+          cluster ? () => ({ epoch: String(cluster.locator.epoch), ...cluster.locator.counters }) : undefined,
+        );
         await untilSignalled(async () => {
           closeMetrics();
           await m.unmount();
+          await cluster?.stop();
           await master.stop();
         });
       } catch (e) {
