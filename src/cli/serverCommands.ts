@@ -25,7 +25,7 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--data <dir>', 'LevelDB data directory (created if missing)')
     .option('--listen <host:port>', 'gRPC address to serve', DEFAULT_MASTER_ADDRESS)
     .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
-    .option('--fsync', 'fsync every metadata batch (survives power loss, slower)', false)
+    .option('--fsync', 'acknowledge no metadata change before it is on stable storage (group commit; survives power loss)', false)
     .option('--grace <ms>', 'on SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled', integer(0), 10_000)
     .option('--node-heartbeat <ms>', 'how often cache nodes heartbeat', integer(100), 3_000)
     .option('--node-lost <ms>', 'a cache node silent this long is LOST (out of placement; SUSPECT after two missed heartbeats)', integer(500), 15_000)

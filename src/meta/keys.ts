@@ -37,6 +37,7 @@
 //   'W' <source> 0x00 <rule>      → cache (warmup/eviction) rule record (JSON; src/master)
 //   'X' <job:u64be>               → cache job record (JSON; src/master CacheJobs)
 //   'M' "nextCacheJob"            → u64 next cache job number
+//   'M' "sync"                    → empty: written with sync=true to fsync LevelDB's log (--fsync group commit)
 //
 // Inode numbers are big-endian so that byte order is numeric order: a range scan
 // over 'I' walks inodes in number order, and 'D' <parent> scans exactly one directory.
@@ -88,7 +89,7 @@ const P_INSTANCE = 0x4b; // 'K': cache instances
 const P_CACHE_RULE = 0x57; // 'W': cache rules
 const P_CACHE_JOB = 0x58; // 'X': cache jobs
 
-export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob';
+export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync';
 
 export function metaKey(name: MetaName): Buffer {
   return Buffer.concat([Buffer.of(P_META), Buffer.from(name, 'ascii')]);
