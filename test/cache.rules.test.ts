@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BlockCache, BlockReader, blockFileId, type CachedFile } from '../src/cache/index.js';
 import { Master } from '../src/master/index.js';
-import { ClusterLocator, membersOf } from '../src/node/index.js';
+import { ClusterLocator, blockUrlPath, membersOf } from '../src/node/index.js';
 import { AdminClient, GrpcMetaClient, type WireCacheJob } from '../src/rpc/index.js';
 import { LocalStore } from '../src/ufs/index.js';
 import { rejectsErrno, sleep, until } from './helpers/sourceFixture.js';
@@ -319,6 +319,27 @@ describe('cache instances, warmup and eviction rules', () => {
     const check = await run('pinned-check', '/pinned');
     assert.equal(Number(check.progress!.blocks_fetched), 0, 'pinned blocks were not evicted');
     await admin.resizeInstance({ name: 'hot', capacity_bytes: String(GiB()), add_nodes: [], remove_nodes: [] });
+  });
+
+  it('the nodes refuse block reads to an address the source\'s permission group forbids, and the mount does not fall back to the store', async () => {
+    const probe = await mountReader('access-probe');
+    const file = await probe.fileOf('/big/b1.bin'); // located while still allowed
+    await probe.close();
+    const statusOf = async (n: NodeProc) => (await fetch(`http://${n.address}${blockUrlPath({ source: 'data', key: file.key, fingerprint: file.fingerprint!, blockSize: BS, size: file.size })}`, { headers: { range: 'bytes=0-9' } })).status;
+    await admin.createGroup('hot', 'locked');
+    await admin.addGroupRule('hot', 'locked', '127.0.0.1/32', 'Forbidden');
+    await admin.bindSourceGroup('data', 'locked');
+    await until('every node refuses', async () => (await Promise.all(nodes.map(statusOf))).every((x) => x === 403), 10_000);
+    const m = await mountReader('access');
+    await rejectsErrno(m.reader.read(file, 0, file.size), 'EACCES', 'a mount-side read');
+    assert.equal(m.locator.counters.storeReads, 0, 'a refusal is final: no store read instead');
+    await rejectsErrno(client.resolve('/data/big/b1.bin'), 'EACCES', 'and the master refuses the namespace');
+    await admin.setGroupRule('hot', 'locked', '127.0.0.1/32', 'ReadWrite');
+    await until('the nodes serve again', async () => (await Promise.all(nodes.map(statusOf))).every((x) => x === 206), 10_000);
+    assert.equal((await m.reader.read(file, 0, file.size)).length, file.size);
+    await admin.bindSourceGroup('data', 'default');
+    await admin.deleteGroup('hot', 'locked');
+    await m.close();
   });
 
   it('instance delete: refused while a source is bound; forced, it unbinds, empties the nodes, and leaves store and namespace intact', async () => {

@@ -10,6 +10,7 @@ import { registerMountCommands } from './mountCommands.js';
 import { registerServerCommands } from './serverCommands.js';
 import { registerNodeCommands } from './nodeCommands.js';
 import { registerCacheCommands } from './cacheCommands.js';
+import { registerAccessCommands } from './accessCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
 
@@ -35,6 +36,7 @@ registerSyncCommands(program);
 registerMountCommands(program);
 registerNodeCommands(program);
 registerCacheCommands(program);
+registerAccessCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -3,6 +3,7 @@
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
 import { WharfError } from '../common/index.js';
 import { parseInt64 } from '../rpc/index.js';
+import { accessHandlers } from './AccessAdmin.js';
 import { cacheHandlers, policyToWire } from './CacheAdmin.js';
 import type { CachePlane } from './CachePlane.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
@@ -17,6 +18,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
     ...cacheHandlers(cache, metrics),
+    ...accessHandlers(cache.groups, sync.catalog, metrics),
     ImportSource: u('ImportSource', async (r) => {
       const { source, job } = await sync.importSource({
         name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only, objectMetadata: r.object_metadata,

@@ -46,7 +46,8 @@ export function cacheJobToWire(j: CacheJobRecord): CacheJob {
 }
 
 export function policyToWire(p: NodePolicy): WirePolicy {
-  return { instance: p.instance, instance_version: p.instanceVersion, limit_bytes: p.limitBytes, high_watermark: p.highWatermark, low_watermark: p.lowWatermark, pins: p.pins.map((x) => ({ source: x.source, prefix: x.prefix, ttl_ms: x.ttlMs })) };
+  return { instance: p.instance, instance_version: p.instanceVersion, limit_bytes: p.limitBytes, high_watermark: p.highWatermark, low_watermark: p.lowWatermark, pins: p.pins.map((x) => ({ source: x.source, prefix: x.prefix, ttl_ms: x.ttlMs })),
+    access: (p.access ?? []).map((a) => ({ source: a.source, rules: a.rules })) };
 }
 
 function bytes(v: string, what: string): number {

@@ -25,6 +25,7 @@ import { WriteQueue, familyRange, instanceKey, type InodeTree } from '../meta/in
 import type { CachePin, NodeControlClient, NodePolicy } from '../node/index.js';
 import { parseStoreUri } from '../ufs/index.js';
 import type { NodeRegistry, NodeView } from './NodeRegistry.js';
+import type { PermissionGroups } from './PermissionGroups.js';
 import { DEFAULT_HIGH_WATERMARK, DEFAULT_LOW_WATERMARK, MAX_INSTANCES, decodeRecord, encodeRecord, type InstanceRecord, type SourceRecord } from './records.js';
 import type { SourceCatalog } from './SourceCatalog.js';
 
@@ -67,7 +68,14 @@ export class CacheInstances {
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly queue = new WriteQueue();
 
-  constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly nodes: NodeRegistry, private readonly control: NodeControlClient) {}
+  constructor(
+    private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly nodes: NodeRegistry,
+    private readonly control: NodeControlClient, private readonly groups: PermissionGroups,
+  ) {}
+
+  has(name: string): boolean {
+    return this.instances.has(name);
+  }
 
   async load(): Promise<void> {
     for await (const [, v] of this.tree.db.iterator(familyRange('instance'))) {
@@ -159,9 +167,11 @@ export class CacheInstances {
       if (v.sources.length && !force) {
         throw new WharfError('EBUSY', `cache instance ${name} has bound sources (${v.sources.join(', ')}): unbind them, or delete with force (they are then unbound)`);
       }
-      for (const s of v.sources) await this.catalog.update(s, (rec) => { delete rec.instance; });
+      // Unbound, they are judged by the '' instance's default group: a group name belongs to its instance.
+      for (const s of v.sources) await this.catalog.update(s, (rec) => { delete rec.instance; delete rec.group; });
       await this.tree.write('instance delete', async (tx) => tx.delRecord(instanceKey(name)));
       this.instances.delete(name);
+      await this.groups.forgetInstance(name);
       for (const id of v.nodes) await this.nodes.setInstance(id, undefined);
       const freed = await this.emptyCaches(v.nodes, '');
       log.info({ instance: name, unbound: v.sources, nodes: v.nodes.length, ...freed }, 'cache instance deleted');
@@ -179,6 +189,7 @@ export class CacheInstances {
       const next = await this.catalog.update(source, (rec) => {
         if (instance) rec.instance = instance;
         else delete rec.instance;
+        delete rec.group; // group names are the instance's: the new one's default group applies
       });
       // Its blocks on the old nodes would never be read again: free them.
       await this.evictSource(this.nodesOf(was), source);
@@ -216,10 +227,14 @@ export class CacheInstances {
       for (const p of s.pins ?? []) pins.push({ source: s.name, prefix: keyPrefixOf(s, p.directory), ttlMs: p.ttlMs });
     }
     const instanceVersion = n?.instanceVersion ?? 0;
-    if (!rec || !n) return { instance, instanceVersion, limitBytes: 0, highWatermark: 1, lowWatermark: 1, pins };
+    // The rules of each source's group, when any rule anywhere restricts (else every read is allowed).
+    const access = this.groups.restrictive
+      ? this.catalog.list().filter((s) => (s.instance ?? '') === instance).map((s) => ({ source: s.name, rules: this.groups.get(instance, s.group ?? 'default').rules }))
+      : [];
+    if (!rec || !n) return { instance, instanceVersion, limitBytes: 0, highWatermark: 1, lowWatermark: 1, pins, access };
     const total = this.nodesOf(instance).reduce((a, x) => a + x.capacityBytes, 0);
     const share = Math.min(n.capacityBytes, Math.floor((rec.capacityBytes * n.capacityBytes) / Math.max(1, total)));
-    return { instance, instanceVersion, limitBytes: Math.max(1, share), highWatermark: rec.highWatermark, lowWatermark: rec.lowWatermark, pins };
+    return { instance, instanceVersion, limitBytes: Math.max(1, share), highWatermark: rec.highWatermark, lowWatermark: rec.lowWatermark, pins, access };
   }
 
   /** Frees a removed source's blocks on the nodes that held them (best effort). */

@@ -1,12 +1,14 @@
 // The cache cluster's control on the master, as one surface for the Admin service:
-// cache instances, cache rules (a RuleBook — the sync rules' state machine and gates)
-// and their jobs, and the policy each node is told with its heartbeat replies.
+// cache instances with their permission groups, cache rules (a RuleBook — the sync
+// rules' state machine and gates) and their jobs, and the policy each node is told
+// with its heartbeat replies.
 import { Minimatch } from 'minimatch';
 import { WharfError } from '../common/index.js';
 import type { InodeTree } from '../meta/index.js';
 import { NodeControlClient } from '../node/index.js';
 import { CacheInstances } from './CacheInstances.js';
 import { CacheJobs } from './CacheJobs.js';
+import { PermissionGroups } from './PermissionGroups.js';
 import type { NodeRegistry } from './NodeRegistry.js';
 import { CACHE_RULE_KINDS, type CacheJobRecord, type CacheRuleKind, type CacheRuleSpec } from './records.js';
 import { RuleBook } from './RuleBook.js';
@@ -26,10 +28,12 @@ export class CachePlane {
   readonly instances: CacheInstances;
   readonly jobs: CacheJobs;
   readonly rules: RuleBook<CacheJobRecord>;
+  readonly groups: PermissionGroups;
   private readonly control = new NodeControlClient();
 
   private constructor(tree: InodeTree, private readonly catalog: SourceCatalog, nodes: NodeRegistry, o: CachePlaneOptions) {
-    this.instances = new CacheInstances(tree, catalog, nodes, this.control);
+    this.groups = new PermissionGroups(tree, catalog, (name) => this.instances.has(name));
+    this.instances = new CacheInstances(tree, catalog, nodes, this.control, this.groups);
     this.jobs = new CacheJobs(tree, catalog, this.instances, this.control, { ...(o.progressEveryMs ? { progressEveryMs: o.progressEveryMs } : {}) });
     this.rules = new RuleBook(tree, catalog, this.jobs, {
       book: 'cache', cacheSpec: checkCacheSpec, ...(o.minuteMs ? { minuteMs: o.minuteMs } : {}), ...(o.now ? { now: o.now } : {}),
@@ -39,6 +43,7 @@ export class CachePlane {
   static async open(tree: InodeTree, catalog: SourceCatalog, nodes: NodeRegistry, o: CachePlaneOptions = {}): Promise<CachePlane> {
     const p = new CachePlane(tree, catalog, nodes, o);
     await p.instances.load();
+    await p.groups.load();
     await p.jobs.load();
     await p.rules.load();
     return p;

@@ -9,6 +9,7 @@ import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
 import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
+import { AccessGate } from './AccessGate.js';
 import { adminHandlers } from './AdminService.js';
 import { CachePlane, type CachePlaneOptions } from './CachePlane.js';
 import { NodeRegistry, type NodeRegistryOptions } from './NodeRegistry.js';
@@ -88,7 +89,8 @@ export class Master {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
-    server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics));
+    const gate = new AccessGate(tree, sync.catalog, cache.groups);
+    server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics, gate));
     server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, nodes, cache, metrics));
     let port: number;
     try {

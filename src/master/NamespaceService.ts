@@ -1,10 +1,12 @@
 // The gRPC face of the namespace: decode and check each request, call the
 // InodeTree, encode the reply. Every failure goes through toStatus (src/rpc).
-import { WharfError, isSpecial, type Attr } from '../common/index.js';
+import type { ServerUnaryCall } from '@grpc/grpc-js';
+import { ROOT_INO, WharfError, isSpecial, type Attr, type Ino } from '../common/index.js';
 import type { MetaClient } from '../meta/index.js';
 import { attrToWire, parseIno, parseInt64, statFsToWire, typeFromWire, type NamespaceHandlers } from '../rpc/index.js';
 import { unary } from './unary.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
+import type { AccessGate, AccessKind } from './AccessGate.js';
 
 function entry(name: string, a: Attr) {
   return { name, attr: attrToWire(a) };
@@ -22,16 +24,34 @@ function u32(v: number | undefined, what: string): number {
   return v;
 }
 
-export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): NamespaceHandlers {
+/**
+ * Every call but Ping is judged by the caller's address first (AccessGate): reads
+ * need ReadOnly or ReadWrite on the source touched, changes ReadWrite.
+ */
+export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics, gate?: AccessGate): NamespaceHandlers {
+  // Resolves to undefined, so a one-expression handler reads `(await may(…)) ?? answer`.
+  const may = (call: ServerUnaryCall<unknown, unknown>, ino: Ino | undefined, kind: AccessKind, op: string): Promise<void> =>
+    gate ? gate.check(call.getPeer(), ino, kind, op) : Promise.resolve();
   return {
     Ping: unary('Ping', metrics, async () => ({})),
-    Lookup: unary('Lookup', metrics, async (r) => entry(r.name, await tree.lookup(parseIno(r.parent, 'parent'), r.name, access(r._sync_interval_ms, r.sync_interval_ms)))),
-    Resolve: unary('Resolve', metrics, async (r) => {
+    Lookup: unary('Lookup', metrics, async (r, c) => {
+      const parent = parseIno(r.parent, 'parent');
+      await may(c, parent, 'read', 'lookup');
+      return entry(r.name, await tree.lookup(parent, r.name, access(r._sync_interval_ms, r.sync_interval_ms)));
+    }),
+    Resolve: unary('Resolve', metrics, async (r, c) => {
+      await may(c, ROOT_INO, 'read', 'resolve');
       const a = await tree.resolve(r.path, { followLast: r.follow_last_symlink, ...access(r._sync_interval_ms, r.sync_interval_ms) });
+      await may(c, a.ino, 'read', 'resolve');
       return entry(r.path.split('/').filter(Boolean).pop() ?? '/', a);
     }),
-    GetAttr: unary('GetAttr', metrics, async (r) => ({ attr: attrToWire(await tree.getattr(parseIno(r.ino))) })),
-    ReadDir: unary('ReadDir', metrics, async (r) => {
+    GetAttr: unary('GetAttr', metrics, async (r, c) => {
+      const ino = parseIno(r.ino);
+      await may(c, ino, 'read', 'getattr');
+      return { attr: attrToWire(await tree.getattr(ino)) };
+    }),
+    ReadDir: unary('ReadDir', metrics, async (r, c) => {
+      await may(c, parseIno(r.ino), 'read', 'readdir');
       const page = await tree.readdir(parseIno(r.ino), r.cursor.length > 0 ? r.cursor : null, r.limit, access(r._sync_interval_ms, r.sync_interval_ms));
       return {
         entries: page.entries.map((e) => entry(e.name, e.attr)),
@@ -39,30 +59,35 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
         eof: page.cursor === null,
       };
     }),
-    Mkdir: unary('Mkdir', metrics, async (r) => entry(r.name, await tree.mkdir(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
-    Create: unary('Create', metrics, async (r) => entry(r.name, await tree.create(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
-    Symlink: unary('Symlink', metrics, async (r) => entry(r.name, await tree.symlink(parseIno(r.parent, 'parent'), r.name, r.target, { uid: r.uid, gid: r.gid }))),
-    Mknod: unary('Mknod', metrics, async (r) => {
+    Mkdir: unary('Mkdir', metrics, async (r, c) => (await may(c, parseIno(r.parent, 'parent'), 'write', 'mkdir')) ?? entry(r.name, await tree.mkdir(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
+    Create: unary('Create', metrics, async (r, c) => (await may(c, parseIno(r.parent, 'parent'), 'write', 'create')) ?? entry(r.name, await tree.create(parseIno(r.parent, 'parent'), r.name, { mode: r.mode, uid: r.uid, gid: r.gid }))),
+    Symlink: unary('Symlink', metrics, async (r, c) => (await may(c, parseIno(r.parent, 'parent'), 'write', 'symlink')) ?? entry(r.name, await tree.symlink(parseIno(r.parent, 'parent'), r.name, r.target, { uid: r.uid, gid: r.gid }))),
+    Mknod: unary('Mknod', metrics, async (r, c) => {
+      await may(c, parseIno(r.parent, 'parent'), 'write', 'mknod');
       const type = r.type === 'FILE_TYPE_UNSPECIFIED' ? undefined : typeFromWire(r.type);
       if (!type || !isSpecial(type)) throw new WharfError('EINVAL', `mknod makes a FIFO, SOCKET, CHARDEV or BLOCKDEV, not ${r.type}`);
       return entry(r.name, await tree.mknod(parseIno(r.parent, 'parent'), r.name, { type, mode: r.mode, uid: r.uid, gid: r.gid, rdev: r.rdev }));
     }),
-    Readlink: unary('Readlink', metrics, async (r) => ({ target: await tree.readlink(parseIno(r.ino)) })),
-    Unlink: unary('Unlink', metrics, async (r) => { await tree.unlink(parseIno(r.parent, 'parent'), r.name); return {}; }),
-    Rmdir: unary('Rmdir', metrics, async (r) => { await tree.rmdir(parseIno(r.parent, 'parent'), r.name); return {}; }),
-    Rename: unary('Rename', metrics, async (r) => {
+    Readlink: unary('Readlink', metrics, async (r, c) => (await may(c, parseIno(r.ino), 'read', 'readlink')) ?? ({ target: await tree.readlink(parseIno(r.ino)) })),
+    Unlink: unary('Unlink', metrics, async (r, c) => { await may(c, parseIno(r.parent, 'parent'), 'write', 'unlink'); await tree.unlink(parseIno(r.parent, 'parent'), r.name); return {}; }),
+    Rmdir: unary('Rmdir', metrics, async (r, c) => { await may(c, parseIno(r.parent, 'parent'), 'write', 'rmdir'); await tree.rmdir(parseIno(r.parent, 'parent'), r.name); return {}; }),
+    Rename: unary('Rename', metrics, async (r, c) => {
+      await may(c, parseIno(r.parent, 'parent'), 'write', 'rename');
+      await may(c, parseIno(r.new_parent, 'new parent'), 'write', 'rename');
       await tree.rename(parseIno(r.parent, 'parent'), r.name, parseIno(r.new_parent, 'new parent'), r.new_name, { noReplace: r.no_replace });
       return {};
     }),
-    Link: unary('Link', metrics, async (r) => entry(r.new_name, await tree.link(parseIno(r.ino), parseIno(r.new_parent, 'new parent'), r.new_name))),
-    Links: unary('Links', metrics, async (r) => ({
+    Link: unary('Link', metrics, async (r, c) => (await may(c, parseIno(r.new_parent, 'new parent'), 'write', 'link')) ?? entry(r.new_name, await tree.link(parseIno(r.ino), parseIno(r.new_parent, 'new parent'), r.new_name))),
+    Links: unary('Links', metrics, async (r, c) => (await may(c, parseIno(r.ino), 'read', 'links')) ?? ({
       names: (await tree.linksOf(parseIno(r.ino))).map((l) => ({ parent: l.parent.toString(), name: l.name })),
     })),
-    SetPrimaryName: unary('SetPrimaryName', metrics, async (r) => {
+    SetPrimaryName: unary('SetPrimaryName', metrics, async (r, c) => {
+      await may(c, parseIno(r.parent, 'parent'), 'write', 'setprimaryname');
       await tree.setPrimaryName(parseIno(r.ino), parseIno(r.parent, 'parent'), r.name);
       return {};
     }),
-    SetAttr: unary('SetAttr', metrics, async (r) => {
+    SetAttr: unary('SetAttr', metrics, async (r, c) => {
+      await may(c, parseIno(r.ino), 'write', 'setattr');
       const a = await tree.setattr(parseIno(r.ino), {
         ...(r._mode ? { mode: u32(r.mode, 'mode') } : {}),
         ...(r._uid ? { uid: u32(r.uid, 'uid') } : {}),
@@ -74,8 +99,9 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
       });
       return { attr: attrToWire(a) };
     }),
-    StatFs: unary('StatFs', metrics, async () => statFsToWire(await tree.statfs())),
-    Locate: unary('Locate', metrics, async (r) => {
+    StatFs: unary('StatFs', metrics, async (_r, c) => (await may(c, ROOT_INO, 'read', 'statfs')) ?? statFsToWire(await tree.statfs())),
+    Locate: unary('Locate', metrics, async (r, c) => {
+      await may(c, parseIno(r.ino), 'read', 'locate');
       const l = await tree.locate(parseIno(r.ino));
       if (!l) return { in_source: false };
       return {
@@ -83,7 +109,7 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics): Na
         fingerprint: l.fingerprint, read_only: l.readOnly, size: l.size.toString(), version: l.version.toString(),
       };
     }),
-    CommitWrite: unary('CommitWrite', metrics, async (r) => ({
+    CommitWrite: unary('CommitWrite', metrics, async (r, c) => (await may(c, parseIno(r.ino), 'write', 'commitwrite')) ?? ({
       attr: attrToWire(await tree.commitWrite(parseIno(r.ino), { size: parseInt64(r.size, 'size'), etag: r.etag, mtimeNs: parseInt64(r.mtime_ns, 'mtime'), moved: r.moved })),
     })),
   };

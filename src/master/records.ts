@@ -1,6 +1,7 @@
 // Data sources, sync rules and sync jobs as the master keeps them in LevelDB
 // (JSON values under the 'S', 'R' and 'J' key families; see src/meta/keys.ts).
 // Every state is a readable name, as logs and `wharf status` show it.
+import type { AccessRule } from '../access/index.js';
 import type { SyncCountersSnapshot } from '../sync/index.js';
 
 export const SOURCE_MODES = ['normal', 'synchronizing'] as const;
@@ -33,6 +34,8 @@ export interface SourceRecord {
   instance?: string;
   /** Directories whose blocks are pinned (ttlMs 0) or expire ttlMs after first cached. */
   pins?: { directory: string; ttlMs: number }[];
+  /** Its permission group, within its instance; absent: the instance's default group. */
+  group?: string;
 }
 
 export const RULE_TYPES = ['manual', 'periodic'] as const;
@@ -177,7 +180,20 @@ export const DEFAULT_INTERVAL_MINUTES = 5;
 /** `sync end` refuses, without --force, to remove more than this share of a source's entries. */
 export const RESYNC_REMOVAL_GUARD = 0.2;
 
-type AnyRecord = SourceRecord | RuleRecord | JobRecord | InstanceRecord | CacheJobRecord;
+/** A permission group of a cache instance ('' the nodes in none, which also governs paths outside every source). */
+export interface GroupRecord {
+  instance: string;
+  name: string;
+  description: string;
+  rules: AccessRule[];
+  createdMs: number;
+}
+
+export const DEFAULT_GROUP = 'default';
+export const MAX_GROUPS_PER_INSTANCE = 20;
+export const MAX_RULES_PER_GROUP = 500;
+
+type AnyRecord = SourceRecord | RuleRecord | JobRecord | InstanceRecord | CacheJobRecord | GroupRecord;
 
 export function encodeRecord(r: AnyRecord): Buffer {
   return Buffer.from(JSON.stringify(r), 'utf8');

@@ -15,7 +15,7 @@ export function sourceToWire(s: SourceRecord): Source {
     sync_interval_ms: s.syncIntervalMs, created_ms: s.createdMs, mode: s.mode, gen: s.gen,
     resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0,
     object_metadata: s.objectMetadata ?? false, instance: s.instance ?? '',
-    pins: (s.pins ?? []).map((p) => ({ directory: p.directory, ttl_ms: p.ttlMs })),
+    pins: (s.pins ?? []).map((p) => ({ directory: p.directory, ttl_ms: p.ttlMs })), group: s.group ?? '',
   };
 }
 

@@ -36,6 +36,7 @@
 //   'K' <instance>                → cache instance record (JSON; src/master CacheInstances)
 //   'W' <source> 0x00 <rule>      → cache (warmup/eviction) rule record (JSON; src/master)
 //   'X' <job:u64be>               → cache job record (JSON; src/master CacheJobs)
+//   'G' <instance> 0x00 <group>   → permission group record (JSON; src/master PermissionGroups)
 //   'M' "nextCacheJob"            → u64 next cache job number
 //   'M' "sync"                    → empty: written with sync=true to fsync LevelDB's log (--fsync group commit)
 //
@@ -88,6 +89,7 @@ const P_NODE = 0x43; // 'C': cache nodes (JSON records by node id)
 const P_INSTANCE = 0x4b; // 'K': cache instances
 const P_CACHE_RULE = 0x57; // 'W': cache rules
 const P_CACHE_JOB = 0x58; // 'X': cache jobs
+const P_GROUP = 0x47; // 'G': permission groups
 
 export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync';
 
@@ -155,6 +157,10 @@ export function jobKey(id: bigint): Buffer {
   return inoKey(P_JOB, id);
 }
 
+export function groupKey(instance: string, group: string): Buffer {
+  return Buffer.concat([Buffer.of(P_GROUP), Buffer.from(instance, 'utf8'), Buffer.of(0), Buffer.from(group, 'utf8')]);
+}
+
 export function cacheJobKey(id: bigint): Buffer {
   return inoKey(P_CACHE_JOB, id);
 }
@@ -214,7 +220,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

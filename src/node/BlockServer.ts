@@ -203,6 +203,7 @@ export class BlockServer {
     let r: BlockRequest;
     try {
       r = { ...parseBlockRequest(url, req.headers.range), cachedOnly: req.headers[CACHED_ONLY_HEADER] === '1' };
+      this.control.checkRead(r.source, req.socket.remoteAddress);
     } catch (e) {
       return this.refuse(res, e);
     }

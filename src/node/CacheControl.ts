@@ -19,6 +19,7 @@ import { blockFileId, type BlockCache, type BlockReader, type CachedFile } from 
 import type { UnderStore } from '../ufs/index.js';
 import { MAX_CONTROL_BODY, parseEvictRequest, parseWarmRequest, type EvictRequest, type EvictResult, type WarmRequest, type WarmResult } from './cacheProtocol.js';
 import type { FileCatalog } from './FileCatalog.js';
+import { AccessMatcher, peerAddress, type AccessRule } from '../access/index.js';
 
 const log = logger('node');
 /** Entries of one warm request worked on at once. */
@@ -42,6 +43,8 @@ export interface NodePolicy {
   highWatermark: number;
   lowWatermark: number;
   pins: CachePin[];
+  /** Per source the node caches, its permission group's rules; a source not listed: every address may read. */
+  access?: { source: string; rules: AccessRule[] }[];
 }
 
 export interface CacheControlCounters {
@@ -54,6 +57,7 @@ export interface CacheControlCounters {
 
 export class CacheControl {
   private policy: NodePolicy | undefined;
+  private matchers = new Map<string, AccessMatcher>();
   private readonly instancePath: string;
   private ttlTimer: NodeJS.Timeout | undefined;
   readonly counters: CacheControlCounters = { warmEntries: 0, warmFailures: 0, warmBytes: 0, evictedByRule: 0, evictedByTtl: 0 };
@@ -106,12 +110,21 @@ export class CacheControl {
   apply(p: NodePolicy): void {
     if (!this.moveTo(p.instance, p.instanceVersion)) return; // stale: a newer assignment was seen
     this.policy = p;
+    this.matchers = new Map((p.access ?? []).map((a) => [a.source, new AccessMatcher(a.rules)]));
     const pins = p.pins.filter((x) => x.ttlMs === 0);
     this.cache.setLimit(p.limitBytes > 0 ? {
       limitBytes: p.limitBytes, high: p.highWatermark, low: p.lowWatermark,
       ...(pins.length ? { keep: (id: string) => this.pinned(id, pins) } : {}),
     } : undefined);
     this.expire();
+  }
+
+  /** Refuses (EACCES) a block read of `source` from an address its permission group forbids. */
+  checkRead(source: string, remoteAddress: string | undefined): void {
+    const m = this.matchers.get(source);
+    if (!m) return;
+    const address = peerAddress(remoteAddress ?? '');
+    if (m.modeFor(address) === 'Forbidden') throw new WharfError('EACCES', `${address} is forbidden from source ${source} by its permission group`);
   }
 
   private pinned(id: string, pins: readonly CachePin[]): boolean {

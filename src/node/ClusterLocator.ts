@@ -151,8 +151,9 @@ export class ClusterLocator implements BlockLocator {
         try {
           return { stream: await this.get(node, file, at, end, signal), node };
         } catch (e) {
-          // Gone from the store, or the read was given up: no other hop would do better.
-          if ((e instanceof WharfError && e.errno === 'ESTALE') || signal.aborted) throw e;
+          // Gone from the store, refused by the source's permission group, or the read was
+          // given up: no other hop would do better (and the store must not undo a refusal).
+          if ((e instanceof WharfError && (e.errno === 'ESTALE' || e.errno === 'EACCES')) || signal.aborted) throw e;
           // A peer without the block (cachedOnly) answered correctly: not a failure of that node.
           if (this.o.cachedOnly && e instanceof WharfError && e.errno === 'ENOENT') {
             this.counters.peerMisses++;

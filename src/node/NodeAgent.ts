@@ -6,6 +6,7 @@
 // A node the operator removed is answered ESTALE: it stops heartbeating until restarted.
 // When the placement epoch moves it reads the node list again: its peers (BlockServer.setPeers).
 import { isWharfError, logger } from '../common/index.js';
+import type { AccessMode } from '../access/index.js';
 import type { AdminClient, WireNodePolicy } from '../rpc/index.js';
 import type { BlockServer } from './BlockServer.js';
 
@@ -87,6 +88,7 @@ export class NodeAgent {
     this.node.applyPolicy({
       instance: p.instance, instanceVersion: Number(p.instance_version), limitBytes: Number(p.limit_bytes), highWatermark: p.high_watermark, lowWatermark: p.low_watermark,
       pins: p.pins.map((x) => ({ source: x.source, prefix: x.prefix, ttlMs: Number(x.ttl_ms) })),
+      access: p.access.map((a) => ({ source: a.source, rules: a.rules.map((r) => ({ cidr: r.cidr, mode: r.mode as AccessMode })) })),
     });
   }
 

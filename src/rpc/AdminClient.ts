@@ -32,6 +32,9 @@ import type { Instance__Output } from './gen/wharf/v1/Instance.js';
 import type { InstanceList__Output } from './gen/wharf/v1/InstanceList.js';
 import type { NodePolicy__Output } from './gen/wharf/v1/NodePolicy.js';
 import type { ResizeInstanceRequest } from './gen/wharf/v1/ResizeInstanceRequest.js';
+import type { PermissionGroup__Output } from './gen/wharf/v1/PermissionGroup.js';
+import type { GroupList__Output } from './gen/wharf/v1/GroupList.js';
+import type { AccessDecision__Output } from './gen/wharf/v1/AccessDecision.js';
 import type { NodeList__Output } from './gen/wharf/v1/NodeList.js';
 import type { NodeReply__Output } from './gen/wharf/v1/NodeReply.js';
 
@@ -45,6 +48,8 @@ export type WireSourceDetail = SourceDetail__Output;
 export type WireInstance = Instance__Output;
 export type WireCacheJob = CacheJob__Output;
 export type WireNodePolicy = NodePolicy__Output;
+export type WireGroup = PermissionGroup__Output;
+export type WireAccessDecision = AccessDecision__Output;
 
 export class AdminClient {
   private readonly stub: AdminStub;
@@ -177,6 +182,33 @@ export class AdminClient {
   }
   showCacheJob(id: string): Promise<WireCacheJob> {
     return this.call('ShowCacheJob', (md, o, cb) => this.stub.ShowCacheJob({ id }, md, o, cb));
+  }
+  createGroup(instance: string, name: string, description = ''): Promise<WireGroup> {
+    return this.call('CreateGroup', (md, o, cb) => this.stub.CreateGroup({ instance, name, description }, md, o, cb));
+  }
+  async deleteGroup(instance: string, name: string): Promise<void> {
+    await this.call('DeleteGroup', (md, o, cb) => this.stub.DeleteGroup({ instance, name }, md, o, cb));
+  }
+  async listGroups(instance: string): Promise<WireGroup[]> {
+    return (await this.call<GroupList__Output>('ListGroups', (md, o, cb) => this.stub.ListGroups({ instance }, md, o, cb))).groups;
+  }
+  showGroup(instance: string, name: string): Promise<WireGroup> {
+    return this.call('ShowGroup', (md, o, cb) => this.stub.ShowGroup({ instance, name }, md, o, cb));
+  }
+  addGroupRule(instance: string, group: string, cidr: string, mode: string): Promise<WireGroup> {
+    return this.call('AddGroupRule', (md, o, cb) => this.stub.AddGroupRule({ instance, group, cidr, mode }, md, o, cb));
+  }
+  setGroupRule(instance: string, group: string, cidr: string, mode: string): Promise<WireGroup> {
+    return this.call('SetGroupRule', (md, o, cb) => this.stub.SetGroupRule({ instance, group, cidr, mode }, md, o, cb));
+  }
+  deleteGroupRule(instance: string, group: string, cidr: string): Promise<WireGroup> {
+    return this.call('DeleteGroupRule', (md, o, cb) => this.stub.DeleteGroupRule({ instance, group, cidr }, md, o, cb));
+  }
+  bindSourceGroup(source: string, group: string): Promise<WireSource> {
+    return this.call('BindSourceGroup', (md, o, cb) => this.stub.BindSourceGroup({ source, group }, md, o, cb));
+  }
+  checkAccess(source: string, address: string): Promise<WireAccessDecision> {
+    return this.call('CheckAccess', (md, o, cb) => this.stub.CheckAccess({ source, address }, md, o, cb));
   }
   status(): Promise<WireStatus> {
     return this.call('Status', (md, o, cb) => this.stub.Status({}, md, o, cb));

@@ -1,0 +1,47 @@
+// The data plane's door: every namespace call is judged by the caller's address
+// against the permission group of the data source it touches (PermissionGroups).
+// Forbidden → EACCES (PERMISSION_DENIED on the wire); ReadOnly → EROFS for every
+// mutation, reads allowed. A call on a path outside every data source is judged by
+// the '' instance's default group. Behind NAT or a proxy the address judged is the
+// proxy's: that is what the socket shows.
+import { WharfError, logger, type Ino } from '../common/index.js';
+import { peerAddress } from '../access/index.js';
+import type { InodeTree } from '../meta/index.js';
+import type { PermissionGroups } from './PermissionGroups.js';
+import type { SourceRecord } from './records.js';
+import type { SourceCatalog } from './SourceCatalog.js';
+
+const log = logger('access');
+
+export type AccessKind = 'read' | 'write';
+
+export class AccessGate {
+  /** Denied calls so far (a metric; each is also logged). */
+  denied = 0;
+
+  constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly groups: PermissionGroups) {}
+
+  /** Throws EACCES or EROFS when `peer` may not do `kind` to `ino`'s source. */
+  async check(peer: string, ino: Ino | undefined, kind: AccessKind, op: string): Promise<void> {
+    if (!this.groups.restrictive) return; // every rule is ReadWrite: nothing to look up
+    const address = peerAddress(peer);
+    const source = ino === undefined ? undefined : await this.sourceOf(ino);
+    const d = this.groups.decide(source, address);
+    if (d.mode === 'ReadWrite' || (d.mode === 'ReadOnly' && kind === 'read')) return;
+    this.denied++;
+    const where = source ? `source ${source.name}` : 'the namespace outside every source';
+    log.warn({ peer: address, op, source: source?.name, instance: d.instance, group: d.group, rule: d.rule?.cidr, mode: d.mode }, 'data-plane call denied');
+    if (d.mode === 'Forbidden') throw new WharfError('EACCES', `${address} is forbidden from ${where} (permission group ${d.group}, rule ${d.rule?.cidr ?? 'none'})`);
+    throw new WharfError('EROFS', `${address} may only read ${where} (permission group ${d.group}, rule ${d.rule?.cidr})`);
+  }
+
+  private async sourceOf(ino: Ino): Promise<SourceRecord | undefined> {
+    let attr;
+    try {
+      attr = await this.tree.getattr(ino);
+    } catch {
+      return undefined; // gone or never there: judged as outside every source; the call then fails on its own
+    }
+    return (await this.catalog.locate(attr.type === 'directory' ? ino : attr.parent))?.source;
+  }
+}
