@@ -333,7 +333,7 @@ describe('cache instances, warmup and eviction rules', () => {
     const m = await mountReader('access');
     await rejectsErrno(m.reader.read(file, 0, file.size), 'EACCES', 'a mount-side read');
     assert.equal(m.locator.counters.storeReads, 0, 'a refusal is final: no store read instead');
-    await rejectsErrno(client.resolve('/data/big/b1.bin'), 'EACCES', 'and the master refuses the namespace');
+    await rejectsErrno(client.resolve('/data/big/b1.bin'), 'EACCES', 'and the master refuses the namespace (a path located before the bind too)');
     await admin.setGroupRule('hot', 'locked', '127.0.0.1/32', 'ReadWrite');
     await until('the nodes serve again', async () => (await Promise.all(nodes.map(statusOf))).every((x) => x === 206), 10_000);
     assert.equal((await m.reader.read(file, 0, file.size)).length, file.size);

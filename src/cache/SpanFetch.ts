@@ -95,7 +95,8 @@ export async function fetchSpan(f: SpanFetch): Promise<void> {
   } catch (e) {
     ctrl.abort();
     throw e instanceof WharfError
-      ? e.errno === 'ENOENT' ? new WharfError('ESTALE', `${f.file.key} is gone from the store`, e) : e.errno === 'EIO' ? e : new WharfError('EIO', e.message, e)
+      // A refusal (a cache node applying the source's permission group) reaches the reader as it is.
+      ? e.errno === 'ENOENT' ? new WharfError('ESTALE', `${f.file.key} is gone from the store`, e) : e.errno === 'EIO' || e.errno === 'EACCES' || e.errno === 'ESTALE' ? e : new WharfError('EIO', e.message, e)
       : new WharfError('EIO', e instanceof Error ? e.message : String(e), e);
   } finally {
     clearTimeout(timer);

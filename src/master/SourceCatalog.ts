@@ -162,7 +162,9 @@ export class SourceCatalog {
   async locate(dirIno: Ino): Promise<Location | undefined> {
     if (this.roots.size === 0) return undefined;
     const known = this.located.get(dirIno);
-    if (known) return known.where ?? undefined;
+    // The record is looked up again on every hit: a cached location never carries a stale
+    // source record (its binding, permission group or read-only flag may have changed).
+    if (known) return known.where && this.sources.has(known.where.source.name) ? { ...known.where, source: this.get(known.where.source.name) } : undefined;
     const chain: Ino[] = [];
     for (let at = dirIno; ; ) {
       chain.push(at);
