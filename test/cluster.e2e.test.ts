@@ -28,6 +28,8 @@ describe('cache cluster: master, three nodes, mounts', () => {
   const nodes: NodeProc[] = [];
   const mounts: MountProcess[] = [];
   const content = randomBytes(24 * MiB + 4321);
+  /** The node killed and restarted: while it was LOST the others cached its blocks too. */
+  let restartedId = '';
 
   function startNode(cacheDir: string): Promise<NodeProc> {
     const child = spawn(process.execPath, [WHARF_BIN, '--master', master.address, 'node', 'run', '--cache-dir', cacheDir, '--listen', '127.0.0.1:0', '--capacity', '256MB', '--min-free', '0'], {
@@ -118,6 +120,7 @@ describe('cache cluster: master, three nodes, mounts', () => {
     const back = await startNode(victim.cacheDir);
     assert.equal(back.id, victim.id, 'the id is the disk\'s');
     nodes[vi] = back;
+    restartedId = back.id;
     await waitFor('the node ONLINE again', async () => ((await stateOf(back.id)) === 'ONLINE' ? true : undefined), 10_000);
     assert.ok(BigInt((await list()).epoch) > BigInt(lostList.epoch), 'the epoch moved on');
     // A fresh mount reads the file again: its blocks on the restarted node are hits, not store reads.
@@ -136,9 +139,11 @@ describe('cache cluster: master, three nodes, mounts', () => {
   });
 
   it('drain gives a node weight 0 and keeps it serving; remove is refused for an ONLINE node and accepted once drained', async () => {
-    // Drain the node holding the most blocks, so the hand-off has something to hand.
-    const held = await Promise.all(nodes.map(async (x) => (await nodeStats(x)).blocks));
-    const n = nodes[held.indexOf(Math.max(...held))]!;
+    // Drain the node holding the most blocks, so the hand-off has something to hand; not
+    // the restarted one, whose blocks the others may hold already from while it was LOST.
+    const candidates = nodes.filter((x) => x.id !== restartedId);
+    const held = await Promise.all(candidates.map(async (x) => (await nodeStats(x)).blocks));
+    const n = candidates[held.indexOf(Math.max(...held))]!;
     const other = nodes.find((x) => x !== n)!;
     const refused = await runCli(['--master', master.address, 'node', 'remove', other.id]);
     assert.equal(refused.code, 1);

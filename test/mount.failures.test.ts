@@ -297,3 +297,31 @@ describe('a remote-master mount killed with SIGKILL (wharf master + wharf mount,
     assert.equal(await readFile(join(tmp.path, 'store', 'docs', 'new.txt'), 'utf8'), 'written\n');
   });
 });
+
+describe('unmounted from outside (fusermount -u)', () => {
+  it('the wharf process notices, uploads what is staged, and exits 0; the next wharf up mounts the same path', async () => {
+    const tmp = tempDir('wharf-outside-');
+    const store = join(tmp.path, 'store');
+    mkdirSync(store, { recursive: true });
+    const mnt = join(tmp.path, 'mnt');
+    try {
+      const p = await wharfUp({ store: `file://${store}`, mountpoint: mnt, cacheDir: join(tmp.path, 'cache') });
+      await shOk(`printf 'kept\\n' > ${join(mnt, 'a.txt')}`);
+      const t0 = Date.now();
+      await shOk(`fusermount -u ${mnt}`);
+      const code = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+      assert.equal(code, 0, `the process ended by itself (${String(code)}); stderr: ${p.stderr()}`);
+      assert.ok(Date.now() - t0 < 5_000, `within seconds (${Date.now() - t0} ms)`);
+      assert.match(p.stdout(), /unmounted from outside; uploading what is staged and stopping/);
+      assert.doesNotMatch(p.stderr(), /Invalid argument/);
+      assert.equal(await readFile(join(store, 'a.txt'), 'utf8'), 'kept\n');
+      assert.equal(isMounted(mnt), false);
+      const again = await wharfUp({ store: `file://${store}`, mountpoint: mnt, cacheDir: join(tmp.path, 'cache') });
+      assert.equal(await readFile(join(mnt, 'a.txt'), 'utf8'), 'kept\n');
+      await again.stop();
+    } finally {
+      await ensureUnmounted(mnt);
+      tmp.remove();
+    }
+  });
+});

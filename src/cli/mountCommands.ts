@@ -69,10 +69,14 @@ async function announce(m: FuseMount, f: MountFlags, what: string, cluster?: () 
  * outlive its unmount (e.g. when the mount was detached from outside), and would keep
  * the process alive after everything of ours has closed.
  */
-function untilSignalled(stop: () => Promise<void>): Promise<void> {
+/** Runs `stop` and exits on SIGTERM, SIGINT, or the mount being unmounted from outside. */
+function untilSignalled(m: FuseMount, stop: () => Promise<void>): Promise<void> {
   return new Promise<void>(() => {
+    let stopping = false;
     const on = (sig: string) => {
-      out(`received ${sig}; unmounting`);
+      if (stopping) return;
+      stopping = true;
+      out(sig === 'outside' ? `${m.mountpoint} was unmounted from outside; uploading what is staged and stopping` : `received ${sig}; unmounting`);
       stop().then(
         () => process.exit(process.exitCode ?? 0),
         (e: unknown) => {
@@ -83,6 +87,7 @@ function untilSignalled(stop: () => Promise<void>): Promise<void> {
     };
     process.once('SIGTERM', () => on('SIGTERM'));
     process.once('SIGINT', () => on('SIGINT'));
+    m.onUnmountedOutside(() => on('outside'));
   });
 }
 
@@ -126,7 +131,7 @@ export function registerMountCommands(program: Command): void {
       await view.start();
       const m = await FuseMount.mount(meta, { ...toMountOptions(mountpoint, f), locator });
       const closeMetrics = await announce(m, f, `wharf mounted at ${m.mountpoint} (master ${meta.address})`, () => ({ epoch: String(locator.epoch), ...locator.counters }));
-      await untilSignalled(async () => {
+      await untilSignalled(m, async () => {
         closeMetrics();
         view.stop();
         locator.close();
@@ -167,7 +172,7 @@ export function registerMountCommands(program: Command): void {
           m, f, `wharf up: ${f.store} mounted at ${m.mountpoint}; master on ${master.address}${cluster ? `; cache node ${cluster.node.id} on ${cluster.node.address}` : ''}`,
           cluster ? () => ({ epoch: String(cluster.locator.epoch), ...cluster.locator.counters }) : undefined,
         );
-        await untilSignalled(async () => {
+        await untilSignalled(m, async () => {
           closeMetrics();
           await m.unmount();
           await cluster?.stop();

@@ -56,8 +56,36 @@ export interface MountStats {
 
 export class FuseMount {
   private unmounting: Promise<void> | undefined;
+  private watch: NodeJS.Timeout | undefined;
+  /** Set once the mount was taken away by `fusermount -u`/`umount` from outside this process. */
+  private goneFromOutside = false;
+  private readonly goneListeners: (() => void)[] = [];
 
-  private constructor(readonly vfs: Vfs, readonly cache: BlockCache, readonly reader: BlockReader, private readonly fuse: Fuse, readonly mountpoint: string) {}
+  private constructor(readonly vfs: Vfs, readonly cache: BlockCache, readonly reader: BlockReader, private readonly fuse: Fuse, readonly mountpoint: string, private readonly device: string | undefined) {
+    // libfuse2 tells fuse-native nothing when the kernel unmounts: the mount table is
+    // watched instead (once a second, by the device number, so a new mount on the same
+    // path is not taken for this one).
+    if (device) {
+      this.watch = setInterval(() => void this.checkStillMounted(), 1_000);
+      this.watch.unref();
+    }
+  }
+
+  /** Calls `fn` once if the mount is taken away from outside (rclone and s3fs exit then; so does `wharf mount`). */
+  onUnmountedOutside(fn: () => void): void {
+    this.goneListeners.push(fn);
+  }
+
+  private async checkStillMounted(): Promise<void> {
+    if (this.unmounting || this.goneFromOutside) return;
+    const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => undefined);
+    if (info === undefined || this.unmounting) return;
+    if (info.split('\n').some((l) => l.split(' ')[2] === this.device)) return;
+    this.goneFromOutside = true;
+    clearInterval(this.watch);
+    log.warn({ mountpoint: this.mountpoint }, 'unmounted from outside this process');
+    for (const fn of this.goneListeners) fn();
+  }
 
   static async mount(meta: MetaClient, o: MountOptions): Promise<FuseMount> {
     const mountpoint = resolve(o.mountpoint);
@@ -104,7 +132,7 @@ export class FuseMount {
     await new Promise<void>((res, rej) => mounted.mount((err) => (err ? rej(new WharfError('EIO', `cannot mount at ${mountpoint}: ${err.message}`, err)) : res())));
     if (readAhead > 0) await setReadAhead(mountpoint, readAhead);
     log.info({ mountpoint, cacheDir: o.cacheDir, blocks: cache.stats().blocks }, 'mounted');
-    return new FuseMount(vfs, cache, reader, mounted, mountpoint);
+    return new FuseMount(vfs, cache, reader, mounted, mountpoint, await mountDevice(mountpoint));
   }
 
   /** Cache and data-path counters, for /metrics and tests. */
@@ -115,11 +143,16 @@ export class FuseMount {
   /** Unmounts (lazily if busy), uploads what is staged, closes the stores. Idempotent. */
   unmount(): Promise<void> {
     this.unmounting ??= (async () => {
-      await new Promise<void>((res) => this.fuse.unmount((err) => {
-        if (err) log.warn({ err: err.message }, 'unmount failed; detaching lazily');
-        res();
-      }));
-      if (await isMounted(this.mountpoint)) await run('umount', ['-l', this.mountpoint]).catch(() => undefined);
+      clearInterval(this.watch);
+      // Unmounted from outside already: there is nothing to unmount (fusermount would fail
+      // with EINVAL); what is staged is still uploaded below.
+      if (!this.goneFromOutside) {
+        await new Promise<void>((res) => this.fuse.unmount((err) => {
+          if (err) log.warn({ err: err.message }, 'unmount failed; detaching lazily');
+          res();
+        }));
+        if (await isMounted(this.mountpoint)) await run('umount', ['-l', this.mountpoint]).catch(() => undefined);
+      }
       await this.vfs.close();
       log.info({ mountpoint: this.mountpoint }, 'unmounted');
     })();
@@ -140,14 +173,7 @@ async function isMounted(mountpoint: string): Promise<boolean> {
  * Not being able to set it costs speed, never correctness: logged, not fatal.
  */
 export async function setReadAhead(mountpoint: string, bytes: number): Promise<boolean> {
-  // The device number from mountinfo: a stat of the mountpoint would be a FUSE call
-  // into this very process.
-  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  // mountinfo shows real paths (the parent resolved; the mountpoint itself is ours),
-  // and the last line for a path is the mount on top.
-  const real = join(await realpath(dirname(mountpoint)).catch(() => dirname(mountpoint)), basename(mountpoint));
-  const line = info.split('\n').findLast((l) => l.split(' ')[4] === real.replace(/ /g, '\\040'));
-  const dev = line?.split(' ')[2];
+  const dev = await mountDevice(mountpoint);
   if (!dev) return false;
   try {
     await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, String(Math.ceil(bytes / 1024)));
@@ -156,6 +182,19 @@ export async function setReadAhead(mountpoint: string, bytes: number): Promise<b
     log.info({ mountpoint, err: (e as Error).message }, 'could not raise the kernel read-ahead (needs root); sequential reads will be slower');
     return false;
   }
+}
+
+/**
+ * The device number (major:minor) of the mount on top of `mountpoint`, from mountinfo:
+ * a stat of the mountpoint would be a FUSE call into this very process.
+ */
+async function mountDevice(mountpoint: string): Promise<string | undefined> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  // mountinfo shows real paths (the parent resolved; the mountpoint itself is ours),
+  // and the last line for a path is the mount on top.
+  const real = join(await realpath(dirname(mountpoint)).catch(() => dirname(mountpoint)), basename(mountpoint));
+  const line = info.split('\n').findLast((l) => l.split(' ')[4] === real.replace(/ /g, '\\040'));
+  return line?.split(' ')[2];
 }
 
 /** A FUSE mount whose process died answers ENOTCONN: detach it so the new mount can take its place. */
