@@ -3,7 +3,15 @@
 // source's group, and "what would this address get" (check).
 import { Option, type Command } from 'commander';
 import type { WireGroup } from '../rpc/index.js';
-import { globals, json, out, withAdmin } from './context.js';
+import { InvalidArgumentError } from 'commander';
+import { globals, integer, json, out, withAdmin } from './context.js';
+
+/** "90s", "30m", "2h", "7d": that long ago, in ms since the epoch. */
+function ago(text: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d.`);
+  return Date.now() - Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's'];
+}
 
 function groupText(g: WireGroup): string {
   const rules = [...g.rules].sort((a, b) => Number(b.cidr.split('/')[1]) - Number(a.cidr.split('/')[1]));
@@ -17,6 +25,19 @@ function groupText(g: WireGroup): string {
 }
 
 export function registerAccessCommands(program: Command): void {
+  program.command('audit').description('the audit log, newest first: management calls, and data-plane calls refused')
+    .option('--since <duration>', 'only the last 90s / 30m / 2h / 7d', ago)
+    .option('--action <name>', 'one action (an Admin method, or a namespace operation)')
+    .option('--result <r>', '"ok", "failed", or an errno (EACCES, EROFS, …)')
+    .option('--source-ip <address>', 'one client address')
+    .addOption(new Option('--plane <plane>', 'admin or data').choices(['admin', 'data']))
+    .option('--limit <n>', 'at most N lines', integer(1, 10_000), 50)
+    .action(withAdmin('audit', async (admin, o: { since?: number; action?: string; result?: string; sourceIp?: string; plane?: string; limit: number }) => {
+      const l = await admin.queryAudit({ ...(o.since ? { sinceMs: o.since } : {}), ...o, limit: o.limit });
+      if (globals().json) return json(l);
+      for (const e of l) out(`${e.time}  ${e.plane.padEnd(5)} ${e.source_ip.padEnd(15)} ${e.action.padEnd(18)} ${e.resource.padEnd(24)} ${e.result.padEnd(7)} ${e.latency_ms}ms`);
+    }));
+
   const access = program.command('access').description('permission groups: which client addresses may read, write or not reach a data source');
   const inst = () => new Option('--instance <name>', 'cache instance ("" the nodes in none, and paths outside every source)').default('');
   const group = access.command('group').description('permission groups of a cache instance (at most 20; "default" always exists)');

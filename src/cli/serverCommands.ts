@@ -30,9 +30,12 @@ export function registerServerCommands(program: Command): void {
     .option('--node-heartbeat <ms>', 'how often cache nodes heartbeat', integer(100), 3_000)
     .option('--node-lost <ms>', 'a cache node silent this long is LOST (out of placement; SUSPECT after two missed heartbeats)', integer(500), 15_000)
     .option('--snapshot-deadline <ms>', 'during `sync begin`…`end`, status says "snapshot complete" once no refresh has arrived for this long', integer(1), 60_000)
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number }) => {
+    .option('--audit-dir <dir>', 'where the audit log is written (default <data>/audit)')
+    .option('--audit-retention-days <n>', 'audit files older than this are removed', integer(1, 36_500), 30)
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number }) => {
       const master = await Master.start({
         dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
+        audit: { ...(o.auditDir ? { dir: o.auditDir } : {}), retentionDays: o.auditRetentionDays },
         nodes: { heartbeatMs: o.nodeHeartbeat, lostMs: o.nodeLost },
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
         sync: {

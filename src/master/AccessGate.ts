@@ -18,6 +18,8 @@ export type AccessKind = 'read' | 'write';
 export class AccessGate {
   /** Denied calls so far (a metric; each is also logged). */
   denied = 0;
+  /** Called for every denied call (the master writes an audit line). */
+  onDenied: ((d: { address: string; op: string; source: string | undefined; ino: string; errno: 'EACCES' | 'EROFS'; rule: string | undefined }) => void) | undefined;
 
   constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly groups: PermissionGroups) {}
 
@@ -31,6 +33,7 @@ export class AccessGate {
     this.denied++;
     const where = source ? `source ${source.name}` : 'the namespace outside every source';
     log.warn({ peer: address, op, source: source?.name, instance: d.instance, group: d.group, rule: d.rule?.cidr, mode: d.mode }, 'data-plane call denied');
+    this.onDenied?.({ address, op, source: source?.name, ino: String(ino ?? ''), errno: d.mode === 'Forbidden' ? 'EACCES' : 'EROFS', rule: d.rule?.cidr });
     if (d.mode === 'Forbidden') throw new WharfError('EACCES', `${address} is forbidden from ${where} (permission group ${d.group}, rule ${d.rule?.cidr ?? 'none'})`);
     throw new WharfError('EROFS', `${address} may only read ${where} (permission group ${d.group}, rule ${d.rule?.cidr})`);
   }

@@ -3,6 +3,7 @@
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
 import { WharfError } from '../common/index.js';
 import { parseInt64 } from '../rpc/index.js';
+import type { AuditLog } from '../access/index.js';
 import { accessHandlers } from './AccessAdmin.js';
 import { cacheHandlers, policyToWire } from './CacheAdmin.js';
 import type { CachePlane } from './CachePlane.js';
@@ -14,11 +15,21 @@ import { jobToWire, nodeToWire, ruleToWire, ruleTypeOf, sourceToWire, wireBytes,
 
 export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 
-export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog): AdminHandlers {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
     ...cacheHandlers(cache, metrics),
     ...accessHandlers(cache.groups, sync.catalog, metrics),
+    QueryAudit: u('QueryAudit', async (r) => ({
+      entries: (await audit.query({
+        ...(Number(r.since_ms) > 0 ? { sinceMs: Number(r.since_ms) } : {}), ...(Number(r.until_ms) > 0 ? { untilMs: Number(r.until_ms) } : {}),
+        ...(r.action ? { action: r.action } : {}), ...(r.result ? { result: r.result } : {}), ...(r.source_ip ? { sourceIp: r.source_ip } : {}),
+        ...(r.plane === 'admin' || r.plane === 'data' ? { plane: r.plane } : {}), limit: r.limit || 100,
+      })).map((e) => ({
+        time: e.time, request_id: e.requestId, principal: e.principal, source_ip: e.sourceIp, plane: e.plane, action: e.action,
+        resource: e.resource, params_json: JSON.stringify(e.params), result: e.result, latency_ms: e.latencyMs,
+      })),
+    })),
     ImportSource: u('ImportSource', async (r) => {
       const { source, job } = await sync.importSource({
         name: r.name, uri: r.uri, at: r.at, readOnly: r.read_only, objectMetadata: r.object_metadata,

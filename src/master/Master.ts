@@ -9,7 +9,10 @@ import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
 import { InodeTree } from '../meta/index.js';
 import { wharfProto } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
+import { join } from 'node:path';
+import { AuditLog, newRequestId } from '../access/index.js';
 import { AccessGate } from './AccessGate.js';
+import { audited } from './AuditedAdmin.js';
 import { adminHandlers } from './AdminService.js';
 import { CachePlane, type CachePlaneOptions } from './CachePlane.js';
 import { NodeRegistry, type NodeRegistryOptions } from './NodeRegistry.js';
@@ -25,6 +28,8 @@ const log = logger('master');
 
 export interface MasterOptions {
   dataDir: string;
+  /** The audit log: its directory (default <dataDir>/audit) and retention in days (default 30). */
+  audit?: { dir?: string; retentionDays?: number };
   /** Cache-node heartbeat and state timings (tests shorten them). */
   nodes?: NodeRegistryOptions;
   /** host:port for gRPC; port 0 picks a free one. */
@@ -62,6 +67,7 @@ export class Master {
     readonly metricsAddress: string | undefined,
     readonly nodes: NodeRegistry,
     readonly cache: CachePlane,
+    readonly audit: AuditLog,
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -89,9 +95,22 @@ export class Master {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
+    let audit: AuditLog;
+    try {
+      audit = await AuditLog.open(options.audit?.dir ?? join(options.dataDir, 'audit'), options.audit?.retentionDays ?? 30);
+    } catch (e) {
+      await cache.close();
+      await sync.close();
+      await tree.close();
+      throw e;
+    }
     const gate = new AccessGate(tree, sync.catalog, cache.groups);
+    gate.onDenied = (d) => audit.record({
+      requestId: newRequestId(), principal: 'anonymous', sourceIp: d.address, plane: 'data', action: d.op, resource: d.source ?? '-',
+      params: { ino: d.ino, rule: d.rule }, result: d.errno, latencyMs: 0,
+    });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics, gate));
-    server.addService(wharfProto().wharf.v1.Admin.service, adminHandlers(sync, nodes, cache, metrics));
+    server.addService(wharfProto().wharf.v1.Admin.service, audited(adminHandlers(sync, nodes, cache, metrics, audit), audit));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
@@ -120,7 +139,7 @@ export class Master {
       }
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
-    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache);
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
@@ -136,6 +155,7 @@ export class Master {
         this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
       await this.http?.close();
+      await this.audit.close();
       await this.cache.close();
       await this.sync.close();
       await this.tree.close();

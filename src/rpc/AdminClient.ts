@@ -35,6 +35,8 @@ import type { ResizeInstanceRequest } from './gen/wharf/v1/ResizeInstanceRequest
 import type { PermissionGroup__Output } from './gen/wharf/v1/PermissionGroup.js';
 import type { GroupList__Output } from './gen/wharf/v1/GroupList.js';
 import type { AccessDecision__Output } from './gen/wharf/v1/AccessDecision.js';
+import type { AuditEntries__Output } from './gen/wharf/v1/AuditEntries.js';
+import type { AuditEntry__Output } from './gen/wharf/v1/AuditEntry.js';
 import type { NodeList__Output } from './gen/wharf/v1/NodeList.js';
 import type { NodeReply__Output } from './gen/wharf/v1/NodeReply.js';
 
@@ -50,6 +52,7 @@ export type WireCacheJob = CacheJob__Output;
 export type WireNodePolicy = NodePolicy__Output;
 export type WireGroup = PermissionGroup__Output;
 export type WireAccessDecision = AccessDecision__Output;
+export type WireAuditEntry = AuditEntry__Output;
 
 export class AdminClient {
   private readonly stub: AdminStub;
@@ -209,6 +212,11 @@ export class AdminClient {
   }
   checkAccess(source: string, address: string): Promise<WireAccessDecision> {
     return this.call('CheckAccess', (md, o, cb) => this.stub.CheckAccess({ source, address }, md, o, cb));
+  }
+  async queryAudit(q: { sinceMs?: number; untilMs?: number; action?: string; result?: string; sourceIp?: string; plane?: string; limit?: number }): Promise<WireAuditEntry[]> {
+    return (await this.call<AuditEntries__Output>('QueryAudit', (md, o, cb) => this.stub.QueryAudit({
+      since_ms: q.sinceMs ?? 0, until_ms: q.untilMs ?? 0, action: q.action ?? '', result: q.result ?? '', source_ip: q.sourceIp ?? '', plane: q.plane ?? '', limit: q.limit ?? 0,
+    }, md, o, cb))).entries;
   }
   status(): Promise<WireStatus> {
     return this.call('Status', (md, o, cb) => this.stub.Status({}, md, o, cb));
