@@ -5,8 +5,8 @@
 // LevelDB and never wait. Inode numbers come from a persisted counter and are never
 // reused, so a stale handle can never name a different file.
 import { Level } from 'level';
-import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
+import { GroupCommit } from './GroupCommit.js';
 import { KnownFingerprints } from './KnownFingerprints.js';
 import {
   MAX_INO, MAX_NAME_BYTES, READDIR_DEFAULT_PAGE, READDIR_MAX_PAGE, ROOT_INO, NO_INO, WharfError,
@@ -33,9 +33,6 @@ const LINK_MAX = 65_000;
 /** What statfs reports as capacity: an object store has no fixed size (s3fs reports 256 TiB). */
 const VIRTUAL_CAPACITY_BYTES = 1n << 50n;
 const STATFS_BLOCK = 4096n;
-const EMPTY = Buffer.alloc(0);
-/** Longest a mutation waits for more to share its fsync while others are queued (group commit). */
-const GROUP_WAIT_MS = 2;
 
 export interface InodeTreeOptions {
   /**
@@ -67,17 +64,17 @@ export class InodeTree implements MetaClient {
   private commits = 0;
   private counters: Counters = { nextIno: ROOT_INO + 1n, inodes: 1n, bytes: 0n };
   private closed = false;
-  /** Group commit: mutations applied and waiting for a sync, since when, and the sync write in flight. */
-  private waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private oldestWaitMs = 0;
-  private currentSync: Promise<void> | undefined;
-  private syncTimer: NodeJS.Timeout | undefined;
-  /** Set when a durability sync failed: what is on disk is unknown, so no later write is acknowledged. */
-  private syncFailed: Error | undefined;
-  /** Syncs done, and mutations acknowledged by them (their ratio is the group size). */
-  readonly durability = { syncs: 0, waiters: 0 };
+  /** --fsync: mutations are acknowledged once durable, sharing fsyncs. */
+  private readonly groupCommit: GroupCommit;
 
-  private constructor(readonly db: Db, readonly location: string, private readonly fsync: boolean, private readonly beforeSync?: () => void) {}
+  private constructor(readonly db: Db, readonly location: string, private readonly fsync: boolean, beforeSync?: () => void) {
+    this.groupCommit = new GroupCommit(db, () => this.writes.depth, beforeSync);
+  }
+
+  /** Syncs done and mutations acknowledged by them under --fsync. */
+  get durability(): { syncs: number; waiters: number } {
+    return { ...this.groupCommit.counters };
+  }
 
   /** Opens (creating if needed) the namespace in `dir`. A second opener gets EBUSY. */
   static async open(dir: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
@@ -142,9 +139,7 @@ export class InodeTree implements MetaClient {
     this.closed = true;
     await this.writes.drain();
     // Mutations already applied wait for their sync: make it before the log closes.
-    await this.currentSync;
-    if (this.waiting.length > 0) await (this.currentSync = this.syncNow());
-    clearTimeout(this.syncTimer);
+    await this.groupCommit.flush();
     await this.db.close();
   }
 
@@ -354,64 +349,12 @@ export class InodeTree implements MetaClient {
   // Public methods are `async` so that argument checks reject rather than throw.
   private mutate<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new WharfError('ENOTCONN', 'the namespace is closed'));
-    if (this.syncFailed) return Promise.reject(this.lostDurability());
+    const poisoned = this.groupCommit.poisoned;
+    if (poisoned) return Promise.reject(poisoned);
     const applied = this.writes.run(() => this.apply(what, fn));
     // --fsync: acknowledged once a sync that started after the batch was written has
-    // ended; the queue meanwhile goes on to the next mutation (group commit).
-    return this.fsync ? applied.then(async (r) => { await this.durable(); return r; }) : applied;
-  }
-
-  /**
-   * Resolves when this mutation's batch (written already) is on stable storage:
-   * group commit above LevelDB. LevelDB appends every batch to one log and a sync
-   * write fsyncs it, so one sync write after many batches makes all of them durable.
-   * A sync blocks the writes behind it inside LevelDB, so it is not issued while more
-   * mutations are queued (they are written first and share it) unless the oldest
-   * waiter has waited GROUP_WAIT_MS: under load one fsync acknowledges many mutations,
-   * and a lone mutation waits one fsync.
-   */
-  private durable(): Promise<void> {
-    if (this.syncFailed) return Promise.reject(this.lostDurability());
-    this.durability.waiters++;
-    const p = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    if (this.waiting.length === 1) this.oldestWaitMs = performance.now();
-    this.kick();
-    return p;
-  }
-
-  private kick(): void {
-    if (this.currentSync || this.waiting.length === 0) return;
-    if (this.writes.depth > 0 && performance.now() - this.oldestWaitMs < GROUP_WAIT_MS) {
-      this.syncTimer ??= setTimeout(() => { this.syncTimer = undefined; this.kick(); }, GROUP_WAIT_MS);
-      return;
-    }
-    clearTimeout(this.syncTimer);
-    this.syncTimer = undefined;
-    this.currentSync = this.syncNow();
-  }
-
-  private async syncNow(): Promise<void> {
-    const group = this.waiting;
-    this.waiting = [];
-    try {
-      this.beforeSync?.();
-      await this.db.put(metaKey('sync'), EMPTY, { sync: true });
-      this.durability.syncs++;
-      for (const w of group) w.resolve();
-    } catch (e) {
-      this.syncFailed ??= e instanceof Error ? e : new Error(String(e));
-      log.error({ err: e }, 'a metadata fsync failed: no further write is acknowledged; restart the master (fsck first)');
-      const err = this.lostDurability();
-      for (const w of [...group, ...this.waiting]) w.reject(err);
-      this.waiting = [];
-    } finally {
-      this.currentSync = undefined;
-      this.kick();
-    }
-  }
-
-  private lostDurability(): WharfError {
-    return new WharfError('EIO', `a metadata fsync failed (${this.syncFailed?.message ?? 'unknown'}); what reached the disk is unknown, so no write is acknowledged: restart the master`);
+    // ended; the queue meanwhile goes on to the next mutation (GroupCommit).
+    return this.fsync ? applied.then(async (r) => { await this.groupCommit.durable(); return r; }) : applied;
   }
 
   /** One mutation, alone in the write queue: `fn` stages, then one batch. */

@@ -7,6 +7,8 @@
 // Invariants:
 //   - Every change to the namespace is one atomic LevelDB batch.
 //   - Mutations are serialised through one FIFO WriteQueue; reads never queue.
+//   - With fsync on, no mutation is acknowledged before a sync write that followed
+//     its batch has ended (GroupCommit); after a failed sync none is acknowledged.
 //   - Inode numbers are bigint, big-endian in keys, allocated from a persisted
 //     counter and never reused. The root is inode 1; 0 means "none".
 //   - Each directory but the root has exactly one directory entry and its `parent`
