@@ -7,72 +7,18 @@
 //    fresh mount (goals: ≤ 1.5 s and ≤ 1 s);
 //  - create + write 4 KiB + close of 10,000 files, beside the same on the local disk.
 // The mount runs as `wharf up` in a child process (a process must not read its own mount).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { open, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { S3Store } from '../src/ufs/index.js';
 import { startS3rver, type S3rver } from '../test/helpers/s3rver.js';
 import { envNumber, withTempDir } from './harness.js';
+import { dropPageCache, sh, timed, wharfUp } from './mountHarness.js';
 import { fmtCount, fmtPct, printNotes, printTable, verdict, writeResults } from './report.js';
 
-const WHARF = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const MiB = 1024 * 1024;
-
-interface Up {
-  child: ChildProcess;
-  mnt: string;
-  stop: () => Promise<void>;
-}
-
-async function wharfUp(args: string[], env: NodeJS.ProcessEnv, mnt: string): Promise<Up> {
-  const child = spawn(process.execPath, [WHARF, 'up', '--mount', mnt, ...args], { env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`wharf up did not mount: ${out}`)), 120_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('mounted at')) { clearTimeout(t); resolve(); }
-    });
-    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`wharf up exited ${c}: ${out}`)); });
-  });
-  return {
-    child, mnt,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
-
-function sh(cmd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let o = '';
-    let e = '';
-    p.stdout.on('data', (d: Buffer) => { o += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { e += d.toString(); });
-    p.once('exit', (c) => (c === 0 ? resolve(o) : reject(new Error(`${cmd}: exit ${c}: ${e}`))));
-  });
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
-  const t0 = performance.now();
-  const value = await fn();
-  return { value, seconds: (performance.now() - t0) / 1000 };
-}
-
-async function dropPageCache(): Promise<boolean> {
-  try {
-    await sh('sync && echo 3 > /proc/sys/vm/drop_caches');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function readAll(path: string, chunk = MiB): Promise<number> {
   const fh = await open(path, 'r');
