@@ -11,6 +11,8 @@ import { registerServerCommands } from './serverCommands.js';
 import { registerNodeCommands } from './nodeCommands.js';
 import { registerCacheCommands } from './cacheCommands.js';
 import { registerAccessCommands } from './accessCommands.js';
+import { applyConfig } from './configFile.js';
+import { registerConfigCommands } from './configCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
 import { registerSyncCommands } from './syncCommands.js';
 
@@ -25,6 +27,7 @@ const program = new Command('wharf')
   .addOption(new Option('--master <host:port>', `master address (default: $WHARF_MASTER, else ${DEFAULT_MASTER_ADDRESS})`))
   .option('--timeout <ms>', 'per-call deadline', integer(1), 30_000)
   .option('--json', 'machine-readable output', false)
+  .option('--config <file>', 'a configuration file (YAML; default $WHARF_CONFIG): settings under flags and WHARF_<SECTION>_<KEY>')
   .showHelpAfterError()
   .exitOverride();
 useProgram(program);
@@ -37,6 +40,16 @@ registerMountCommands(program);
 registerNodeCommands(program);
 registerCacheCommands(program);
 registerAccessCommands(program);
+registerConfigCommands(program);
+
+// The configuration file and the environment fill in what a command's flags leave
+// out: applied as each subcommand is dispatched, before its own flags are parsed (so
+// a setting can satisfy a required flag, and a flag on the line still wins).
+(function hookAll(c: Command): void {
+  if (c.commands.length === 0) return;
+  c.hook('preSubcommand', (_self, sub) => applyConfig(program, sub));
+  for (const sub of c.commands) hookAll(sub);
+})(program);
 
 async function main(): Promise<void> {
   try {
