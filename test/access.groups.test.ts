@@ -189,6 +189,18 @@ describe('permission groups on the master', () => {
     await admin.setGroupRule('', 'ro', '127.0.0.2/32', 'ReadOnly');
   });
 
+  it('a mount refused at start says why', async () => {
+    await admin.addGroupRule('', 'default', '127.0.0.2/32', 'Forbidden');
+    try {
+      await assert.rejects(
+        wharfMount({ master: `127.0.0.1:${proxy.port}`, mountpoint: join(tmp.path, 'mnt-refused'), cacheDir: join(tmp.path, 'cache-refused') }),
+        /Permission denied \(EACCES\).*127\.0\.0\.2 is forbidden from the namespace outside every source/,
+      );
+    } finally {
+      await admin.deleteGroupRule('', 'default', '127.0.0.2/32');
+    }
+  });
+
   it('through a real mount from 127.0.0.2: reads work, writes are EROFS; Forbidden refuses the next open', async () => {
     const mnt = join(tmp.path, 'mnt');
     const m: MountProcess = await wharfMount({ master: `127.0.0.1:${proxy.port}`, mountpoint: mnt, cacheDir: join(tmp.path, 'cache'), args: ['--attr-timeout', '0'] });

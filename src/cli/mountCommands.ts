@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { WharfError, masterAddress } from '../common/index.js';
+import { ROOT_INO, WharfError, masterAddress } from '../common/index.js';
 import { FuseMount, type MountOptions } from '../fuse/index.js';
 import { Master } from '../master/index.js';
 import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
@@ -124,6 +124,8 @@ export function registerMountCommands(program: Command): void {
       const g = globals();
       const meta = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
       await meta.waitForReady(Math.min(g.timeout, 5_000));
+      // Refused by a permission group: say so now, not as EACCES on the first ls.
+      await meta.getattr(ROOT_INO);
       // The cache nodes the master lists serve this mount's misses (none listed: the store does).
       const admin = new AdminClient(meta.address, g.timeout);
       const locator = new ClusterLocator({ blockSize: f.blockSize });
