@@ -1,6 +1,6 @@
 // File data through the mount: open handles, reads through the block cache,
-// writes staged in local files and uploaded on flush/fsync/close, and the store
-// side of unlink, rename and mkdir.
+// writes staged in local files and uploaded on flush/fsync/close, and deleting a
+// file's object (the rest of the store side of namespace changes: StoreObjects).
 //
 // Discipline: one StagedFile per inode, shared by every handle writing it; one
 // upload at a time per StagedFile (later flushes wait for the running one). A
@@ -10,12 +10,13 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, rename as fsRename, unlink as fsUnlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WharfError, logger, nowNs, statMode, type Attr, type Ino } from '../common/index.js';
+import { WharfError, logger, type Attr, type Ino } from '../common/index.js';
 import { blockFileId, ReadPattern, type BlockReader, type CachedFile } from '../cache/index.js';
-import type { DataLocation, MetaClient } from '../meta/index.js';
+import type { MetaClient } from '../meta/index.js';
 import type { MetaCache } from './MetaCache.js';
 import { StagedFile } from './StagedFile.js';
 import type { StoreRegistry } from './StoreRegistry.js';
+import { StoreObjects, s3fsMetadata } from './StoreObjects.js';
 
 const log = logger('vfs');
 
@@ -46,11 +47,13 @@ export class FileIo {
   private readonly handles = new Map<number, Handle>();
   private readonly staged = new Map<Ino, StagedFile>();
   private readonly retries = new Map<Ino, NodeJS.Timeout>();
-  private readonly pendingDeletes = new Map<Ino, { store: DataLocation; key: string }>();
   private nextFh = 10;
   private uploads = 0;
   private uploadFailures = 0;
   private closed = false;
+
+  /** Markers, inode objects, hard-link names and renames in the store. */
+  readonly objects: StoreObjects;
 
   constructor(
     private readonly meta: MetaClient,
@@ -58,7 +61,13 @@ export class FileIo {
     private readonly stores: StoreRegistry,
     private readonly cache: MetaCache,
     private readonly o: FileIoOptions,
-  ) {}
+  ) {
+    // Moving an object must wait for an upload running under its old key.
+    this.objects = new StoreObjects(meta, stores, async (ino) => {
+      const st = this.staged.get(ino);
+      while (st?.uploading) await st.uploading.catch(() => undefined);
+    });
+  }
 
   stats(): { openHandles: number; stagedFiles: number; stagedDirty: number; uploads: number; uploadFailures: number } {
     let dirty = 0;
@@ -404,39 +413,6 @@ export class FileIo {
     }
   }
 
-  async putMarker(dirIno: Ino): Promise<void> {
-    const loc = await this.meta.locate(dirIno).catch(() => undefined);
-    if (!loc || loc.readOnly || loc.key === '') return;
-    const store = await this.stores.get(loc);
-    await store.put(loc.key, Buffer.alloc(0)).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'could not write a directory marker'));
-  }
-
-  /**
-   * A symlink in a data source becomes an object holding its target with S_IFLNK in
-   * x-amz-meta-mode, as s3fs writes it; a FIFO, socket or device an empty object with
-   * its type in the mode (and x-amz-meta-rdev). Best effort: the inode exists in the
-   * namespace either way (Wharf's own until its object is there).
-   */
-  async putInodeObject(a: Attr, body: Buffer): Promise<void> {
-    const loc = await this.meta.locate(a.ino).catch(() => undefined);
-    if (!loc || loc.readOnly) return;
-    try {
-      const store = await this.stores.get(loc);
-      await store.put(loc.key, body, { metadata: s3fsMetadata(a) });
-      const head = await store.head(loc.key);
-      if (head) await this.meta.commitWrite(a.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n });
-    } catch (e) {
-      log.warn({ key: loc.key, err: String(e) }, `could not write the object of a ${a.type}`);
-    }
-  }
-
-  async deleteMarker(dirIno: Ino): Promise<void> {
-    const loc = await this.meta.locate(dirIno).catch(() => undefined);
-    if (!loc || loc.readOnly || loc.key === '') return;
-    const store = await this.stores.get(loc);
-    await store.delete(loc.key).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'could not delete a directory marker'));
-  }
-
   /** Deletes a file's object before its entry goes; a failure keeps the entry (EIO). */
   async deleteObject(a: Attr): Promise<void> {
     const s = this.staged.get(a.ino);
@@ -455,80 +431,11 @@ export class FileIo {
     await (await this.stores.get(loc)).delete(loc.key);
   }
 
-  /** True unless (parent, name) is in a data source and is not the name `a`'s object lives under. */
-  async isPrimaryName(a: Attr, parent: Ino, name: string, loc?: DataLocation): Promise<boolean> {
-    const [at, dir] = await Promise.all([loc ?? this.meta.locate(a.ino), this.meta.locate(parent)]);
-    if (!at || !dir) return true;
-    return at.key === `${dir.key}${name}`;
-  }
-
-  /** EXDEV unless `a` and directory `dir` are in the same data source (or both outside every one). */
-  async checkSameSource(a: Attr, dir: Ino): Promise<void> {
-    const [loc, dirLoc] = await Promise.all([this.meta.locate(a.ino), this.meta.locate(dir)]);
-    if ((loc?.source ?? '') !== (dirLoc?.source ?? '')) throw new WharfError('EXDEV', 'a hard link across data sources');
-    if (loc?.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
-  }
-
-  /**
-   * Before name (parent, name) of hard-linked `a` goes (unlink, or replaced by a
-   * rename): if the object lives under it, the object moves to the next name (copy,
-   * namespace, delete), so the names left still have their bytes.
-   */
-  async releaseName(a: Attr, parent: Ino, name: string): Promise<void> {
-    const loc = await this.meta.locate(a.ino);
-    if (!loc) return; // outside every source: the namespace alone promotes a name
-    if (loc.readOnly) throw new WharfError('EROFS', `source ${loc.source} is read-only`);
-    if (!(await this.isPrimaryName(a, parent, name, loc))) return;
-    const next = (await this.meta.linksOf(a.ino)).find((l) => l.parent !== parent || l.name !== name);
-    if (!next) return;
-    const s = this.staged.get(a.ino);
-    // An upload running now would land under the old name after our copy.
-    while (s?.uploading) await s.uploading.catch(() => undefined);
-    const nextDir = await this.meta.locate(next.parent);
-    if (!nextDir) return;
-    const store = await this.stores.get(loc);
-    const nextKey = `${nextDir.key}${next.name}`;
-    if (loc.fingerprint !== '') await store.copy(loc.key, nextKey);
-    await this.meta.setPrimaryName(a.ino, next.parent, next.name);
-    if (loc.fingerprint === '') return; // never uploaded: nothing was there to move
-    const head = await store.head(nextKey);
-    if (head) await this.meta.commitWrite(a.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n, moved: true });
-    await store.delete(loc.key).catch((e: unknown) => log.warn({ key: loc.key, err: String(e) }, 'old object left after a hard link took it over'));
-  }
-
-  /** Renames in a store are copy + delete: copy now, delete after the namespace moved. */
-  async beforeRename(moving: Attr, dstParent: Ino, dstName: string): Promise<void> {
-    const src = await this.meta.locate(moving.ino);
-    const dstDir = await this.meta.locate(dstParent);
-    if (!src && !dstDir) return; // names only, on both sides
-    if (!src || !dstDir || src.source !== dstDir.source) throw new WharfError('EXDEV', 'rename across data sources (mv copies instead)');
-    if (src.readOnly) throw new WharfError('EROFS', `source ${src.source} is read-only`);
-    if (moving.type === 'directory') throw new WharfError('EXDEV', 'a directory in a data source is renamed by copying (mv does this on EXDEV)');
-    if (src.fingerprint === '') return; // never uploaded: nothing to copy
-    const store = await this.stores.get(src);
-    await store.copy(src.key, `${dstDir.key}${dstName}`);
-    this.pendingDeletes.set(moving.ino, { store: src, key: src.key });
-  }
-
   /** A staged file follows its inode to the new path (for cache updates after its upload). */
   renamed(ino: Ino, to: string): void {
     const s = this.staged.get(ino);
     if (s) s.path = to;
     for (const h of this.handles.values()) if (h.ino === ino) h.path = to;
-  }
-
-  async afterRename(moving: Attr): Promise<void> {
-    const d = this.pendingDeletes.get(moving.ino);
-    if (!d) return;
-    this.pendingDeletes.delete(moving.ino);
-    const loc = await this.meta.locate(moving.ino);
-    if (loc && loc.fingerprint !== '') {
-      // Re-point the namespace at the copy: same bytes, new key, the store's new etag/time.
-      const store = await this.stores.get(loc);
-      const head = await store.head(loc.key);
-      if (head) await this.meta.commitWrite(moving.ino, { size: head.size, etag: head.etag, mtimeNs: BigInt(head.mtimeMs) * 1_000_000n, moved: true });
-    }
-    await (await this.stores.get(d.store)).delete(d.key).catch((e: unknown) => log.warn({ key: d.key, err: String(e) }, 'old object left after rename'));
   }
 
   async close(): Promise<void> {
@@ -544,11 +451,4 @@ export class FileIo {
     }
     this.staged.clear();
   }
-}
-
-/** s3fs's object metadata: other tools sharing the bucket see the same owner, mode and time. */
-function s3fsMetadata(a: Attr): Record<string, string> {
-  const m: Record<string, string> = { mode: String(statMode(a)), uid: String(a.uid), gid: String(a.gid), mtime: String(Number(nowNs() / 1_000_000_000n)) };
-  if (a.rdev !== undefined) m['rdev'] = String(a.rdev);
-  return m;
 }

@@ -160,14 +160,14 @@ export class Vfs {
     const a = await this.meta.mkdir(parent.ino, name, this.newOwner(parent, caller, mode, true));
     this.changed(path, dir);
     this.cache.put(path, a);
-    await this.io.putMarker(a.ino);
+    await this.io.objects.putMarker(a.ino);
     return a;
   }
 
   async rmdir(path: string): Promise<void> {
     const { parent, name, dir } = await this.parentOf(path);
     const a = await this.attrOf(path);
-    if (a.type === 'directory') await this.io.deleteMarker(a.ino);
+    if (a.type === 'directory') await this.io.objects.deleteMarker(a.ino);
     await this.meta.rmdir(parent.ino, name);
     this.changed(path, dir, { subtree: true, gone: true });
   }
@@ -177,7 +177,7 @@ export class Vfs {
     const a = await this.attrOf(path);
     if (a.type === 'directory') throw new WharfError('EISDIR', `${path} is a directory`);
     // A hard-linked file keeps its object; if it lives under this name, it moves to the next one first.
-    if (a.nlink > 1) await this.io.releaseName(a, parent.ino, name);
+    if (a.nlink > 1) await this.io.objects.releaseName(a, parent.ino, name);
     else await this.io.deleteObject(a);
     await this.meta.unlink(parent.ino, name);
     this.changed(path, dir, { gone: true });
@@ -190,19 +190,19 @@ export class Vfs {
     const replaced = await this.attrOf(to).catch(() => undefined);
     if (replaced && replaced.ino === moving.ino) return; // two names of one file: nothing to do (POSIX)
     // Under a further name of a hard-linked file there is no object: only names move.
-    const furtherName = moving.type !== 'directory' && moving.nlink > 1 && !(await this.io.isPrimaryName(moving, src.parent.ino, src.name));
-    if (replaced && replaced.type !== 'directory' && replaced.nlink > 1) await this.io.releaseName(replaced, dst.parent.ino, dst.name);
+    const furtherName = moving.type !== 'directory' && moving.nlink > 1 && !(await this.io.objects.isPrimaryName(moving, src.parent.ino, src.name));
+    if (replaced && replaced.type !== 'directory' && replaced.nlink > 1) await this.io.objects.releaseName(replaced, dst.parent.ino, dst.name);
     if (furtherName) {
-      await this.io.checkSameSource(moving, dst.parent.ino);
+      await this.io.objects.checkSameSource(moving, dst.parent.ino);
       // No copy lands on the replaced name's object: it goes now, as unlink would.
       if (replaced && replaced.type !== 'directory' && replaced.nlink <= 1) await this.io.deleteObject(replaced);
     } else {
-      await this.io.beforeRename(moving, dst.parent.ino, dst.name);
+      await this.io.objects.beforeRename(moving, dst.parent.ino, dst.name);
     }
     await this.meta.rename(src.parent.ino, src.name, dst.parent.ino, dst.name);
     if (!furtherName) {
       this.io.renamed(moving.ino, to);
-      await this.io.afterRename(moving);
+      await this.io.objects.afterRename(moving);
     }
     this.changed(from, src.dir, { subtree: true, gone: true });
     this.changed(to, dst.dir, { subtree: true });
@@ -217,7 +217,7 @@ export class Vfs {
     const a = await this.attrOf(from);
     if (a.type === 'directory') throw new WharfError('EPERM', `${from} is a directory: directories cannot be hard-linked`);
     const { parent, name, dir } = await this.parentOf(to);
-    await this.io.checkSameSource(a, parent.ino);
+    await this.io.objects.checkSameSource(a, parent.ino);
     const linked = await this.meta.link(a.ino, parent.ino, name);
     this.changed(to, dir);
     this.cache.invalidate(from);
@@ -230,7 +230,7 @@ export class Vfs {
     const a = await this.meta.symlink(parent.ino, name, target, { uid, gid });
     this.changed(path, dir);
     this.cache.put(path, a);
-    await this.io.putInodeObject(a, Buffer.from(target, 'utf8'));
+    await this.io.objects.putInodeObject(a, Buffer.from(target, 'utf8'));
     return a;
   }
 
@@ -250,7 +250,7 @@ export class Vfs {
     const a = await this.meta.mknod(parent.ino, name, { ...owner, type, rdev: type === 'chardev' || type === 'blockdev' ? rdev : 0 });
     this.changed(path, dir);
     this.cache.put(path, a);
-    await this.io.putInodeObject(a, Buffer.alloc(0));
+    await this.io.objects.putInodeObject(a, Buffer.alloc(0));
     return a;
   }
 
