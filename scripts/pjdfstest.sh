@@ -4,6 +4,7 @@
 # disk, and prints the pass rate of each group. Needs root (pjdfstest changes users).
 #
 #   scripts/pjdfstest.sh [GROUP...]        # default: every group but chflags (BSD only)
+#   PJDFSTEST_STORE=s3rver scripts/pjdfstest.sh …   # the mount over s3rver instead (after make build)
 #
 # pjdfstest itself is not part of Wharf: this uses the pinned, unmodified copy in
 # ../shared/tools/pjdfstest when it is there (or $PJDFSTEST_SRC), built in a temporary
@@ -50,10 +51,28 @@ fi
 
 mnt=$work/mnt
 mkdir -p "$work/store" "$mnt" "$work/disk"
-WHARF_LOG_LEVEL=warn node "$root/dist/src/cli/main.js" up --store "file://$work/store" --mount "$mnt" \
+# PJDFSTEST_STORE=s3rver: the mount's store is s3rver on 127.0.0.1 (the S3 protocol)
+# instead of a local directory. Its keys fail past ~234 bytes a segment (and it dies
+# past 241), so the name- and path-length tests (*/02.t, */03.t) stay on the local store.
+store_args=(--store "file://$work/store")
+s3pid=
+if [ "${PJDFSTEST_STORE:-local}" = s3rver ]; then
+  mkdir -p "$work/s3"
+  coproc S3 { WHARF_S3RVER_CHILD=1 exec node --openssl-legacy-provider "$root/dist/test/helpers/s3rverChild.js" "$work/s3" wharf; }
+  s3pid=$S3_PID
+  read -r line <&"${S3[0]}"
+  port=$(echo "$line" | sed 's/[^0-9]//g')
+  store_args=(--store "s3://wharf/" --endpoint "http://127.0.0.1:$port" --region us-east-1)
+  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 WHARF_S3_CHECKSUMS=WHEN_REQUIRED WHARF_S3_PATH_STYLE=true
+  unset AWS_CA_BUNDLE
+fi
+WHARF_LOG_LEVEL=warn node "$root/dist/src/cli/main.js" up "${store_args[@]}" --mount "$mnt" \
   --cache-dir "$work/cache" --allow-other --default-permissions > "$work/up.log" 2>&1 &
 up=$!
-cleanup() { kill "$up" 2>/dev/null || true; wait "$up" 2>/dev/null || true; umount -l "$mnt" 2>/dev/null || true; }
+cleanup() {
+  kill "$up" 2>/dev/null || true; wait "$up" 2>/dev/null || true; umount -l "$mnt" 2>/dev/null || true
+  [ -n "$s3pid" ] && kill "$s3pid" 2>/dev/null || true
+}
 trap cleanup EXIT
 for _ in $(seq 100); do grep -q "mounted at" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "mounted at" "$work/up.log" || { cat "$work/up.log" >&2; exit 1; }
@@ -62,6 +81,7 @@ grep -q "mounted at" "$work/up.log" || { cat "$work/up.log" >&2; exit 1; }
 run_group() {
   local base=$1 tag=$2 g=$3 t d
   for t in "$work/pjdfstest/tests/$g"/*.t; do
+    case "${PJDFSTEST_STORE:-local}:$(basename "$t")" in s3rver:02.t|s3rver:03.t) continue ;; esac
     d=$base/$tag-$g-$(basename "$t" .t)
     mkdir -p "$d"
     (cd "$d" && timeout 300 bash "$t" > "$OUT/$tag-$g-$(basename "$t" .t).log" 2>&1) || true
