@@ -3,15 +3,10 @@
 // source's group, and "what would this address get" (check).
 import { Option, type Command } from 'commander';
 import type { WireGroup } from '../rpc/index.js';
-import { InvalidArgumentError } from 'commander';
-import { globals, integer, json, out, withAdmin } from './context.js';
+import { duration, globals, integer, json, out, withAdmin } from './context.js';
 
-/** "90s", "30m", "2h", "7d": that long ago, in ms since the epoch. */
-function ago(text: string): number {
-  const m = /^(\d+)(s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d.`);
-  return Date.now() - Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's'];
-}
+/** A duration ago, in ms since the epoch. */
+const ago = (text: string): number => Date.now() - duration(text);
 
 function groupText(g: WireGroup): string {
   const rules = [...g.rules].sort((a, b) => Number(b.cidr.split('/')[1]) - Number(a.cidr.split('/')[1]));

@@ -3,20 +3,12 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { AdminClient, WireCacheJob } from '../rpc/index.js';
 import { cacheJobLine, cacheJobText, cacheRuleLine, cacheRuleText, instanceLine, instanceText } from './cacheFormat.js';
-import { globals, integer, json, out, size, withAdmin } from './context.js';
+import { duration, globals, integer, json, out, size, withAdmin } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { waitForCacheJob } from './jobProgress.js';
 import { sourceText } from './syncFormat.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
-/** "90s", "30m", "2h", "7d" (or plain ms). */
-function duration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d.`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
-  return Number(m[1]) * unit;
-}
 
 function fraction(text: string): number {
   const n = Number(text);

@@ -56,6 +56,13 @@ export function size(text: string): number {
   return bytes.parse(text) ?? 0;
 }
 
+/** "90s", "30m", "2h", "7d" (or plain ms), in ms. */
+export function duration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`${JSON.stringify(text)} is not a duration like 90s, 30m, 2h or 7d.`);
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+}
+
 /** Runs an action; a failure becomes a message on stderr and the exit code for its errno. */
 function guarded<A extends unknown[]>(what: (args: A) => string, fn: (...args: A) => Promise<void>) {
   return async (...args: A): Promise<void> => {

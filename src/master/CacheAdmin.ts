@@ -5,12 +5,10 @@ import type { CacheRuleSettings__Output } from '../rpc/gen/wharf/v1/CacheRuleSet
 import type { Instance } from '../rpc/gen/wharf/v1/Instance.js';
 import type { NodePolicy as WirePolicy } from '../rpc/gen/wharf/v1/NodePolicy.js';
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
-import { WharfError } from '../common/index.js';
 import type { NodePolicy } from '../node/index.js';
-import { parseInt64 } from '../rpc/index.js';
 import type { CachePlane } from './CachePlane.js';
 import type { InstanceView } from './CacheInstances.js';
-import { ruleToWire, sourceToWire, ruleTypeOf, wireMinutes } from './wire.js';
+import { ruleToWire, sourceToWire, ruleTypeOf, wireBytes, wireMinutes } from './wire.js';
 import type { CacheJobRecord, CacheRuleSpec } from './records.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 import { unary } from './unary.js';
@@ -50,18 +48,12 @@ export function policyToWire(p: NodePolicy): WirePolicy {
     access: (p.access ?? []).map((a) => ({ source: a.source, rules: a.rules })) };
 }
 
-function bytes(v: string, what: string): number {
-  const n = parseInt64(v, what);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new WharfError('EINVAL', `${what} ${v} is too large`);
-  return Number(n);
-}
-
 function specFromWire(c: CacheRuleSettings__Output | null | undefined): Partial<CacheRuleSpec> | undefined {
   if (!c) return undefined;
   return {
     kind: c.kind as CacheRuleSpec['kind'], include: c.include, exclude: c.exclude, metadataOnly: c.metadata_only,
     ...(c._skip_cached ? { skipCached: c.skip_cached! } : {}),
-    bandwidthBytesPerSec: bytes(c.bandwidth_bytes_per_sec, 'bandwidth'), blockSize: bytes(c.block_size, 'block size'),
+    bandwidthBytesPerSec: wireBytes(c.bandwidth_bytes_per_sec, 'bandwidth'), blockSize: wireBytes(c.block_size, 'block size'),
   };
 }
 
@@ -70,11 +62,11 @@ export function cacheHandlers(cache: CachePlane, metrics: ServiceMetrics): Pick<
   const I = cache.instances;
   return {
     CreateInstance: u('CreateInstance', async (r) => instanceToWire(await I.create({
-      name: r.name, description: r.description, capacityBytes: bytes(r.capacity_bytes, 'capacity'), nodes: r.nodes,
+      name: r.name, description: r.description, capacityBytes: wireBytes(r.capacity_bytes, 'capacity'), nodes: r.nodes,
       ...(r._high_watermark ? { highWatermark: r.high_watermark! } : {}), ...(r._low_watermark ? { lowWatermark: r.low_watermark! } : {}),
     }))),
     ResizeInstance: u('ResizeInstance', async (r) => instanceToWire(await I.resize(r.name, {
-      ...(r._capacity_bytes ? { capacityBytes: bytes(r.capacity_bytes!, 'capacity') } : {}), addNodes: r.add_nodes, removeNodes: r.remove_nodes,
+      ...(r._capacity_bytes ? { capacityBytes: wireBytes(r.capacity_bytes!, 'capacity') } : {}), addNodes: r.add_nodes, removeNodes: r.remove_nodes,
       ...(r._high_watermark ? { highWatermark: r.high_watermark! } : {}), ...(r._low_watermark ? { lowWatermark: r.low_watermark! } : {}),
     }))),
     DeleteInstance: u('DeleteInstance', async (r) => {
@@ -84,7 +76,7 @@ export function cacheHandlers(cache: CachePlane, metrics: ServiceMetrics): Pick<
     ListInstances: u('ListInstances', async () => ({ instances: I.list().map(instanceToWire) })),
     ShowInstance: u('ShowInstance', async (r) => instanceToWire(I.get(r.name))),
     BindSource: u('BindSource', async (r) => sourceToWire(await I.bind(r.source, r.instance))),
-    PinDirectory: u('PinDirectory', async (r) => sourceToWire(await I.pin(r.source, r.directory || '/', bytes(r.ttl_ms, 'ttl'), r.remove))),
+    PinDirectory: u('PinDirectory', async (r) => sourceToWire(await I.pin(r.source, r.directory || '/', wireBytes(r.ttl_ms, 'ttl'), r.remove))),
     CreateCacheRule: u('CreateCacheRule', async (r) => {
       const { rule, job } = await cache.rules.create(r.source, {
         name: r.name, type: ruleTypeOf(r.type), directory: r.directory || '/', description: r.description,

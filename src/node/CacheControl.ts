@@ -59,6 +59,8 @@ export class CacheControl {
   private policy: NodePolicy | undefined;
   private matchers = new Map<string, AccessMatcher>();
   private readonly instancePath: string;
+  /** What <cacheDir>/INSTANCE holds: read once at start, kept in step with every write. */
+  private assigned: { instance: string; version: number } | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
   readonly counters: CacheControlCounters = { warmEntries: 0, warmFailures: 0, warmBytes: 0, evictedByRule: 0, evictedByTtl: 0 };
 
@@ -71,18 +73,14 @@ export class CacheControl {
     private readonly now: () => number = Date.now,
   ) {
     this.instancePath = join(cacheDir, 'INSTANCE');
+    this.assigned = readAssignment(this.instancePath);
     this.ttlTimer = setInterval(() => this.expire(), 5_000);
     this.ttlTimer.unref();
   }
 
   /** The instance this node serves and the version of that assignment, as last recorded. */
   get assignment(): { instance: string; version: number } | undefined {
-    try {
-      const a = JSON.parse(readFileSync(this.instancePath, 'utf8')) as { instance: string; version: number };
-      return typeof a.instance === 'string' && Number.isSafeInteger(a.version) ? a : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.assigned;
   }
 
   get instance(): string | undefined {
@@ -102,7 +100,10 @@ export class CacheControl {
       const freed = this.dropAll();
       log.info({ from: was.instance || '(none)', to: instance || '(none)', ...freed }, 'moved to another cache instance: cache emptied');
     }
-    if (!was || was.instance !== instance || was.version !== version) writeFileSync(this.instancePath, JSON.stringify({ instance, version }) + '\n');
+    if (!was || was.instance !== instance || was.version !== version) {
+      writeFileSync(this.instancePath, JSON.stringify({ instance, version }) + '\n');
+      this.assigned = { instance, version };
+    }
     return true;
   }
 
@@ -244,6 +245,15 @@ export class CacheControl {
         emit({ i, errno: isWharfError(err) ? err.errno : 'EIO', message: err instanceof Error ? err.message : String(err) });
       }
     })));
+  }
+}
+
+function readAssignment(path: string): { instance: string; version: number } | undefined {
+  try {
+    const a = JSON.parse(readFileSync(path, 'utf8')) as { instance: string; version: number };
+    return typeof a.instance === 'string' && Number.isSafeInteger(a.version) ? a : undefined;
+  } catch {
+    return undefined; // none yet, or from before assignments were versioned
   }
 }
 
