@@ -13,3 +13,6 @@
 //     their credentials.
 export { AuditLog, newRequestId, redact, type AuditEntry, type AuditQuery } from './AuditLog.js';
 export { ACCESS_MODES, CATCH_ALL, DEFAULT_RULES, AccessMatcher, checkMode, normalizeCidr, peerAddress, type AccessMode, type AccessRule } from './AccessRules.js';
+export { CREDENTIAL_HEADER, KeyVerifier, credentialHeader, hashSecret, newKeyId, newSecret, parseCredentialHeader, parseKeyText, verifySecret, type SecretHash } from './Secrets.js';
+export { ROLES, grantText, granted, isRole, parseGrant, type Grant, type Role } from './Roles.js';
+export { checkExposure, hostOf, isLoopbackHost } from './Exposure.js';

@@ -3,13 +3,21 @@
 import bytes from 'bytes';
 import { Command, InvalidArgumentError } from 'commander';
 import { WharfError, describeErrno, masterAddress } from '../common/index.js';
-import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
+import { readFileSync } from 'node:fs';
+import { parseKeyText } from '../access/index.js';
+import { NodeTls } from '../node/index.js';
+import { AdminClient, GrpcMetaClient, type ClientSecurity } from '../rpc/index.js';
 import { EXIT, exitCodeOf } from './exitCodes.js';
 
 export interface GlobalOptions {
   master?: string;
   timeout: number;
   json: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsRefresh: number;
+  keyFile?: string;
 }
 
 let program: Command;
@@ -38,6 +46,50 @@ export function printError(what: string, e: unknown): void {
   } else {
     process.stderr.write(`wharf: ${what}: ${(e as Error)?.stack ?? String(e)}\n`);
   }
+}
+
+/**
+ * TLS and the access key of this process, from the global options: the CA it
+ * trusts (--tls-ca), its own certificate (--tls-cert/--tls-key: a server's
+ * identity, and a client's for mutual TLS), and its key (--key-file, else
+ * $WHARF_ACCESS_KEY, as "ID:SECRET").
+ */
+export function clientSecurity(g: GlobalOptions = globals(), env: NodeJS.ProcessEnv = process.env): ClientSecurity {
+  let keyText: string | undefined;
+  let from = '$WHARF_ACCESS_KEY';
+  if (g.keyFile) {
+    from = g.keyFile;
+    try {
+      keyText = readFileSync(g.keyFile, 'utf8');
+    } catch (e) {
+      throw new WharfError('EINVAL', `cannot read the access key file ${g.keyFile}: ${(e as Error).message}`);
+    }
+  } else {
+    keyText = env['WHARF_ACCESS_KEY'];
+  }
+  const key = keyText === undefined || keyText === '' ? undefined : parseKeyText(keyText);
+  if (keyText && !key) throw new WharfError('EINVAL', `${from} does not hold an access key as ID:SECRET`);
+  if ((g.tlsCert || g.tlsKey) && !g.tlsCa) throw new WharfError('EINVAL', '--tls-cert and --tls-key need --tls-ca (the CA that signed the other side\'s certificate)');
+  return {
+    ...(g.tlsCa ? { tls: { caFile: g.tlsCa, ...(g.tlsCert ? { certFile: g.tlsCert } : {}), ...(g.tlsKey ? { keyFile: g.tlsKey } : {}), refreshMs: g.tlsRefresh } } : {}),
+    ...(key ? { key } : {}),
+  };
+}
+
+/** Mutual TLS to cache nodes: needs the CA and this process's own certificate and key (absent: plain HTTP). */
+export function nodeTls(g: GlobalOptions = globals()): NodeTls | undefined {
+  if (!g.tlsCa || !g.tlsCert || !g.tlsKey) return undefined;
+  return new NodeTls({ caFile: g.tlsCa, certFile: g.tlsCert, keyFile: g.tlsKey, refreshMs: g.tlsRefresh });
+}
+
+/** An Admin client of the master, with this process's TLS and key. */
+export function adminClient(address: string = masterAddress(globals().master)): AdminClient {
+  return new AdminClient(address, globals().timeout, clientSecurity());
+}
+
+/** A namespace client of the master, with this process's TLS and key. */
+export function metaClient(address: string = masterAddress(globals().master)): GrpcMetaClient {
+  return new GrpcMetaClient(address, { deadlineMs: globals().timeout, security: clientSecurity() });
 }
 
 /** Option parsers: a bad value is a usage error (exit 2), never a silent default. */
@@ -79,7 +131,7 @@ function guarded<A extends unknown[]>(what: (args: A) => string, fn: (...args: A
 export function withClient<A extends unknown[]>(verb: string, fn: (c: GrpcMetaClient, ...args: A) => Promise<void>) {
   return guarded<A>((args) => `${verb} ${String(args[0] ?? '')}`.trim(), async (...args: A) => {
     const g = globals();
-    const client = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
+    const client = metaClient();
     try {
       await client.waitForReady(Math.min(g.timeout, 5_000));
       await fn(client, ...args);
@@ -93,9 +145,8 @@ export function withClient<A extends unknown[]>(verb: string, fn: (c: GrpcMetaCl
 export function withAdmin<A extends unknown[]>(verb: string, fn: (c: AdminClient, ...args: A) => Promise<void>) {
   return guarded<A>((args) => `${verb} ${typeof args[0] === 'string' ? args[0] : ''}`.trim(), async (...args: A) => {
     const g = globals();
-    const address = masterAddress(g.master);
-    const probe = new GrpcMetaClient(address, { deadlineMs: g.timeout });
-    const admin = new AdminClient(address, g.timeout);
+    const probe = metaClient();
+    const admin = adminClient();
     try {
       await probe.waitForReady(Math.min(g.timeout, 5_000));
       await fn(admin, ...args);

@@ -11,6 +11,7 @@ import { registerServerCommands } from './serverCommands.js';
 import { registerNodeCommands } from './nodeCommands.js';
 import { registerCacheCommands } from './cacheCommands.js';
 import { registerAccessCommands } from './accessCommands.js';
+import { registerIamCommands } from './iamCommands.js';
 import { applyConfig } from './configFile.js';
 import { registerConfigCommands } from './configCommands.js';
 import { registerSourceCommands } from './sourceCommands.js';
@@ -27,6 +28,11 @@ const program = new Command('wharf')
   .addOption(new Option('--master <host:port>', `master address (default: $WHARF_MASTER, else ${DEFAULT_MASTER_ADDRESS})`))
   .option('--timeout <ms>', 'per-call deadline', integer(1), 30_000)
   .option('--json', 'machine-readable output', false)
+  .option('--tls-ca <file>', 'TLS: the CA (PEM) that signed the other side\'s certificate; turns TLS on')
+  .option('--tls-cert <file>', 'TLS: this process\'s certificate (PEM): a server\'s identity, a client\'s for mutual TLS')
+  .option('--tls-key <file>', 'TLS: the private key (PEM) of --tls-cert')
+  .option('--tls-refresh <ms>', 'how often the TLS files are re-read (renewed certificates apply without a restart)', integer(100), 60_000)
+  .option('--key-file <file>', 'the access key as ID:SECRET (default: $WHARF_ACCESS_KEY); sent only over TLS')
   .option('--config <file>', 'a configuration file (YAML; default $WHARF_CONFIG): settings under flags and WHARF_<SECTION>_<KEY>')
   .showHelpAfterError()
   .exitOverride();
@@ -40,6 +46,7 @@ registerMountCommands(program);
 registerNodeCommands(program);
 registerCacheCommands(program);
 registerAccessCommands(program);
+registerIamCommands(program);
 registerConfigCommands(program);
 
 // The configuration file and the environment fill in what a command's flags leave

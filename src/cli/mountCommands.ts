@@ -8,7 +8,7 @@ import { FuseMount, type MountOptions } from '../fuse/index.js';
 import { Master } from '../master/index.js';
 import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
 import { BlockServer, ClusterLocator, ClusterView, NodeAgent } from '../node/index.js';
-import { globals, guarded, integer, out, size } from './context.js';
+import { adminClient, globals, guarded, metaClient, nodeTls, integer, out, size } from './context.js';
 import { s3SettingsFromEnv } from './serverCommands.js';
 import { serveMountMetrics } from './mountMetrics.js';
 
@@ -122,13 +122,13 @@ export function registerMountCommands(program: Command): void {
   mountFlags(program.command('mount <mountpoint>').description('mount the namespace of a master (--master) with a local block cache'))
     .action(guarded((args) => `mount ${String(args[0])}`, async (mountpoint: string, f: MountFlags) => {
       const g = globals();
-      const meta = new GrpcMetaClient(masterAddress(g.master), { deadlineMs: g.timeout });
+      const meta = metaClient();
       await meta.waitForReady(Math.min(g.timeout, 5_000));
       // Refused by a permission group: say so now, not as EACCES on the first ls.
       await meta.getattr(ROOT_INO);
       // The cache nodes the master lists serve this mount's misses (none listed: the store does).
-      const admin = new AdminClient(meta.address, g.timeout);
-      const locator = new ClusterLocator({ blockSize: f.blockSize });
+      const admin = adminClient(meta.address);
+      const locator = new ClusterLocator({ blockSize: f.blockSize, tls: nodeTls() });
       const view = new ClusterView(admin, locator);
       await view.start();
       const m = await FuseMount.mount(meta, { ...toMountOptions(mountpoint, f), locator });

@@ -5,7 +5,7 @@ import { WharfError, masterAddress } from '../common/index.js';
 import { BlockServer, NodeAgent } from '../node/index.js';
 import { AdminClient, type WireNode } from '../rpc/index.js';
 import { openStore, type UnderStore } from '../ufs/index.js';
-import { globals, guarded, json, out, size, withAdmin } from './context.js';
+import { adminClient, globals, guarded, nodeTls, json, out, size, withAdmin } from './context.js';
 import { s3SettingsFromEnv } from './serverCommands.js';
 
 function nodeLine(n: WireNode): string {
@@ -25,9 +25,10 @@ export function registerNodeCommands(program: Command): void {
     .option('--advertise <host:port>', 'the address mounts reach it at (default: --listen as bound)')
     .option('--capacity <size>', 'most bytes of blocks kept (its weight in placement)', size, 10 * 1024 ** 3)
     .option('--min-free <size>', 'free space to leave on the cache disk', size, 1024 ** 3)
-    .action(guarded(() => 'node run', async (o: { cacheDir: string; listen: string; advertise?: string; capacity: number; minFree: number }) => {
+    .option('--insecure', 'serve a non-loopback --listen without mutual TLS (--tls-ca, --tls-cert, --tls-key): anyone who can reach it reads cached data', false)
+    .action(guarded(() => 'node run', async (o: { cacheDir: string; listen: string; advertise?: string; capacity: number; minFree: number; insecure: boolean }) => {
       const g = globals();
-      const admin = new AdminClient(masterAddress(g.master), g.timeout);
+      const admin = adminClient();
       const stores = new Map<string, Promise<UnderStore>>();
       // A source's store as the master describes it; credentials are the node's own (AWS_* environment).
       const storeFor = (source: string): Promise<UnderStore> => {
@@ -44,7 +45,8 @@ export function registerNodeCommands(program: Command): void {
         }
         return s;
       };
-      const server = await BlockServer.start({ cacheDir: o.cacheDir, listen: o.listen, capacityBytes: o.capacity, minFreeBytes: o.minFree, storeFor });
+      const tls = nodeTls();
+      const server = await BlockServer.start({ cacheDir: o.cacheDir, listen: o.listen, capacityBytes: o.capacity, minFreeBytes: o.minFree, storeFor, ...(tls ? { tls } : {}), insecure: o.insecure });
       let agent: NodeAgent;
       try {
         agent = await NodeAgent.start(admin, server, o.advertise ?? server.address);

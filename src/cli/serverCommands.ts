@@ -1,10 +1,10 @@
 // `wharf master` and `wharf fsck`: run a master; check its data directory offline.
 import type { Command } from 'commander';
-import { DEFAULT_MASTER_ADDRESS } from '../common/index.js';
+import { DEFAULT_MASTER_ADDRESS, WharfError } from '../common/index.js';
 import { Master } from '../master/index.js';
 import { fsckDataDir } from '../meta/index.js';
 import type { ChecksumSetting } from '../ufs/index.js';
-import { globals, integer, json, out, printError } from './context.js';
+import { globals, integer, json, nodeTls, out, printError } from './context.js';
 import { FSCK_EXIT } from './exitCodes.js';
 import { fsckText } from './format.js';
 
@@ -32,12 +32,23 @@ export function registerServerCommands(program: Command): void {
     .option('--snapshot-deadline <ms>', 'during `sync begin`…`end`, status says "snapshot complete" once no refresh has arrived for this long', integer(1), 60_000)
     .option('--audit-dir <dir>', 'where the audit log is written (default <data>/audit)')
     .option('--audit-retention-days <n>', 'audit files older than this are removed', integer(1, 36_500), 30)
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number }) => {
+    .option('--auth', 'require an access key on every call (needs TLS: the global --tls-cert and --tls-key); the first start writes the bootstrap admin key', false)
+    .option('--bootstrap-key-file <file>', 'where the first start with --auth writes the admin key (0600)', undefined)
+    .option('--mtls', 'require client certificates signed by the global --tls-ca (mutual TLS)', false)
+    .option('--insecure', 'serve a non-loopback --listen without TLS and auth: anyone who can reach it can read and change everything', false)
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean }) => {
+      const g = globals();
+      if (o.mtls && !g.tlsCa) throw new WharfError('EINVAL', '--mtls needs --tls-ca: the CA whose client certificates are accepted');
+      if ((g.tlsCert === undefined) !== (g.tlsKey === undefined)) throw new WharfError('EINVAL', '--tls-cert and --tls-key go together');
+      const tls = g.tlsCert && g.tlsKey ? { certFile: g.tlsCert, keyFile: g.tlsKey, refreshMs: g.tlsRefresh, ...(o.mtls ? { clientCaFile: g.tlsCa! } : {}) } : undefined;
+      const toNodes = nodeTls();
       const master = await Master.start({
+        ...(tls ? { tls } : {}), auth: { enabled: o.auth, ...(o.bootstrapKeyFile ? { bootstrapKeyFile: o.bootstrapKeyFile } : {}) }, insecure: o.insecure,
         dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
         audit: { ...(o.auditDir ? { dir: o.auditDir } : {}), retentionDays: o.auditRetentionDays },
         nodes: { heartbeatMs: o.nodeHeartbeat, lostMs: o.nodeLost },
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
+        ...(toNodes ? { cache: { nodeTls: toNodes } } : {}),
         sync: {
           snapshotDeadlineMs: o.snapshotDeadline,
           ...(process.env['WHARF_TEST_MINUTE_MS'] ? { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } : {}),

@@ -34,6 +34,10 @@ export const ERRNO = {
   ECANCELED: 125,
   EINTR: 4,
   ESTALE: 116,
+  /** An access key past its expiry. */
+  EKEYEXPIRED: 127,
+  /** No access key, an unknown or disabled one, a wrong secret, a key sent in clear. */
+  EKEYREJECTED: 129,
 } as const;
 
 export type Errno = keyof typeof ERRNO;
@@ -74,6 +78,8 @@ const DESCRIPTION: Record<Errno, string> = {
   ECANCELED: 'Operation canceled',
   EINTR: 'Interrupted system call',
   ESTALE: 'Stale file handle',
+  EKEYEXPIRED: 'Key has expired',
+  EKEYREJECTED: 'Key was rejected by service',
 };
 
 export function describeErrno(errno: Errno): string {

@@ -6,7 +6,9 @@
 // proxy's: that is what the socket shows.
 import { WharfError, logger, type Ino } from '../common/index.js';
 import { peerAddress } from '../access/index.js';
+import type { Metadata } from '@grpc/grpc-js';
 import type { InodeTree } from '../meta/index.js';
+import type { CallAuth } from './CallAuth.js';
 import type { PermissionGroups } from './PermissionGroups.js';
 import type { SourceRecord } from './records.js';
 import type { SourceCatalog } from './SourceCatalog.js';
@@ -19,21 +21,39 @@ export class AccessGate {
   /** Denied calls so far (a metric; each is also logged). */
   denied = 0;
   /** Called for every denied call (the master writes an audit line). */
-  onDenied: ((d: { address: string; op: string; source: string | undefined; ino: string; errno: 'EACCES' | 'EROFS'; rule: string | undefined }) => void) | undefined;
+  onDenied: ((d: { address: string; op: string; source: string | undefined; ino: string; errno: string; rule: string | undefined; principal?: string }) => void) | undefined;
 
-  constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly groups: PermissionGroups) {}
+  constructor(private readonly tree: InodeTree, private readonly catalog: SourceCatalog, private readonly groups: PermissionGroups, private readonly auth?: CallAuth) {}
 
-  /** Throws EACCES or EROFS when `peer` may not do `kind` to `ino`'s source. */
-  async check(peer: string, ino: Ino | undefined, kind: AccessKind, op: string): Promise<void> {
+  /**
+   * Throws when the call may not do `kind` to `ino`'s source: EKEYREJECTED /
+   * EKEYEXPIRED or EACCES for its key and role (auth on), then EACCES or EROFS for
+   * its address (permission groups).
+   */
+  async check(call: { getPeer(): string; metadata: Metadata }, ino: Ino | undefined, kind: AccessKind, op: string): Promise<void> {
+    let source: SourceRecord | undefined | null = null; // null: not looked up yet
+    const lookup = async () => (source === null ? (source = ino === undefined ? undefined : await this.sourceOf(ino)) : source);
+    if (this.auth?.enabled) {
+      try {
+        await this.auth.namespace(call, kind, op, async () => (await lookup())?.instance ?? '');
+      } catch (e) {
+        const address = peerAddress(call.getPeer());
+        const errno = e instanceof WharfError ? e.errno : 'EIO';
+        this.denied++;
+        log.warn({ peer: address, op, principal: this.auth.principalName(call), reason: (e as Error).message }, 'data-plane call refused');
+        this.onDenied?.({ address, op, source: (await lookup())?.name, ino: String(ino ?? ''), errno, rule: undefined, principal: this.auth.principalName(call) });
+        throw e;
+      }
+    }
     if (!this.groups.restrictive) return; // every rule is ReadWrite: nothing to look up
-    const address = peerAddress(peer);
-    const source = ino === undefined ? undefined : await this.sourceOf(ino);
+    const address = peerAddress(call.getPeer());
+    source = await lookup();
     const d = this.groups.decide(source, address);
     if (d.mode === 'ReadWrite' || (d.mode === 'ReadOnly' && kind === 'read')) return;
     this.denied++;
     const where = source ? `source ${source.name}` : 'the namespace outside every source';
     log.warn({ peer: address, op, source: source?.name, instance: d.instance, group: d.group, rule: d.rule?.cidr, mode: d.mode }, 'data-plane call denied');
-    this.onDenied?.({ address, op, source: source?.name, ino: String(ino ?? ''), errno: d.mode === 'Forbidden' ? 'EACCES' : 'EROFS', rule: d.rule?.cidr });
+    this.onDenied?.({ address, op, source: source?.name, ino: String(ino ?? ''), errno: d.mode === 'Forbidden' ? 'EACCES' : 'EROFS', rule: d.rule?.cidr, ...(this.auth?.enabled ? { principal: this.auth.principalName(call) } : {}) });
     if (d.mode === 'Forbidden') throw new WharfError('EACCES', `${address} is forbidden from ${where} (permission group ${d.group}, rule ${d.rule?.cidr ?? 'none'})`);
     throw new WharfError('EROFS', `${address} may only read ${where} (permission group ${d.group}, rule ${d.rule?.cidr})`);
   }

@@ -11,15 +11,18 @@ import type { ServiceMetrics } from './ServiceMetrics.js';
 import type { SyncControl } from './SyncControl.js';
 import type { NodeRegistry } from './NodeRegistry.js';
 import { unary } from './unary.js';
+import type { CallAuth } from './CallAuth.js';
+import { iamHandlers } from './IamAdmin.js';
 import { jobToWire, nodeToWire, ruleToWire, ruleTypeOf, sourceToWire, wireBytes, wireMinutes } from './wire.js';
 
 export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 
-export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth): AdminHandlers {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
     ...cacheHandlers(cache, metrics),
     ...accessHandlers(cache.groups, sync.catalog, metrics),
+    ...iamHandlers(auth, metrics),
     QueryAudit: u('QueryAudit', async (r) => ({
       entries: (await audit.query({
         ...(Number(r.since_ms) > 0 ? { sinceMs: Number(r.since_ms) } : {}), ...(Number(r.until_ms) > 0 ? { untilMs: Number(r.until_ms) } : {}),

@@ -7,8 +7,9 @@ import { performance } from 'node:perf_hooks';
 import type { Metadata, ServerUnaryCall, ServiceError, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { newRequestId, peerAddress, type AuditLog } from '../access/index.js';
 import { ERRNO_METADATA_KEY } from '../rpc/index.js';
+import type { CallAuth } from './CallAuth.js';
 
-const QUIET = new Set(['NodeHeartbeat', 'ListNodes', 'ListSources', 'ShowSource', 'ShowCacheJob', 'ShowJob', 'QueryAudit']);
+const QUIET = new Set(['NodeHeartbeat', 'ListNodes', 'ListSources', 'ShowSource', 'ShowCacheJob', 'ShowJob', 'QueryAudit', 'WhoAmI']);
 
 function resourceOf(req: Record<string, unknown>): string {
   return ['instance', 'source', 'group', 'name', 'id', 'cidr'].map((k) => req[k]).filter((v) => typeof v === 'string' && v !== '').join('/') || '-';
@@ -30,7 +31,7 @@ function addressOf(call: ServerUnaryCall<unknown, unknown>): string {
 }
 
 /** `handlers` with every (unary) method recorded in the audit log. */
-export function audited<H extends object>(handlers: H, audit: AuditLog): H {
+export function audited<H extends object>(handlers: H, audit: AuditLog, auth?: CallAuth): H {
   const out: Record<string, handleUnaryCall<unknown, unknown>> = {};
   for (const [action, h] of Object.entries(handlers) as [string, unknown][]) {
     out[action] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
@@ -40,7 +41,7 @@ export function audited<H extends object>(handlers: H, audit: AuditLog): H {
         if (!QUIET.has(action) || err) {
           const req = (call.request ?? {}) as Record<string, unknown>;
           audit.record({
-            requestId, principal: 'anonymous', sourceIp: addressOf(call), plane: 'admin', action, resource: resourceOf(req),
+            requestId, principal: auth?.principalName(call) ?? 'anonymous', sourceIp: addressOf(call), plane: 'admin', action, resource: resourceOf(req),
             params: req, result: resultOf(err as ServiceError | null), latencyMs: Math.round((performance.now() - t0) * 1000) / 1000,
           });
         }

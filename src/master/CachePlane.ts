@@ -5,7 +5,7 @@
 import { Minimatch } from 'minimatch';
 import { WharfError } from '../common/index.js';
 import type { InodeTree } from '../meta/index.js';
-import { NodeControlClient } from '../node/index.js';
+import { NodeControlClient, type NodeTls } from '../node/index.js';
 import { CacheInstances } from './CacheInstances.js';
 import { CacheJobs } from './CacheJobs.js';
 import { PermissionGroups } from './PermissionGroups.js';
@@ -22,6 +22,8 @@ export interface CachePlaneOptions {
   progressEveryMs?: number;
   /** The clock periodic cache rules are timed by (tests move it). */
   now?: () => number;
+  /** Mutual TLS to the cache nodes' control port (warmups, evictions). */
+  nodeTls?: NodeTls;
 }
 
 export class CachePlane {
@@ -29,9 +31,10 @@ export class CachePlane {
   readonly jobs: CacheJobs;
   readonly rules: RuleBook<CacheJobRecord>;
   readonly groups: PermissionGroups;
-  private readonly control = new NodeControlClient();
+  private readonly control: NodeControlClient;
 
   private constructor(tree: InodeTree, private readonly catalog: SourceCatalog, nodes: NodeRegistry, o: CachePlaneOptions) {
+    this.control = new NodeControlClient(30_000, o.nodeTls);
     this.groups = new PermissionGroups(tree, catalog, (name) => this.instances.has(name));
     this.instances = new CacheInstances(tree, catalog, nodes, this.control, this.groups);
     this.jobs = new CacheJobs(tree, catalog, this.instances, this.control, { ...(o.progressEveryMs ? { progressEveryMs: o.progressEveryMs } : {}) });

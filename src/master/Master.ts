@@ -4,13 +4,15 @@
 // Shutdown order: stop accepting calls → let in-flight calls finish (bounded by
 // a grace period, then cancel them) → stop sync jobs and timers → drain the write
 // queue → close LevelDB.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
 import { InodeTree } from '../meta/index.js';
-import { wharfProto } from '../rpc/index.js';
+import { serverCredentials, wharfProto, type ServerTls } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
 import { join } from 'node:path';
-import { AuditLog, newRequestId } from '../access/index.js';
+import { AuditLog, checkExposure, newRequestId } from '../access/index.js';
+import { CallAuth, authorized } from './CallAuth.js';
+import { Identities } from './Identities.js';
 import { AccessGate } from './AccessGate.js';
 import { audited } from './AuditedAdmin.js';
 import { adminHandlers } from './AdminService.js';
@@ -43,6 +45,12 @@ export interface MasterOptions {
   sync?: Omit<SyncControlOptions, 'openStore'>;
   /** Timing knobs of cache rules and jobs (tests shrink them, and move the clock). */
   cache?: CachePlaneOptions;
+  /** Serve TLS from these PEM files (re-read every refreshMs); with clientCaFile, require client certificates (mutual TLS). */
+  tls?: ServerTls;
+  /** Require an access key on every call (needs tls). At first start with no users, the bootstrap admin key goes to bootstrapKeyFile (default <dataDir>/admin.key, 0600). */
+  auth?: { enabled: boolean; bootstrapKeyFile?: string };
+  /** Listen on a non-loopback address without TLS and auth anyway. */
+  insecure?: boolean;
   /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
   openStore?: StoreOpener;
 }
@@ -71,6 +79,10 @@ export class Master {
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
+    const authOn = options.auth?.enabled ?? false;
+    const exposure = checkExposure('the master', options.listen, { tls: Boolean(options.tls), auth: authOn, insecure: options.insecure ?? false });
+    if (exposure === 'insecure') log.warn({ listen: options.listen }, 'INSECURE: serving a non-loopback address without TLS and auth (--insecure); anyone who can reach it can read and change everything');
+    const credentials = serverCredentials(options.tls); // PEM files checked before anything is opened
     const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false });
     let sync: SyncControl;
     try {
@@ -104,17 +116,30 @@ export class Master {
       await tree.close();
       throw e;
     }
-    const gate = new AccessGate(tree, sync.catalog, cache.groups);
+    const identities = new Identities(tree);
+    let bootstrapKey: string | undefined;
+    try {
+      await identities.load();
+      if (authOn) bootstrapKey = await identities.bootstrap(options.auth?.bootstrapKeyFile ?? join(options.dataDir, 'admin.key'));
+    } catch (e) {
+      await audit.close();
+      await cache.close();
+      await sync.close();
+      await tree.close();
+      throw e;
+    }
+    const auth = new CallAuth(authOn, identities, sync.catalog, nodes);
+    const gate = new AccessGate(tree, sync.catalog, cache.groups, auth);
     gate.onDenied = (d) => audit.record({
-      requestId: newRequestId(), principal: 'anonymous', sourceIp: d.address, plane: 'data', action: d.op, resource: d.source ?? '-',
+      requestId: newRequestId(), principal: d.principal ?? 'anonymous', sourceIp: d.address, plane: 'data', action: d.op, resource: d.source ?? '-',
       params: { ino: d.ino, rule: d.rule }, result: d.errno, latencyMs: 0,
     });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics, gate));
-    server.addService(wharfProto().wharf.v1.Admin.service, audited(adminHandlers(sync, nodes, cache, metrics, audit), audit));
+    server.addService(wharfProto().wharf.v1.Admin.service, audited(authorized(adminHandlers(sync, nodes, cache, metrics, audit, auth), auth), audit, auth));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+        server.bindAsync(options.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)));
       });
     } catch (e) {
       await cache.close();
@@ -138,7 +163,7 @@ export class Master {
         throw new WharfError('EBUSY', `cannot listen on ${options.metricsListen} for metrics: ${(e as Error).message}`, e);
       }
     }
-    log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false }, 'master serving');
+    log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false, tls: options.tls ? (options.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: authOn, bootstrapKey }, 'master serving');
     return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit);
   }
 

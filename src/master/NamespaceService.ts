@@ -25,13 +25,14 @@ function u32(v: number | undefined, what: string): number {
 }
 
 /**
- * Every call but Ping is judged by the caller's address first (AccessGate): reads
- * need ReadOnly or ReadWrite on the source touched, changes ReadWrite.
+ * Every call but Ping (a liveness probe that reveals nothing) is judged first
+ * (AccessGate): with auth on, by its access key and role; then by the caller's
+ * address: reads need ReadOnly or ReadWrite on the source touched, changes ReadWrite.
  */
 export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics, gate?: AccessGate): NamespaceHandlers {
   // Resolves to undefined, so a one-expression handler reads `(await may(…)) ?? answer`.
   const may = (call: ServerUnaryCall<unknown, unknown>, ino: Ino | undefined, kind: AccessKind, op: string): Promise<void> =>
-    gate ? gate.check(call.getPeer(), ino, kind, op) : Promise.resolve();
+    gate ? gate.check(call, ino, kind, op) : Promise.resolve();
   return {
     Ping: unary('Ping', metrics, async () => ({})),
     Lookup: unary('Lookup', metrics, async (r, c) => {

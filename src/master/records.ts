@@ -1,7 +1,7 @@
 // Data sources, sync rules and sync jobs as the master keeps them in LevelDB
 // (JSON values under the 'S', 'R' and 'J' key families; see src/meta/keys.ts).
 // Every state is a readable name, as logs and `wharf status` show it.
-import type { AccessRule } from '../access/index.js';
+import type { AccessRule, Grant, SecretHash } from '../access/index.js';
 import type { SyncCountersSnapshot } from '../sync/index.js';
 
 export const SOURCE_MODES = ['normal', 'synchronizing'] as const;
@@ -193,7 +193,28 @@ export const DEFAULT_GROUP = 'default';
 export const MAX_GROUPS_PER_INSTANCE = 20;
 export const MAX_RULES_PER_GROUP = 500;
 
-type AnyRecord = SourceRecord | RuleRecord | JobRecord | InstanceRecord | CacheJobRecord | GroupRecord;
+/** An IAM user: a name with grants. Keys belong to a user; disabling the user disables them all. */
+export interface UserRecord {
+  name: string;
+  grants: Grant[];
+  disabled: boolean;
+  createdMs: number;
+  description: string;
+}
+
+/** An access key: the secret only as its scrypt hash. */
+export interface KeyRecord {
+  id: string;
+  user: string;
+  secret: SecretHash;
+  description: string;
+  createdMs: number;
+  /** 0: never. */
+  expiresMs: number;
+  disabled: boolean;
+}
+
+type AnyRecord = SourceRecord | RuleRecord | JobRecord | InstanceRecord | CacheJobRecord | GroupRecord | UserRecord | KeyRecord;
 
 export function encodeRecord(r: AnyRecord): Buffer {
   return Buffer.from(JSON.stringify(r), 'utf8');

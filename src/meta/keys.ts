@@ -37,6 +37,8 @@
 //   'W' <source> 0x00 <rule>      → cache (warmup/eviction) rule record (JSON; src/master)
 //   'X' <job:u64be>               → cache job record (JSON; src/master CacheJobs)
 //   'G' <instance> 0x00 <group>   → permission group record (JSON; src/master PermissionGroups)
+//   'U' <user>                    → IAM user record (JSON; src/master Identities)
+//   'A' <key id>                  → access key record, the secret as an scrypt hash (JSON; src/master Identities)
 //   'M' "nextCacheJob"            → u64 next cache job number
 //   'M' "sync"                    → empty: written with sync=true to fsync LevelDB's log (--fsync group commit)
 //
@@ -90,6 +92,8 @@ const P_INSTANCE = 0x4b; // 'K': cache instances
 const P_CACHE_RULE = 0x57; // 'W': cache rules
 const P_CACHE_JOB = 0x58; // 'X': cache jobs
 const P_GROUP = 0x47; // 'G': permission groups
+const P_USER = 0x55; // 'U': IAM users
+const P_ACCESS_KEY = 0x41; // 'A': access keys
 
 export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync';
 
@@ -157,6 +161,14 @@ export function jobKey(id: bigint): Buffer {
   return inoKey(P_JOB, id);
 }
 
+export function userKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(P_USER), Buffer.from(name, 'utf8')]);
+}
+
+export function accessKeyKey(id: string): Buffer {
+  return Buffer.concat([Buffer.of(P_ACCESS_KEY), Buffer.from(id, 'utf8')]);
+}
+
 export function groupKey(instance: string, group: string): Buffer {
   return Buffer.concat([Buffer.of(P_GROUP), Buffer.from(instance, 'utf8'), Buffer.of(0), Buffer.from(group, 'utf8')]);
 }
@@ -220,7 +232,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP, user: P_USER, accessKey: P_ACCESS_KEY } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

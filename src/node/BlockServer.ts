@@ -4,6 +4,9 @@
 // on. Also /metrics (Prometheus), /v1/stats (JSON), /healthz, and the master's
 // control requests (POST /v1/warm, /v1/evict: CacheControl).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
+import { checkExposure } from '../access/index.js';
+import type { NodeTls } from './NodeTls.js';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { WharfError, isWharfError, logger } from '../common/index.js';
@@ -31,6 +34,10 @@ export interface BlockServerOptions {
   maxFetches?: number;
   /** The under store of a data source, by name; rejects (ENOENT) for one the node does not know. */
   storeFor: (source: string) => Promise<UnderStore>;
+  /** Mutual TLS: serve HTTPS and require client certificates of the cluster CA; peers are read the same way. */
+  tls?: NodeTls;
+  /** Serve a non-loopback address without TLS anyway. */
+  insecure?: boolean;
 }
 
 export interface NodeStats {
@@ -106,10 +113,15 @@ export class BlockServer {
   }
 
   static async start(o: BlockServerOptions): Promise<BlockServer> {
+    const exposure = checkExposure('cache node', o.listen, { tls: Boolean(o.tls), auth: Boolean(o.tls), insecure: o.insecure ?? false });
+    if (exposure === 'insecure') log.warn({ listen: o.listen }, 'INSECURE: serving blocks on a non-loopback address without mutual TLS (--insecure): anyone who can reach it can read cached data');
     const id = nodeIdentity(o.cacheDir);
     const cache = BlockCache.open(join(o.cacheDir, 'cache'), { capacityBytes: o.capacityBytes, minFreeBytes: o.minFreeBytes ?? 0, directIo: o.directIo ?? true });
     let node!: BlockServer;
-    const server = createServer({ keepAlive: true }, (req, res) => node.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => node.handle(req, res);
+    const server: Server = o.tls ? createHttpsServer({ keepAlive: true, ...o.tls.serverOptions() }, handler) : createServer({ keepAlive: true }, handler);
+    const unwatch = o.tls && server instanceof HttpsServer ? o.tls.watchServer(server) : undefined;
+    server.once('close', () => unwatch?.());
     // Mounts keep connections open between reads: idle ones are not cut early.
     server.keepAliveTimeout = 60_000;
     node = new BlockServer(id, cache, server, o);
@@ -179,7 +191,7 @@ export class BlockServer {
   private reader(blockSize: number): BlockReader {
     let r = this.readers.get(blockSize);
     if (!r) {
-      const peers = new ClusterLocator({ blockSize, candidates: 1, cachedOnly: true, hopTimeoutMs: 2_000 });
+      const peers = new ClusterLocator({ blockSize, candidates: 1, cachedOnly: true, hopTimeoutMs: 2_000, tls: this.o.tls });
       peers.setMembers(this.peers, 0n);
       this.peerLocators.set(blockSize, peers);
       // No read-ahead of its own: a mount asks for the runs it wants.

@@ -5,7 +5,8 @@
 // reader gets correct bytes when a node dies mid-read. A node that fails twice in a
 // row is skipped for a while, then tried again once (one slow read is not a dead
 // node); one success clears it.
-import { Agent, request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { NodeTransport, type NodeTls } from './NodeTls.js';
 import { PassThrough, type Readable } from 'node:stream';
 import { WharfError, logger } from '../common/index.js';
 import { storeBlockSource, type BlockLocator, type BlockSource, type CachedFile } from '../cache/index.js';
@@ -40,6 +41,8 @@ export interface ClusterLocatorOptions {
   /** A node's locator for its peers: ask them for what they have cached, never to fetch it. */
   cachedOnly?: boolean;
   now?: () => number;
+  /** Mutual TLS to the nodes (absent: plain HTTP). */
+  tls?: NodeTls | undefined;
 }
 
 export interface ClusterCounters {
@@ -70,13 +73,15 @@ export class ClusterLocator implements BlockLocator {
   private members = new Map<string, ClusterMember>();
   private readonly sources = new Map<string, BlockSource>();
   private readonly health = new Map<string, Health>();
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 32 });
-  private readonly o: Required<ClusterLocatorOptions>;
+  private readonly transport: NodeTransport;
+  private readonly o: Required<Omit<ClusterLocatorOptions, 'tls'>>;
   readonly counters: ClusterCounters = { nodeReads: 0, nodeBytes: 0, nodeFailures: 0, fallbacks: 0, storeReads: 0, storeBytes: 0, storeBlocks: 0, peerMisses: 0 };
   epoch = 0n;
 
   constructor(o: ClusterLocatorOptions, members: readonly ClusterMember[] = []) {
-    this.o = { hopTimeoutMs: 2_000, candidates: 2, failuresToSkip: 2, skipMs: 10_000, now: Date.now, cachedOnly: false, ...o };
+    const { tls, ...rest } = o;
+    this.o = { hopTimeoutMs: 2_000, candidates: 2, failuresToSkip: 2, skipMs: 10_000, now: Date.now, cachedOnly: false, ...rest };
+    this.transport = new NodeTransport(tls, 32);
     this.setMembers(members, 0n);
   }
 
@@ -126,7 +131,7 @@ export class ClusterLocator implements BlockLocator {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.transport.close();
   }
 
   private readonly storeSource: BlockSource = {
@@ -224,8 +229,8 @@ export class ClusterLocator implements BlockLocator {
   private get(node: ClusterMember, file: CachedFile, start: number, end: number, signal: AbortSignal): Promise<IncomingMessage> {
     const i = node.address.lastIndexOf(':');
     return new Promise((resolve, reject) => {
-      const req = request({
-        host: node.address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(node.address.slice(i + 1)), agent: this.agent, signal,
+      const req = this.transport.request({
+        host: node.address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(node.address.slice(i + 1)), signal,
         path: blockUrlPath({ source: file.source!, key: file.key, fingerprint: file.fingerprint!, blockSize: this.o.blockSize, size: file.size }),
         headers: { range: `bytes=${start}-${end - 1}`, ...(this.o.cachedOnly ? { [CACHED_ONLY_HEADER]: '1' } : {}) },
       });

@@ -2,15 +2,18 @@
 // whose results arrive line by line, and an eviction. Errors are WharfErrors: the
 // node's refusal (its errno), a connection that fails as EIO naming the address, a
 // silent node as ETIMEDOUT, and ECANCELED when the caller aborted.
-import { Agent, request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { NodeTransport, type NodeTls } from './NodeTls.js';
 import { WharfError } from '../common/index.js';
 import { ERRNO_HEADER, refusalError } from './blockProtocol.js';
 import { EVICT_PATH, WARM_PATH, type EvictRequest, type EvictResult, type WarmRequest, type WarmResult } from './cacheProtocol.js';
 
 export class NodeControlClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly transport: NodeTransport;
 
-  constructor(private readonly timeoutMs = 30_000) {}
+  constructor(private readonly timeoutMs = 30_000, tls?: NodeTls) {
+    this.transport = new NodeTransport(tls, 8);
+  }
 
   /** Sends a warmup and hands each result to `onResult` as the node reports it; resolves at the node's end line. */
   async warm(address: string, r: WarmRequest, signal: AbortSignal, onResult: (x: Exclude<WarmResult, { end: true }>) => void): Promise<void> {
@@ -71,14 +74,14 @@ export class NodeControlClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.transport.close();
   }
 
   private post(address: string, path: string, body: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const i = address.lastIndexOf(':');
     return new Promise((resolve, reject) => {
-      const req = request({
-        method: 'POST', host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), path, agent: this.agent,
+      const req = this.transport.request({
+        method: 'POST', host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), path,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, ...(signal ? { signal } : {}),
       });
       const timer = setTimeout(() => req.destroy(new WharfError('ETIMEDOUT', `cache node ${address} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);

@@ -23,6 +23,7 @@ export { BlockServer, type BlockServerOptions, type NodeStats } from './BlockSer
 export { ClusterLocator, type ClusterLocatorOptions, type ClusterMember, type ClusterCounters } from './ClusterLocator.js';
 export { parseBlockRequest, blockUrlPath, httpStatusOf, type BlockRequest } from './blockProtocol.js';
 export { NodeAgent } from './NodeAgent.js';
+export { NodeTls, NodeTransport, type NodeTlsFiles } from './NodeTls.js';
 export { NodeControlClient } from './NodeControlClient.js';
 export { CacheControl, type NodePolicy, type CachePin } from './CacheControl.js';
 export { FileCatalog, type CatalogFile } from './FileCatalog.js';

@@ -1,7 +1,7 @@
 // The client of wharf.v1.Admin: data sources, sync rules and jobs, begin/end,
 // status. Replies are the generated wire types (typed; ids and 64-bit counters as
 // decimal strings), which is what the CLI prints.
-import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
+import type { CallOptions, ClientUnaryCall, Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES } from '../common/index.js';
 import type { AdminClient as AdminStub } from './gen/wharf/v1/Admin.js';
 import type { CreateRuleRequest } from './gen/wharf/v1/CreateRuleRequest.js';
@@ -20,6 +20,7 @@ import type { SourceList__Output } from './gen/wharf/v1/SourceList.js';
 import type { StatusReply__Output } from './gen/wharf/v1/StatusReply.js';
 import type { UpdateRuleRequest } from './gen/wharf/v1/UpdateRuleRequest.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
+import { callMetadata, channelCredentials, type ClientSecurity } from './security.js';
 import { wharfProto } from './proto.js';
 
 import type { CacheNode__Output } from './gen/wharf/v1/CacheNode.js';
@@ -37,6 +38,13 @@ import type { GroupList__Output } from './gen/wharf/v1/GroupList.js';
 import type { AccessDecision__Output } from './gen/wharf/v1/AccessDecision.js';
 import type { AuditEntries__Output } from './gen/wharf/v1/AuditEntries.js';
 import type { AuditEntry__Output } from './gen/wharf/v1/AuditEntry.js';
+import type { User__Output } from './gen/wharf/v1/User.js';
+import type { UserList__Output } from './gen/wharf/v1/UserList.js';
+import type { AccessKey__Output } from './gen/wharf/v1/AccessKey.js';
+import type { KeyList__Output } from './gen/wharf/v1/KeyList.js';
+import type { CreateKeyReply__Output } from './gen/wharf/v1/CreateKeyReply.js';
+import type { DeleteUserReply__Output } from './gen/wharf/v1/DeleteUserReply.js';
+import type { WhoAmIReply__Output } from './gen/wharf/v1/WhoAmIReply.js';
 import type { NodeList__Output } from './gen/wharf/v1/NodeList.js';
 import type { NodeReply__Output } from './gen/wharf/v1/NodeReply.js';
 
@@ -53,17 +61,22 @@ export type WireNodePolicy = NodePolicy__Output;
 export type WireGroup = PermissionGroup__Output;
 export type WireAccessDecision = AccessDecision__Output;
 export type WireAuditEntry = AuditEntry__Output;
+export type WireUser = User__Output;
+export type WireAccessKey = AccessKey__Output;
+export type WireWhoAmI = WhoAmIReply__Output;
 
 export class AdminClient {
   private readonly stub: AdminStub;
+  private readonly metadata: Metadata;
 
-  constructor(readonly address: string, private readonly deadlineMs = 30_000) {
+  constructor(readonly address: string, private readonly deadlineMs = 30_000, security?: ClientSecurity) {
     const Admin = wharfProto().wharf.v1.Admin;
-    this.stub = new Admin(address, credentials.createInsecure(), channelOptions(MAX_MESSAGE_BYTES));
+    this.stub = new Admin(address, channelCredentials(address, security), channelOptions(MAX_MESSAGE_BYTES));
+    this.metadata = callMetadata(security);
   }
 
   private call<T>(method: string, fn: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
-    return invoke(method, this.deadlineMs, fn);
+    return invoke(method, this.deadlineMs, fn, this.metadata);
   }
 
   registerNode(r: { id: string; address: string; capacityBytes: number; instanceVersion?: number }): Promise<NodeReply__Output> {
@@ -217,6 +230,39 @@ export class AdminClient {
     return (await this.call<AuditEntries__Output>('QueryAudit', (md, o, cb) => this.stub.QueryAudit({
       since_ms: q.sinceMs ?? 0, until_ms: q.untilMs ?? 0, action: q.action ?? '', result: q.result ?? '', source_ip: q.sourceIp ?? '', plane: q.plane ?? '', limit: q.limit ?? 0,
     }, md, o, cb))).entries;
+  }
+  whoAmI(): Promise<WireWhoAmI> {
+    return this.call('WhoAmI', (md, o, cb) => this.stub.WhoAmI({}, md, o, cb));
+  }
+  createUser(name: string, grants: string[], description = ''): Promise<WireUser> {
+    return this.call('CreateUser', (md, o, cb) => this.stub.CreateUser({ name, grants, description }, md, o, cb));
+  }
+  updateUser(name: string, change: { grants?: string[]; disabled?: boolean }): Promise<WireUser> {
+    return this.call('UpdateUser', (md, o, cb) => this.stub.UpdateUser({ name, grants: change.grants ?? [], ...(change.disabled !== undefined ? { disabled: change.disabled } : {}) }, md, o, cb));
+  }
+  async deleteUser(name: string): Promise<number> {
+    return (await this.call<DeleteUserReply__Output>('DeleteUser', (md, o, cb) => this.stub.DeleteUser({ name }, md, o, cb))).keys_deleted;
+  }
+  async listUsers(): Promise<WireUser[]> {
+    return (await this.call<UserList__Output>('ListUsers', (md, o, cb) => this.stub.ListUsers({}, md, o, cb))).users;
+  }
+  createKey(user: string, o: { expiresMs?: number; description?: string } = {}): Promise<CreateKeyReply__Output> {
+    return this.call('CreateKey', (md, opts, cb) => this.stub.CreateKey({ user, expires_ms: String(o.expiresMs ?? 0), description: o.description ?? '' }, md, opts, cb));
+  }
+  async listKeys(user = ''): Promise<WireAccessKey[]> {
+    return (await this.call<KeyList__Output>('ListKeys', (md, o, cb) => this.stub.ListKeys({ user }, md, o, cb))).keys;
+  }
+  setKeyDisabled(id: string, disabled: boolean): Promise<WireAccessKey> {
+    return this.call('SetKeyDisabled', (md, o, cb) => this.stub.SetKeyDisabled({ id, disabled }, md, o, cb));
+  }
+  async deleteKey(id: string): Promise<void> {
+    await this.call('DeleteKey', (md, o, cb) => this.stub.DeleteKey({ id }, md, o, cb));
+  }
+  /** Any Admin method by name with a raw request (tests walk the whole service with it). */
+  invokeMethod(method: string, request: object): Promise<unknown> {
+    const fn = (this.stub as unknown as Record<string, (r: object, md: Metadata, o: CallOptions, cb: Callback<unknown>) => ClientUnaryCall>)[method];
+    if (!fn) throw new Error(`no Admin method ${method}`);
+    return this.call(method, (md, o, cb) => fn.call(this.stub, request, md, o, cb));
   }
   status(): Promise<WireStatus> {
     return this.call('Status', (md, o, cb) => this.stub.Status({}, md, o, cb));

@@ -1,5 +1,5 @@
 // MetaClient over gRPC: what a mount on another machine than the master uses.
-import { credentials, type CallOptions, type ClientUnaryCall, type Metadata } from '@grpc/grpc-js';
+import type { CallOptions, ClientUnaryCall, Metadata } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, type Attr, type Ino, type StatFs } from '../common/index.js';
 import type { AccessOptions, CommittedWrite, DataLocation, DirPage, LinkName, MetaClient, NewInode, NewSpecial, SetAttrChanges } from '../meta/index.js';
 import { attrFromWire, entryFromWire, fileTypeToWire, statFsFromWire } from './convert.js';
@@ -14,24 +14,29 @@ import type { LocateReply__Output as LocateReply } from './gen/wharf/v1/LocateRe
 import type { LinksReply__Output as LinksReply } from './gen/wharf/v1/LinksReply.js';
 import { wharfProto } from './proto.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
+import { callMetadata, channelCredentials, type ClientSecurity } from './security.js';
 
 export interface GrpcMetaClientOptions {
   /** Per-call deadline. A call that takes longer fails with ETIMEDOUT. */
   deadlineMs?: number;
+  /** TLS and the access key (absent: plaintext, no key). */
+  security?: ClientSecurity;
 }
 
 export class GrpcMetaClient implements MetaClient {
   private readonly stub: NamespaceClient;
   private readonly deadlineMs: number;
+  private readonly metadata: Metadata;
 
   constructor(readonly address: string, options: GrpcMetaClientOptions = {}) {
     const Namespace = wharfProto().wharf.v1.Namespace;
-    this.stub = new Namespace(address, credentials.createInsecure(), channelOptions(MAX_MESSAGE_BYTES));
+    this.stub = new Namespace(address, channelCredentials(address, options.security), channelOptions(MAX_MESSAGE_BYTES));
     this.deadlineMs = options.deadlineMs ?? 30_000;
+    this.metadata = callMetadata(options.security);
   }
 
   private call<T>(method: string, fn: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
-    return invoke(method, this.deadlineMs, fn);
+    return invoke(method, this.deadlineMs, fn, this.metadata);
   }
 
   /** An empty round trip: the floor every other call stands on. */

@@ -6,9 +6,9 @@ import { fromServiceError } from './status.js';
 
 export type Callback<T> = (err: ServiceError | null, value?: T) => void;
 
-export function invoke<T>(method: string, deadlineMs: number, call: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
+export function invoke<T>(method: string, deadlineMs: number, call: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall, metadata?: Metadata): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    call(new Metadata(), { deadline: Date.now() + deadlineMs }, (err, value) => {
+    call(metadata ? metadata.clone() : new Metadata(), { deadline: Date.now() + deadlineMs }, (err, value) => {
       if (err) reject(fromServiceError(err, method));
       else if (value === undefined) reject(new WharfError('EIO', `${method}: empty reply`));
       else resolve(value);

@@ -37,6 +37,8 @@ const STATUS_OF_ERRNO: Partial<Record<Errno, status>> = {
   ECANCELED: status.CANCELLED,
   ENOSYS: status.UNIMPLEMENTED,
   ENOTSUP: status.UNIMPLEMENTED,
+  EKEYEXPIRED: status.UNAUTHENTICATED,
+  EKEYREJECTED: status.UNAUTHENTICATED,
 };
 
 /** For failures that carry no `wharf-errno` (produced by the transport, not by Wharf). */
@@ -44,7 +46,6 @@ const ERRNO_OF_STATUS: Partial<Record<status, Errno>> = {
   [status.NOT_FOUND]: 'ENOENT',
   [status.ALREADY_EXISTS]: 'EEXIST',
   [status.PERMISSION_DENIED]: 'EACCES',
-  [status.UNAUTHENTICATED]: 'EACCES',
   [status.INVALID_ARGUMENT]: 'EINVAL',
   [status.OUT_OF_RANGE]: 'ERANGE',
   [status.FAILED_PRECONDITION]: 'EINVAL',
@@ -53,6 +54,7 @@ const ERRNO_OF_STATUS: Partial<Record<status, Errno>> = {
   [status.DEADLINE_EXCEEDED]: 'ETIMEDOUT',
   [status.CANCELLED]: 'EINTR',
   [status.UNIMPLEMENTED]: 'ENOSYS',
+  [status.UNAUTHENTICATED]: 'EKEYREJECTED',
 };
 
 export function statusOfErrno(errno: Errno): status {
