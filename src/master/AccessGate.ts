@@ -35,7 +35,7 @@ export class AccessGate {
     const lookup = async () => (source === null ? (source = ino === undefined ? undefined : await this.sourceOf(ino)) : source);
     if (this.auth?.enabled) {
       try {
-        await this.auth.namespace(call, kind, op, async () => (await lookup())?.instance ?? '');
+        await this.auth.namespace(call, kind, op, async () => { const src = await lookup(); return src ? src.instance ?? '' : undefined; });
       } catch (e) {
         const address = peerAddress(call.getPeer());
         const errno = e instanceof WharfError ? e.errno : 'EIO';

@@ -20,7 +20,14 @@ type AnyCall = { metadata: Metadata; request?: unknown };
 export class CallAuth {
   private readonly principals = new WeakMap<object, Principal>();
 
-  constructor(readonly enabled: boolean, readonly identities: Identities, private readonly catalog: SourceCatalog, private readonly nodes: NodeRegistry) {}
+  constructor(
+    readonly enabled: boolean,
+    readonly identities: Identities,
+    private readonly catalog: SourceCatalog,
+    private readonly nodes: NodeRegistry,
+    /** How the master serves: plaintext, TLS, or TLS requiring client certificates. */
+    readonly transport: 'plaintext' | 'tls' | 'mtls' = 'plaintext',
+  ) {}
 
   /**
    * Who made the call, for logs and the audit: "user/keyId" once authenticated;
@@ -60,16 +67,24 @@ export class CallAuth {
   }
 
   /**
-   * A namespace call: reads need any role, changes a writer's; a scoped grant
-   * covers only its instance's sources (`instanceOf` resolves the call's source's
-   * instance, asked only when some grant is scoped).
+   * A namespace call: reads need any role, changes a writer's. A scoped grant
+   * covers its instance's sources; outside every source (the root, the directories
+   * above mount points) it may read — to reach its sources — but not change.
+   * `sourceInstance` resolves the call's source's instance (undefined: outside
+   * every source), asked only when every grant is scoped.
    */
-  async namespace(call: AnyCall, kind: 'read' | 'write', op: string, instanceOf: () => Promise<string>): Promise<void> {
+  async namespace(call: AnyCall, kind: 'read' | 'write', op: string, sourceInstance: () => Promise<string | undefined>): Promise<void> {
     if (!this.enabled) return;
     const p = await this.authenticate(call);
     const roles = kind === 'read' ? ADMIN_POLICY.ListSources.roles : NAMESPACE_WRITERS;
     const scoped = p.grants.every((g) => g.instance !== undefined);
-    if (!granted(p.grants, roles, scoped ? await instanceOf() : null)) throw denied(p, `namespace ${op}`, roles, undefined);
+    if (!scoped) {
+      if (!granted(p.grants, roles, null)) throw denied(p, `namespace ${op}`, roles, null);
+      return;
+    }
+    const instance = await sourceInstance();
+    const scope = instance === undefined ? (kind === 'read' ? null : undefined) : instance;
+    if (!granted(p.grants, roles, scope)) throw denied(p, `namespace ${op}`, roles, scope);
   }
 
   /** The instances a call is about (each must be covered): null any, undefined cluster-wide. */

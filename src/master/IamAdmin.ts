@@ -30,7 +30,7 @@ export function iamHandlers(auth: CallAuth, metrics: ServiceMetrics): Pick<Admin
       const ctx = call.getAuthContext();
       return {
         auth: auth.enabled, user: p?.user ?? '', key_id: p?.keyId ?? '', grants: p ? p.grants.map(grantText) : [],
-        address: peerAddress(call.getPeer()), tls: ctx.transportSecurityType === 'ssl', client_certificate: Boolean(ctx.sslPeerCertificate?.subject),
+        address: peerAddress(call.getPeer()), tls: auth.transport !== 'plaintext', client_certificate: Boolean(ctx.sslPeerCertificate?.subject),
       };
     }),
     CreateUser: u('CreateUser', async (r) => userToWire(await ids.createUser(r.name, r.grants.map(parseGrant), r.description))),

@@ -38,7 +38,7 @@ export class Identities {
   private readonly queue = new WriteQueue();
   private readonly verifier = new KeyVerifier();
 
-  constructor(private readonly tree: InodeTree, private readonly now: () => number = Date.now) {}
+  constructor(private readonly tree: InodeTree, private readonly instanceExists: (name: string) => boolean = () => true, private readonly now: () => number = Date.now) {}
 
   async load(): Promise<void> {
     for await (const [, v] of this.tree.db.iterator(familyRange('user'))) {
@@ -114,7 +114,7 @@ export class Identities {
     if (grants.length === 0) throw new WharfError('EINVAL', `user ${name} needs at least one role (--role admin|operator|viewer|member, optionally @INSTANCE)`);
     return this.queue.run(async () => {
       if (this.users.has(name)) throw new WharfError('EEXIST', `a user named ${name} exists`);
-      const rec: UserRecord = { name, grants: dedupe(grants), disabled: false, createdMs: this.now(), description };
+      const rec: UserRecord = { name, grants: dedupeChecked(grants, this.instanceExists), disabled: false, createdMs: this.now(), description };
       await this.putUser(rec);
       log.info({ user: name, grants: rec.grants.map(grantText) }, 'user created');
       return rec;
@@ -125,7 +125,7 @@ export class Identities {
     return this.queue.run(async () => {
       const u = this.getUser(name);
       if (change.grants && change.grants.length === 0) throw new WharfError('EINVAL', `user ${name} needs at least one role`);
-      const next: UserRecord = { ...u, ...(change.grants ? { grants: dedupe(change.grants) } : {}), ...(change.disabled !== undefined ? { disabled: change.disabled } : {}) };
+      const next: UserRecord = { ...u, ...(change.grants ? { grants: dedupeChecked(change.grants, this.instanceExists) } : {}), ...(change.disabled !== undefined ? { disabled: change.disabled } : {}) };
       this.checkAnAdminRemains(next);
       await this.putUser(next);
       return next;
@@ -228,6 +228,13 @@ export class Identities {
 function keyView(k: KeyRecord): KeyView {
   const { secret: _secret, ...rest } = k;
   return rest;
+}
+
+function dedupeChecked(grants: Grant[], exists: (name: string) => boolean): Grant[] {
+  for (const g of grants) {
+    if (g.instance !== undefined && g.instance !== '' && !exists(g.instance)) throw new WharfError('ENOENT', `no cache instance ${JSON.stringify(g.instance)} (grant ${grantText(g)})`);
+  }
+  return dedupe(grants);
 }
 
 function dedupe(grants: Grant[]): Grant[] {

@@ -116,7 +116,7 @@ export class Master {
       await tree.close();
       throw e;
     }
-    const identities = new Identities(tree);
+    const identities = new Identities(tree, (name) => cache.instances.has(name));
     let bootstrapKey: string | undefined;
     try {
       await identities.load();
@@ -128,7 +128,7 @@ export class Master {
       await tree.close();
       throw e;
     }
-    const auth = new CallAuth(authOn, identities, sync.catalog, nodes);
+    const auth = new CallAuth(authOn, identities, sync.catalog, nodes, options.tls ? (options.tls.clientCaFile ? 'mtls' : 'tls') : 'plaintext');
     const gate = new AccessGate(tree, sync.catalog, cache.groups, auth);
     gate.onDenied = (d) => audit.record({
       requestId: newRequestId(), principal: d.principal ?? 'anonymous', sourceIp: d.address, plane: 'data', action: d.op, resource: d.source ?? '-',

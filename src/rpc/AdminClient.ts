@@ -20,7 +20,7 @@ import type { SourceList__Output } from './gen/wharf/v1/SourceList.js';
 import type { StatusReply__Output } from './gen/wharf/v1/StatusReply.js';
 import type { UpdateRuleRequest } from './gen/wharf/v1/UpdateRuleRequest.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
-import { callMetadata, channelCredentials, type ClientSecurity } from './security.js';
+import { callMetadata, channelCredentials, tlsChannelOptions, type ClientSecurity } from './security.js';
 import { wharfProto } from './proto.js';
 
 import type { CacheNode__Output } from './gen/wharf/v1/CacheNode.js';
@@ -71,7 +71,7 @@ export class AdminClient {
 
   constructor(readonly address: string, private readonly deadlineMs = 30_000, security?: ClientSecurity) {
     const Admin = wharfProto().wharf.v1.Admin;
-    this.stub = new Admin(address, channelCredentials(address, security), channelOptions(MAX_MESSAGE_BYTES));
+    this.stub = new Admin(address, channelCredentials(address, security), { ...channelOptions(MAX_MESSAGE_BYTES), ...tlsChannelOptions(address, security) });
     this.metadata = callMetadata(security);
   }
 

@@ -14,7 +14,7 @@ import type { LocateReply__Output as LocateReply } from './gen/wharf/v1/LocateRe
 import type { LinksReply__Output as LinksReply } from './gen/wharf/v1/LinksReply.js';
 import { wharfProto } from './proto.js';
 import { channelOptions, invoke, type Callback } from './invoke.js';
-import { callMetadata, channelCredentials, type ClientSecurity } from './security.js';
+import { callMetadata, channelCredentials, tlsChannelOptions, type ClientSecurity } from './security.js';
 
 export interface GrpcMetaClientOptions {
   /** Per-call deadline. A call that takes longer fails with ETIMEDOUT. */
@@ -27,12 +27,14 @@ export class GrpcMetaClient implements MetaClient {
   private readonly stub: NamespaceClient;
   private readonly deadlineMs: number;
   private readonly metadata: Metadata;
+  private readonly secure: boolean;
 
   constructor(readonly address: string, options: GrpcMetaClientOptions = {}) {
     const Namespace = wharfProto().wharf.v1.Namespace;
-    this.stub = new Namespace(address, channelCredentials(address, options.security), channelOptions(MAX_MESSAGE_BYTES));
+    this.stub = new Namespace(address, channelCredentials(address, options.security), { ...channelOptions(MAX_MESSAGE_BYTES), ...tlsChannelOptions(address, options.security) });
     this.deadlineMs = options.deadlineMs ?? 30_000;
     this.metadata = callMetadata(options.security);
+    this.secure = options.security?.tls !== undefined;
   }
 
   private call<T>(method: string, fn: (md: Metadata, opts: CallOptions, cb: Callback<T>) => ClientUnaryCall): Promise<T> {
@@ -48,7 +50,7 @@ export class GrpcMetaClient implements MetaClient {
   waitForReady(deadlineMs = 5_000): Promise<void> {
     return new Promise((resolve, reject) => {
       this.stub.waitForReady(Date.now() + deadlineMs, (err) => {
-        if (err) reject(new WharfError('ENOTCONN', `cannot reach the master at ${this.address}: ${err.message}`, err));
+        if (err) reject(new WharfError('ENOTCONN', `cannot reach the master at ${this.address}: ${err.message}${this.secure ? ' (over TLS: is --tls-ca the CA that signed its certificate, does the certificate name this address, and does it need a client certificate?)' : ''}`, err));
         else resolve();
       });
     });

@@ -5,10 +5,11 @@
 // but no CA refuses before connecting.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { isIP } from 'node:net';
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { Metadata, ServerCredentials, credentials, experimental, type ChannelCredentials } from '@grpc/grpc-js';
 import { WharfError, logger } from '../common/index.js';
-import { CREDENTIAL_HEADER, credentialHeader } from '../access/index.js';
+import { CREDENTIAL_HEADER, credentialHeader, hostOf } from '../access/index.js';
 
 const log = logger('tls');
 export const DEFAULT_TLS_REFRESH_MS = 60_000;
@@ -84,8 +85,20 @@ export function channelCredentials(address: string, security: ClientSecurity | u
   const identity = tls.certFile && tls.keyFile
     ? new experimental.FileWatcherCertificateProvider({ certificateFile: tls.certFile, privateKeyFile: tls.keyFile, refreshIntervalMs })
     : null;
-  return experimental.createCertificateProviderChannelCredentials(ca, identity);
+  const host = hostOf(address);
+  // A master addressed by IP: its certificate's IP entries are checked against that
+  // IP, and the SNI name is a placeholder (tlsChannelOptions) — SNI may not carry an
+  // IP (RFC 6066; Node deprecates it, DEP0123), and grpc-js would send the IP there.
+  const verify = isIP(host) ? { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert) } : undefined;
+  return experimental.createCertificateProviderChannelCredentials(ca, identity, verify);
 }
+
+/** Channel options that go with channelCredentials (the SNI placeholder for a master addressed by IP). */
+export function tlsChannelOptions(address: string, security: ClientSecurity | undefined): Record<string, string> {
+  return security?.tls && isIP(hostOf(address)) ? { 'grpc.ssl_target_name_override': SNI_PLACEHOLDER } : {};
+}
+
+const SNI_PLACEHOLDER = 'wharf-master.invalid';
 
 /** The metadata every call of a client carries (its key, when it has one). */
 export function callMetadata(security: ClientSecurity | undefined): Metadata {
