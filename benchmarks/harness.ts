@@ -189,15 +189,22 @@ export function masterMode(): MasterMode {
   return m;
 }
 
-export async function startMaster(dataDir: string, mode: MasterMode = masterMode()): Promise<BenchMaster> {
+/** A master serving TLS from these files, with access keys required (auth): the bootstrap key lands in <dataDir>/admin.key. */
+export interface BenchSecurity {
+  certFile: string;
+  keyFile: string;
+}
+
+export async function startMaster(dataDir: string, mode: MasterMode = masterMode(), security?: BenchSecurity): Promise<BenchMaster> {
+  const listen = security ? 'localhost:0' : '127.0.0.1:0';
   if (mode === 'inproc') {
     // Loaded only here, so a benchmark without a master (build-tree) does not carry gRPC in its RSS.
     const { Master } = await import('../src/master/index.js');
-    const master = await Master.start({ dataDir, listen: '127.0.0.1:0' });
+    const master = await Master.start({ dataDir, listen, ...(security ? { tls: { certFile: security.certFile, keyFile: security.keyFile }, auth: { enabled: true } } : {}) });
     return { address: master.address, mode, stop: () => master.stop(2_000) };
   }
   const script = fileURLToPath(new URL('./master-proc.js', import.meta.url));
-  const child = spawn(process.execPath, [script, dataDir], {
+  const child = spawn(process.execPath, [script, dataDir, ...(security ? [security.certFile, security.keyFile] : [])], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, WHARF_LOG_LEVEL: process.env['WHARF_LOG_LEVEL'] ?? 'warn' },
   });

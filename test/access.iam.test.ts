@@ -404,9 +404,15 @@ describe('IAM through the wharf command', () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0:0 without TLS .* and auth .*--insecure/);
       const m = await startMasterProcess(join(tmp.path, 'm2'), ['--listen', '0.0.0.0:0', '--insecure']);
-      m.child.kill('SIGTERM');
-      assert.equal(await m.exited, 0);
-      assert.match(m.stderr(), /INSECURE/);
+      try {
+        const c = new GrpcMetaClient(`127.0.0.1:${m.address.slice(m.address.lastIndexOf(':') + 1)}`, { deadlineMs: 5_000 });
+        await c.getattr(ROOT_INO);
+        await c.close();
+        assert.match(m.stderr(), /INSECURE/);
+      } finally {
+        m.child.kill('SIGKILL');
+        await m.exited;
+      }
     } finally {
       tmp.remove();
     }
