@@ -123,15 +123,25 @@ export function registerMountCommands(program: Command): void {
     .action(guarded((args) => `mount ${String(args[0])}`, async (mountpoint: string, f: MountFlags) => {
       const g = globals();
       const meta = metaClient();
-      await meta.waitForReady(Math.min(g.timeout, 5_000));
-      // Refused by a permission group: say so now, not as EACCES on the first ls.
-      await meta.getattr(ROOT_INO);
-      // The cache nodes the master lists serve this mount's misses (none listed: the store does).
       const admin = adminClient(meta.address);
       const locator = new ClusterLocator({ blockSize: f.blockSize, tls: nodeTls() });
       const view = new ClusterView(admin, locator);
-      await view.start();
-      const m = await FuseMount.mount(meta, { ...toMountOptions(mountpoint, f), locator });
+      let m: FuseMount;
+      try {
+        await meta.waitForReady(Math.min(g.timeout, 5_000));
+        // Refused by a permission group or for its key: say so now, not as EACCES on the first ls.
+        await meta.getattr(ROOT_INO);
+        // The cache nodes the master lists serve this mount's misses (none listed: the store does).
+        await view.start();
+        m = await FuseMount.mount(meta, { ...toMountOptions(mountpoint, f), locator });
+      } catch (e) {
+        // Nothing may keep a failed mount's process alive (TLS file watchers, channels).
+        view.stop();
+        locator.close();
+        admin.close();
+        await meta.close();
+        throw e;
+      }
       const closeMetrics = await announce(m, f, `wharf mounted at ${m.mountpoint} (master ${meta.address})`, () => ({ epoch: String(locator.epoch), ...locator.counters }));
       await untilSignalled(m, async () => {
         closeMetrics();

@@ -52,6 +52,7 @@ export function registerNodeCommands(program: Command): void {
         agent = await NodeAgent.start(admin, server, o.advertise ?? server.address);
       } catch (e) {
         await server.close();
+        admin.close(); // nothing may keep a failed node's process alive
         throw e;
       }
       // Scripts and tests read this line.

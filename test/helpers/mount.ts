@@ -66,9 +66,9 @@ export function wharfUp(o: { store: string; mountpoint: string; cacheDir: string
 }
 
 /** `wharf --master ADDR mount MP --cache-dir DIR --metrics 127.0.0.1:0 ARGS…` (a remote master). */
-export function wharfMount(o: { master: string; mountpoint: string; cacheDir: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<MountProcess> {
+export function wharfMount(o: { master: string; mountpoint: string; cacheDir: string; args?: string[]; env?: NodeJS.ProcessEnv; globalArgs?: string[] }): Promise<MountProcess> {
   return startMountProcess(
-    ['--master', o.master, 'mount', o.mountpoint, '--cache-dir', o.cacheDir, '--metrics', '127.0.0.1:0', ...(o.args ?? [])],
+    ['--master', o.master, ...(o.globalArgs ?? []), 'mount', o.mountpoint, '--cache-dir', o.cacheDir, '--metrics', '127.0.0.1:0', ...(o.args ?? [])],
     o.mountpoint, o.env ?? {}, /\(master (\S+)\)/,
   );
 }
