@@ -76,8 +76,8 @@ describe('deploy/k8s manifests', () => {
     assert.equal(agent['spec']['updateStrategy']['type'], 'OnDelete');
     const spec = podSpecOf(agent)!;
     const vol = (name: string) => (spec['volumes'] as Obj[]).find((v) => v['name'] === name)!;
-    const mount = (spec['containers'] as Obj[]).find((c) => c['args'][0] === 'mount')!;
-    const node = (spec['containers'] as Obj[]).find((c) => c['args'][0] === 'node')!;
+    const mount = (spec['containers'] as Obj[]).find((c) => (c['args'] as string[]).includes('mount'))!;
+    const node = (spec['containers'] as Obj[]).find((c) => (c['args'] as string[]).includes('node'))!;
     assert.equal(mount['securityContext']['privileged'], true);
     const fuse = (mount['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/dev/fuse')!;
     assert.equal(vol(fuse['name'])['hostPath']['path'], '/dev/fuse');
@@ -102,6 +102,19 @@ describe('deploy/k8s manifests', () => {
     assert.match(cm['data']['WHARF_MASTER'], new RegExp(`^${sts!['metadata']['name']}-0\\.${svc['metadata']['name']}\\.`), 'WHARF_MASTER names the master pod through the headless Service');
   });
 
+  it('a public master and node serve TLS with client certificates and keys; every TLS volume is declared', () => {
+    const sts = docs.find(({ obj }) => obj['kind'] === 'StatefulSet')!.obj;
+    const mArgs = podSpecOf(sts)!['containers'][0]['args'] as string[];
+    for (const f of ['--tls-ca', '--tls-cert', '--tls-key', '--auth', '--mtls']) assert.ok(mArgs.includes(f), `master ${f}`);
+    const agent = docs.find(({ obj }) => obj['kind'] === 'DaemonSet')!.obj;
+    for (const c of podSpecOf(agent)!['containers'] as Obj[]) {
+      for (const f of ['--tls-ca', '--tls-cert', '--tls-key']) assert.ok((c['args'] as string[]).includes(f), `${c['name']} ${f}`);
+      assert.ok((c['envFrom'] as Obj[]).some((e) => e['secretRef']?.['name'] === 'wharf-agent-key'), `${c['name']}: the agents' key`);
+    }
+    const secrets = new Set(docs.filter(({ obj }) => obj['kind'] === 'Secret').map(({ obj }) => obj['metadata']['name']));
+    assert.ok(secrets.has('wharf-agent-key'));
+  });
+
   it('application pods see the mount with HostToContainer', () => {
     const pods = byKind('Pod');
     assert.ok(pods.length >= 2);
@@ -116,11 +129,19 @@ describe('deploy/k8s manifests', () => {
     const wharfContainers = docs.flatMap(({ obj }) => ((podSpecOf(obj)?.['containers'] ?? []) as Obj[]).filter((c) => String(c['image']).startsWith('wharf:')));
     assert.ok(wharfContainers.length >= 3);
     for (const c of wharfContainers) {
-      const args = c['args'] as string[];
+      const all = c['args'] as string[];
+      // Global flags come before the command (they take one value each here).
+      const at = all.findIndex((a) => ['master', 'node', 'mount'].includes(a));
+      assert.ok(at >= 0 && at % 2 === 0, `${c['name']}: a command after global flag/value pairs`);
+      const globalFlags = all.slice(0, at).filter((a) => a.startsWith('--'));
+      const args = all.slice(at);
       const command = args[0] === 'node' ? ['node', 'run'] : [args[0]!];
+      const has = (text: string, flag: string) => text.includes(`${flag} `) || text.includes(`${flag}\n`);
+      const top = await runCli(['--help']);
+      for (const flag of globalFlags) assert.ok(has(top.stdout, flag), `wharf has the global ${flag}`);
       const help = await runCli([...command, '--help']);
       assert.equal(help.code, 0, help.stderr);
-      for (const flag of args.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.includes(`${flag} `) || help.stdout.includes(`${flag}\n`), `wharf ${command.join(' ')} has ${flag}`);
+      for (const flag of args.filter((a) => a.startsWith('--'))) assert.ok(has(help.stdout, flag), `wharf ${command.join(' ')} has ${flag}`);
     }
   });
 });

@@ -4,6 +4,10 @@
 // checks a key on every call, so a secret that verified once is remembered as its
 // SHA-256 (KeyVerifier) and later calls cost one hash, not one scrypt.
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import pLimit from 'p-limit';
+import { WharfError } from '../common/index.js';
+
+const MAX_WAITING = 64;
 
 export interface SecretHash {
   algo: 'scrypt';
@@ -57,12 +61,19 @@ function sha256(text: string): Buffer {
  */
 export class KeyVerifier {
   private readonly known = new Map<string, Buffer>();
+  /**
+   * scrypts running or queued. A flood of wrong secrets must not take the thread
+   * pool (LevelDB and the file system share it) nor grow memory without bound:
+   * two run at once, at most MAX_WAITING wait, the rest are refused with EAGAIN.
+   */
+  private readonly limit = pLimit(2);
 
   async verify(keyId: string, secret: string, h: SecretHash): Promise<boolean> {
     const digest = sha256(secret);
     const seen = this.known.get(keyId);
     if (seen && timingSafeEqual(seen, digest)) return true;
-    if (!(await verifySecret(secret, h))) return false;
+    if (this.limit.pendingCount >= MAX_WAITING) throw new WharfError('EAGAIN', 'too many access keys being checked at once; try again');
+    if (!(await this.limit(() => verifySecret(secret, h)))) return false;
     this.known.set(keyId, digest);
     return true;
   }

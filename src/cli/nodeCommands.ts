@@ -46,7 +46,8 @@ export function registerNodeCommands(program: Command): void {
         return s;
       };
       const tls = nodeTls();
-      const server = await BlockServer.start({ cacheDir: o.cacheDir, listen: o.listen, capacityBytes: o.capacity, minFreeBytes: o.minFree, storeFor, ...(tls ? { tls } : {}), insecure: o.insecure });
+      const server = await BlockServer.start({ cacheDir: o.cacheDir, listen: o.listen, capacityBytes: o.capacity, minFreeBytes: o.minFree, storeFor, ...(tls ? { tls } : {}), insecure: o.insecure })
+        .catch((e: unknown) => { admin.close(); throw e; });
       let agent: NodeAgent;
       try {
         agent = await NodeAgent.start(admin, server, o.advertise ?? server.address);
