@@ -81,7 +81,7 @@ describe('deploy/k8s manifests', () => {
     assert.equal(mount['securityContext']['privileged'], true);
     const fuse = (mount['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/dev/fuse')!;
     assert.equal(vol(fuse['name'])['hostPath']['path'], '/dev/fuse');
-    const root = (mount['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === mount['args'][1])!;
+    const root = (mount['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === mount['args'][mount['args'].indexOf('mount') + 1])!;
     assert.equal(root['mountPropagation'], 'Bidirectional');
     assert.ok(vol(root['name'])['hostPath'], 'the mount root is a hostPath');
     const cacheDir = node['args'][node['args'].indexOf('--cache-dir') + 1] as string;
