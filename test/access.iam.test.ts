@@ -7,14 +7,16 @@
 // refusal to serve a public address without TLS and auth, and the node protocol's
 // mutual TLS.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT_INO, WharfError } from '../src/common/index.js';
 import { Master } from '../src/master/index.js';
-import { BlockServer, NodeTls } from '../src/node/index.js';
+import { BlockServer, NodeTls, blockUrlPath } from '../src/node/index.js';
+import { LocalStore } from '../src/ufs/index.js';
 import { AdminClient, GrpcMetaClient, wharfProto, type ClientSecurity } from '../src/rpc/index.js';
 import { makePki, type Pki } from './helpers/pki.js';
 import { WHARF_BIN, runCli, startMasterProcess } from './helpers/processes.js';
@@ -314,6 +316,82 @@ describe('IAM and TLS', () => {
       assert.equal(await get(pki.leaf('mount')), 200);
     } finally {
       await node.close();
+    }
+  });
+});
+
+describe('mutual TLS between cache nodes, and expired client certificates', () => {
+  it('a node\'s miss is read from a peer over mutual TLS (no store read)', async () => {
+    const tmp = tempDir('wharf-peer-tls-');
+    const pki = makePki(tmp.path);
+    const storeDir = join(tmp.path, 'store');
+    mkdirSync(storeDir);
+    const content = randomBytes(300_000);
+    writeFileSync(join(storeDir, 'f.bin'), content);
+    const store = await LocalStore.open(storeDir);
+    const head = (await store.head('f.bin'))!;
+    const fingerprint = `${content.length}:${head.etag}:${head.mtimeMs}`;
+    const start = (name: string) => {
+      const c = pki.leaf(name);
+      return BlockServer.start({
+        cacheDir: join(tmp.path, name), listen: '127.0.0.1:0', capacityBytes: 64 << 20, minFreeBytes: 0,
+        tls: new NodeTls({ caFile: pki.ca.cert, certFile: c.cert, keyFile: c.key }), storeFor: async () => store,
+      });
+    };
+    const a = await start('node-a');
+    const b = await start('node-b');
+    const client = pki.leaf('mount');
+    const get = (address: string) => new Promise<Buffer>((resolve, reject) => {
+      const i = address.lastIndexOf(':');
+      const req = httpsRequest({
+        host: '127.0.0.1', port: Number(address.slice(i + 1)), agent: false,
+        path: blockUrlPath({ source: 'data', key: 'f.bin', fingerprint, blockSize: 1 << 20, size: content.length }),
+        headers: { range: `bytes=0-${content.length - 1}` }, ca: readFileSync(pki.ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key),
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.once('end', () => (res.statusCode === 206 ? resolve(Buffer.concat(parts)) : reject(new Error(`status ${res.statusCode}`))));
+      });
+      req.once('error', reject);
+      req.end();
+    });
+    try {
+      assert.ok((await get(a.address)).equals(content));
+      assert.equal(a.stats().storeFetches, 1);
+      b.setPeers([{ id: a.id, address: a.address, weight: 1, readable: true }, { id: b.id, address: b.address, weight: 1, readable: true }], 1n);
+      assert.ok((await get(b.address)).equals(content));
+      assert.equal(b.stats().storeFetches, 0, 'b read the block from its peer a, not the store');
+      assert.equal(b.stats().peerReads, 1);
+      assert.equal(a.stats().servedToPeers, 1);
+    } finally {
+      await a.close();
+      await b.close();
+      await store.close();
+      tmp.remove();
+    }
+  });
+
+  it('an expired client certificate: a client refuses to use it, and a mutual-TLS master refuses the handshake', async () => {
+    const tmp = tempDir('wharf-expired-client-');
+    const pki = makePki(tmp.path);
+    const server = pki.leaf('master');
+    const expired = pki.leaf('old-client', { days: -1 });
+    const m = await Master.start({ dataDir: join(tmp.path, 'meta'), listen: 'localhost:0', tls: { certFile: server.cert, keyFile: server.key, clientCaFile: pki.ca.cert } });
+    try {
+      assert.throws(() => new AdminClient(m.address, 2_000, { tls: { caFile: pki.ca.cert, certFile: expired.cert, keyFile: expired.key } }), /expired/);
+      const port = Number(m.address.slice(m.address.lastIndexOf(':') + 1));
+      await assert.rejects(new Promise<void>((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(pki.ca.cert), cert: readFileSync(expired.cert), key: readFileSync(expired.key), ALPNProtocols: ['h2'] }, () => {
+          // TLS 1.3: the server's verdict on our certificate arrives after the handshake, as an alert.
+          s.once('data', () => { s.destroy(); resolve(); });
+          s.once('close', () => reject(new Error('closed by the server')));
+          s.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+        });
+        s.once('error', reject);
+      }), /certificate expired|closed by the server|alert|disconnected before secure TLS connection/i);
+    } finally {
+      await m.stop(500);
+      tmp.remove();
     }
   });
 });
