@@ -42,6 +42,14 @@ const EMPTY_REQUEST: Record<string, object> = {
   CreateInstance: { name: '', capacity_bytes: '0' }, CreateKey: { user: 'no-such-user', expires_ms: '0' }, CheckAccess: { address: 'not an address' },
 };
 
+async function waitUntil(probe: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function authRefusal(e: unknown): boolean {
   return e instanceof WharfError && e.errno === 'EACCES' && /may not call/.test(e.message);
 }
@@ -367,6 +375,35 @@ describe('mutual TLS between cache nodes, and expired client certificates', () =
       await a.close();
       await b.close();
       await store.close();
+      tmp.remove();
+    }
+  });
+
+  it('a node picks up a rotated certificate without a restart', async () => {
+    const tmp = tempDir('wharf-node-rotate-');
+    const pki = makePki(tmp.path);
+    const [a, b, client] = [pki.leaf('node-old'), pki.leaf('node-new'), pki.leaf('client')];
+    const f = { caFile: join(tmp.path, 'live-ca.crt'), certFile: join(tmp.path, 'live.crt'), keyFile: join(tmp.path, 'live.key'), refreshMs: 100 };
+    copyFileSync(pki.ca.cert, f.caFile);
+    copyFileSync(a.cert, f.certFile);
+    copyFileSync(a.key, f.keyFile);
+    const node = await BlockServer.start({ cacheDir: join(tmp.path, 'n'), listen: '127.0.0.1:0', capacityBytes: 1 << 20, tls: new NodeTls(f), storeFor: async () => { throw new WharfError('ENOENT', 'none'); } });
+    const port = Number(node.address.slice(node.address.lastIndexOf(':') + 1));
+    const cn = () => new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(pki.ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) }, () => {
+        const name = String(s.getPeerCertificate().subject.CN);
+        s.destroy();
+        resolve(name);
+      });
+      s.once('error', reject);
+    });
+    try {
+      assert.equal(await cn(), 'node-old');
+      copyFileSync(b.key, f.keyFile);
+      copyFileSync(b.cert, f.certFile);
+      await waitUntil(async () => (await cn()) === 'node-new', 5_000);
+    } finally {
+      await node.close();
       tmp.remove();
     }
   });
