@@ -334,6 +334,11 @@ describe('cache instances, warmup and eviction rules', () => {
     await rejectsErrno(m.reader.read(file, 0, file.size), 'EACCES', 'a mount-side read');
     assert.equal(m.locator.counters.storeReads, 0, 'a refusal is final: no store read instead');
     await rejectsErrno(client.resolve('/data/big/b1.bin'), 'EACCES', 'and the master refuses the namespace (a path located before the bind too)');
+    // The nodes' refusals reach the master's audit log with their next heartbeats.
+    await until('the nodes\' refusals in the audit log', async () => {
+      const lines = await admin.queryAudit({ action: 'ReadBlock', limit: 100 });
+      return lines.some((l) => l.plane === 'data' && l.result === 'EACCES' && l.source_ip === '127.0.0.1' && l.resource === 'data' && JSON.parse(l.params_json).key === file.key);
+    }, 10_000);
     await admin.setGroupRule('hot', 'locked', '127.0.0.1/32', 'ReadWrite');
     await until('the nodes serve again', async () => (await Promise.all(nodes.map(statusOf))).every((x) => x === 206), 10_000);
     assert.equal((await m.reader.read(file, 0, file.size)).length, file.size);

@@ -3,7 +3,7 @@
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
 import { WharfError } from '../common/index.js';
 import { parseInt64 } from '../rpc/index.js';
-import type { AuditLog } from '../access/index.js';
+import { newRequestId, type AuditLog } from '../access/index.js';
 import { accessHandlers } from './AccessAdmin.js';
 import { cacheHandlers, policyToWire } from './CacheAdmin.js';
 import type { CachePlane } from './CachePlane.js';
@@ -89,6 +89,19 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
     }),
     NodeHeartbeat: u('NodeHeartbeat', async (r) => {
       const n = nodes.heartbeat({ id: r.id, usedBytes: wireBytes(r.used_bytes, 'used bytes'), blocks: wireBytes(r.blocks, 'blocks') });
+      // Block reads the node refused since its last heartbeat: data-plane denials, audited here.
+      for (const d of r.denied.slice(0, 1_000)) {
+        audit.record({
+          requestId: newRequestId(), principal: 'anonymous', sourceIp: d.address, plane: 'data', action: 'ReadBlock', resource: d.source,
+          params: { node: n.id, key: d.key, atMs: Number(d.time_ms) }, result: 'EACCES', latencyMs: 0,
+        });
+      }
+      if (r.denied_dropped > 0) {
+        audit.record({
+          requestId: newRequestId(), principal: 'anonymous', sourceIp: '-', plane: 'data', action: 'ReadBlock', resource: '-',
+          params: { node: n.id, notKept: r.denied_dropped }, result: 'EACCES', latencyMs: 0,
+        });
+      }
       return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs, policy: policyToWire(cache.instances.policyFor(n.id)) };
     }),
     ListNodes: u('ListNodes', async () => ({ nodes: nodes.list().map(nodeToWire), epoch: String(nodes.epoch()) })),

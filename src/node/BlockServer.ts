@@ -215,7 +215,7 @@ export class BlockServer {
     let r: BlockRequest;
     try {
       r = { ...parseBlockRequest(url, req.headers.range), cachedOnly: req.headers[CACHED_ONLY_HEADER] === '1' };
-      this.control.checkRead(r.source, req.socket.remoteAddress);
+      this.control.checkRead(r.source, req.socket.remoteAddress, r.key);
     } catch (e) {
       return this.refuse(res, e);
     }

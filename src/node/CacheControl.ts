@@ -55,6 +55,16 @@ export interface CacheControlCounters {
   evictedByTtl: number;
 }
 
+/** A block read refused by a permission group. */
+export interface DeniedRead {
+  timeMs: number;
+  address: string;
+  source: string;
+  key: string;
+}
+
+const MAX_DENIED_KEPT = 200;
+
 export class CacheControl {
   private policy: NodePolicy | undefined;
   private matchers = new Map<string, AccessMatcher>();
@@ -62,6 +72,8 @@ export class CacheControl {
   /** What <cacheDir>/INSTANCE holds: read once at start, kept in step with every write. */
   private assigned: { instance: string; version: number } | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
+  private denied: DeniedRead[] = [];
+  private deniedDropped = 0;
   readonly counters: CacheControlCounters = { warmEntries: 0, warmFailures: 0, warmBytes: 0, evictedByRule: 0, evictedByTtl: 0 };
 
   constructor(
@@ -121,11 +133,31 @@ export class CacheControl {
   }
 
   /** Refuses (EACCES) a block read of `source` from an address its permission group forbids. */
-  checkRead(source: string, remoteAddress: string | undefined): void {
+  checkRead(source: string, remoteAddress: string | undefined, key = ''): void {
     const m = this.matchers.get(source);
     if (!m) return;
     const address = peerAddress(remoteAddress ?? '');
-    if (m.modeFor(address) === 'Forbidden') throw new WharfError('EACCES', `${address} is forbidden from source ${source} by its permission group`);
+    if (m.modeFor(address) === 'Forbidden') {
+      // Kept for the next heartbeat, which hands them to the master's audit log (bounded: a flood is counted, not kept).
+      if (this.denied.length < MAX_DENIED_KEPT) this.denied.push({ timeMs: this.now(), address, source, key });
+      else this.deniedDropped++;
+      throw new WharfError('EACCES', `${address} is forbidden from source ${source} by its permission group`);
+    }
+  }
+
+  /** The refused reads since the last call (for the heartbeat), and how many were not kept. */
+  takeDenied(): { denied: DeniedRead[]; dropped: number } {
+    const out = { denied: this.denied, dropped: this.deniedDropped };
+    this.denied = [];
+    this.deniedDropped = 0;
+    return out;
+  }
+
+  /** Puts back what a failed heartbeat could not deliver (still bounded). */
+  returnDenied(d: { denied: DeniedRead[]; dropped: number }): void {
+    const room = MAX_DENIED_KEPT - this.denied.length;
+    this.denied = [...d.denied.slice(0, room), ...this.denied];
+    this.deniedDropped += d.dropped + Math.max(0, d.denied.length - room);
   }
 
   private pinned(id: string, pins: readonly CachePin[]): boolean {

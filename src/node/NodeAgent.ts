@@ -45,8 +45,15 @@ export class NodeAgent {
 
   private async beat(): Promise<void> {
     const s = this.node.stats();
+    const denied = this.node.control.takeDenied();
     try {
-      const r = await this.admin.nodeHeartbeat({ id: this.node.id, usedBytes: s.usedBytes, blocks: s.blocks });
+      let r;
+      try {
+        r = await this.admin.nodeHeartbeat({ id: this.node.id, usedBytes: s.usedBytes, blocks: s.blocks, ...denied });
+      } catch (e) {
+        this.node.control.returnDenied(denied); // the next heartbeat delivers them
+        throw e;
+      }
       this.state = r.node?.state ?? this.state;
       const moved = r.epoch !== this.epoch;
       this.epoch = r.epoch;

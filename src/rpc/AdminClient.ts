@@ -82,8 +82,11 @@ export class AdminClient {
   registerNode(r: { id: string; address: string; capacityBytes: number; instanceVersion?: number }): Promise<NodeReply__Output> {
     return this.call('RegisterNode', (md, o, cb) => this.stub.RegisterNode({ id: r.id, address: r.address, capacity_bytes: String(r.capacityBytes), instance_version: String(r.instanceVersion ?? 0) }, md, o, cb));
   }
-  nodeHeartbeat(r: { id: string; usedBytes: number; blocks: number }): Promise<NodeReply__Output> {
-    return this.call('NodeHeartbeat', (md, o, cb) => this.stub.NodeHeartbeat({ id: r.id, used_bytes: String(r.usedBytes), blocks: String(r.blocks) }, md, o, cb));
+  nodeHeartbeat(r: { id: string; usedBytes: number; blocks: number; denied?: { timeMs: number; address: string; source: string; key: string }[]; dropped?: number }): Promise<NodeReply__Output> {
+    return this.call('NodeHeartbeat', (md, o, cb) => this.stub.NodeHeartbeat({
+      id: r.id, used_bytes: String(r.usedBytes), blocks: String(r.blocks),
+      denied: (r.denied ?? []).map((d) => ({ time_ms: String(d.timeMs), address: d.address, source: d.source, key: d.key })), denied_dropped: r.dropped ?? 0,
+    }, md, o, cb));
   }
   listNodes(): Promise<NodeList__Output> {
     return this.call('ListNodes', (md, o, cb) => this.stub.ListNodes({}, md, o, cb));
