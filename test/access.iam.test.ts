@@ -25,7 +25,7 @@ import { rejectsErrno } from './helpers/sourceFixture.js';
 import { tempDir } from './helpers/tmp.js';
 
 const READS = ['ListSources', 'ShowSource', 'ListRules', 'ShowRule', 'ListJobs', 'ShowJob', 'Status', 'ListNodes', 'ListInstances', 'ShowInstance',
-  'ListCacheRules', 'ShowCacheRule', 'ListCacheJobs', 'ShowCacheJob', 'ListGroups', 'ShowGroup', 'CheckAccess', 'WhoAmI'];
+  'ListCacheRules', 'ShowCacheRule', 'ListCacheJobs', 'ShowCacheJob', 'ListGroups', 'ShowGroup', 'CheckAccess', 'WhoAmI', 'ShowSourceStream'];
 const MEMBER_CALLS = ['RegisterNode', 'NodeHeartbeat'];
 const ADMIN_ONLY = ['QueryAudit', 'CreateUser', 'UpdateUser', 'DeleteUser', 'ListUsers', 'CreateKey', 'ListKeys', 'SetKeyDisabled', 'DeleteKey'];
 /** Everything else changes sources, rules, jobs, instances, nodes or groups: admin and operator. */

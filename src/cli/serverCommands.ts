@@ -49,6 +49,7 @@ export function registerServerCommands(program: Command): void {
         nodes: { heartbeatMs: o.nodeHeartbeat, lostMs: o.nodeLost },
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
         ...(toNodes ? { cache: { nodeTls: toNodes } } : {}),
+        ...(process.env['WHARF_KAFKA_PASSWORD'] ? { events: { saslPassword: process.env['WHARF_KAFKA_PASSWORD'] } } : {}),
         sync: {
           snapshotDeadlineMs: o.snapshotDeadline,
           ...(process.env['WHARF_TEST_MINUTE_MS'] ? { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } : {}),

@@ -5,7 +5,7 @@ import { WharfError } from '../common/index.js';
 import { globals, integer, json, out, withAdmin } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { jobSucceeded, waitForJob } from './jobProgress.js';
-import { jobSummary, jobText, ruleLine, sourceLine, sourceText } from './syncFormat.js';
+import { jobSummary, jobText, ruleLine, sourceLine, sourceText, streamLine } from './syncFormat.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -81,5 +81,37 @@ export function registerSourceCommands(program: Command): void {
       for (const r of d.rules) out(`  ${ruleLine(r)}`);
       if (d.running_job) out(`Running job:\n${jobText(d.running_job)}`);
       else if (d.last_job) out(`Last job:\n${jobText(d.last_job)}`);
+    }));
+
+  const stream = source.command('stream').description('a source\'s stream of store events over Kafka: keeps its namespace current without listing');
+  const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
+  stream.command('set <source>')
+    .description('consume the store\'s event notifications (AWS, MinIO, Ceph) from Kafka topics, in a consumer group of this source')
+    .requiredOption('--brokers <list>', 'bootstrap brokers, host:port[,host:port…]', list)
+    .requiredOption('--topic <topic>', 'a topic of event notifications; repeatable', list)
+    .requiredOption('--group <group>', 'the consumer group (one per source)')
+    .option('--bucket <name>', 'the bucket the events name (default: the source\'s; needed for file:// sources)', '')
+    .option('--dead-letter-topic <topic>', 'where undecodable messages go (default: <first topic>.dlq)', '')
+    .option('--from-latest', 'a new group starts at the newest message instead of the oldest', false)
+    .option('--sasl-mechanism <m>', 'plain, scram-sha-256 or scram-sha-512 (the password: the master\'s $WHARF_KAFKA_PASSWORD)', '')
+    .option('--sasl-username <user>', 'SASL user name', '')
+    .option('--kafka-tls', 'TLS to the brokers with the system CAs', false)
+    .option('--kafka-ca <file>', 'TLS to the brokers with this CA (a path on the master)', '')
+    .action(withAdmin('source stream set', async (admin, name: string, o: { brokers: string[]; topic: string[]; group: string; bucket: string; deadLetterTopic: string; fromLatest: boolean; saslMechanism: string; saslUsername: string; kafkaTls: boolean; kafkaCa: string }) => {
+      const st = await admin.setSourceStream(name, {
+        brokers: o.brokers, topics: o.topic, group: o.group, bucket: o.bucket, dead_letter_topic: o.deadLetterTopic, from_latest: o.fromLatest,
+        sasl_mechanism: o.saslMechanism, sasl_username: o.saslUsername, tls: o.kafkaTls, tls_ca_file: o.kafkaCa,
+      });
+      if (globals().json) json(st); else out(`${name}: ${streamLine(st)}`);
+    }));
+  stream.command('clear <source>').description('stop consuming (the namespace stays; periodic and on-access sync go on)')
+    .action(withAdmin('source stream clear', async (admin, name: string) => {
+      const s = await admin.clearSourceStream(name);
+      if (globals().json) json(s); else out(`${name}: stream cleared`);
+    }));
+  stream.command('show <source>').description('state (inactive, waiting, starting, active, error), lag, last event, counters')
+    .action(withAdmin('source stream show', async (admin, name: string) => {
+      const st = await admin.showSourceStream(name);
+      if (globals().json) json(st); else out(`${name}: ${streamLine(st)}`);
     }));
 }

@@ -1,6 +1,6 @@
 // How the CLI prints sources, rules, jobs and status.
 import bytes from 'bytes';
-import type { WireCacheJob, WireJob, WireNodeList, WireRule, WireSource, WireStatus } from '../rpc/index.js';
+import type { WireStreamStatus, WireCacheJob, WireJob, WireNodeList, WireRule, WireSource, WireStatus } from '../rpc/index.js';
 
 export function when(ms: string | number): string {
   const n = Number(ms);
@@ -93,6 +93,7 @@ export function statusText(st: WireStatus): string {
       if (Number(s.last_job.counters.warning_count) > 0) lines.push(`  warnings:     ${s.last_job.counters.warning_count} (first: ${s.last_job.counters.warnings[0] ?? ''})`);
     }
     lines.push(`  rules:        ${s.rules.length === 0 ? 'none' : s.rules.map((r) => `${r.name} (${r.type}, ${r.status})`).join(', ')}`);
+    if (s.stream) lines.push(`  stream:       ${streamLine(s.stream)}`);
     return lines.join('\n');
   });
   return blocks.join('\n\n');
@@ -112,4 +113,11 @@ export function clusterText(l: WireNodeList, running: WireCacheJob[]): string {
     lines.push(`  cache job ${j.id} ${j.kind} ${j.source}:${j.directory} ${j.state}, ${p?.files_done ?? 0}/${p?.files_total ?? '?'} files, ${p?.files_failed ?? 0} failed`);
   }
   return lines.join('\n');
+}
+
+/** One line of a source's event stream: state, lag, last event, counters. */
+export function streamLine(t: WireStreamStatus): string {
+  const lag = Number(t.lag) < 0 ? 'lag unknown' : `lag ${t.lag}`;
+  return `${t.state} (${t.topics.join(', ')} as group ${t.group}), ${lag}, last event ${when(t.last_event_ms)}; `
+    + `${t.applied} applied, ${t.dropped} dropped as old, ${t.stale} marked stale, ${t.skipped} skipped, ${t.dead_lettered} to ${t.dead_letter_topic}${t.error ? `; error: ${t.error}` : ''}`;
 }

@@ -52,6 +52,7 @@ export const ADMIN_POLICY: Record<AdminMethod, CallPolicy> = {
   CreateRule: onSource('source'), UpdateRule: onSource('source'), DeleteRule: onSource('source'), ExecuteRule: onSource('source'),
   TerminateRule: onSource('source'), EnableRule: onSource('source'), DisableRule: onSource('source'),
   BeginResync: onSource('name'), EndResync: onSource('name'),
+  SetSourceStream: onSource('source'), ClearSourceStream: onSource('name'), ShowSourceStream: read,
   // The cache cluster.
   DrainNode: { roles: CHANGE, scope: { kind: 'node', field: 'id' } }, RemoveNode: { roles: CHANGE, scope: { kind: 'node', field: 'id' } },
   CreateInstance: { roles: CHANGE, scope: cluster }, DeleteInstance: { roles: CHANGE, scope: cluster }, ResizeInstance: onInstance('name'),

@@ -13,16 +13,20 @@ import type { NodeRegistry } from './NodeRegistry.js';
 import { unary } from './unary.js';
 import type { CallAuth } from './CallAuth.js';
 import { iamHandlers } from './IamAdmin.js';
+import type { EventStreams } from './EventStreams.js';
+import { streamHandlers, streamToWire } from './StreamAdmin.js';
 import { jobToWire, nodeToWire, ruleToWire, ruleTypeOf, sourceToWire, wireBytes, wireMinutes } from './wire.js';
 
 export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 
-export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth, streams: EventStreams): AdminHandlers {
+  const streamOf = (name: string) => (sync.catalog.get(name).stream ? { stream: streamToWire(streams.status(name)) } : {});
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
     ...cacheHandlers(cache, metrics),
     ...accessHandlers(cache.groups, sync.catalog, metrics),
     ...iamHandlers(auth, metrics),
+    ...streamHandlers(streams, metrics),
     QueryAudit: u('QueryAudit', async (r) => ({
       entries: (await audit.query({
         ...(Number(r.since_ms) > 0 ? { sinceMs: Number(r.since_ms) } : {}), ...(Number(r.until_ms) > 0 ? { untilMs: Number(r.until_ms) } : {}),
@@ -42,14 +46,14 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
       return { source: sourceToWire(source), job: jobToWire(job) };
     }),
     RemoveSource: u('RemoveSource', async (r) => ({
-      removed_entries: (await sync.removeSource(r.name, { force: r.force, beforeRemove: () => cache.forgetSource(r.name) })).removedEntries,
+      removed_entries: (await sync.removeSource(r.name, { force: r.force, beforeRemove: async () => { await streams.forget(r.name); return cache.forgetSource(r.name); } })).removedEntries,
     })),
     ListSources: u('ListSources', async () => ({ sources: sync.catalog.list().map(sourceToWire) })),
     ShowSource: u('ShowSource', async (r) => {
       const st = (await sync.status()).find((s) => s.source.name === r.name);
       if (!st) throw new WharfError('ENOENT', `no data source named ${JSON.stringify(r.name)}`);
       return {
-        source: sourceToWire(st.source), rules: st.rules.map(ruleToWire), sync_mode: st.syncMode,
+        source: sourceToWire(st.source), rules: st.rules.map(ruleToWire), sync_mode: st.syncMode, ...streamOf(st.source.name),
         ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
       };
     }),
@@ -109,7 +113,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
     RemoveNode: u('RemoveNode', async (r) => { await nodes.remove(r.id, r.force); return {}; }),
     Status: u('Status', async () => ({
       sources: (await sync.status()).map((st) => ({
-        source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire),
+        source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire), ...streamOf(st.source.name),
         ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
       })),
     })),

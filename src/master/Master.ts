@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { AuditLog, checkExposure, newRequestId } from '../access/index.js';
 import { CallAuth, authorized } from './CallAuth.js';
 import { Identities } from './Identities.js';
+import { EventStreams, type EventStreamsOptions } from './EventStreams.js';
 import { AccessGate } from './AccessGate.js';
 import { audited } from './AuditedAdmin.js';
 import { adminHandlers } from './AdminService.js';
@@ -51,6 +52,8 @@ export interface MasterOptions {
   auth?: { enabled: boolean; bootstrapKeyFile?: string };
   /** Listen on a non-loopback address without TLS and auth anyway. */
   insecure?: boolean;
+  /** Event streams: the SASL password (from the environment) and the ledger's retention. */
+  events?: EventStreamsOptions;
   /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
   openStore?: StoreOpener;
 }
@@ -76,6 +79,7 @@ export class Master {
     readonly nodes: NodeRegistry,
     readonly cache: CachePlane,
     readonly audit: AuditLog,
+    readonly streams: EventStreams,
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -128,6 +132,8 @@ export class Master {
       await tree.close();
       throw e;
     }
+    // Opened once the server is bound: until then nothing may consume events.
+    const streams = new EventStreams(tree, sync.catalog, options.events);
     const auth = new CallAuth(authOn, identities, sync.catalog, nodes, options.tls ? (options.tls.clientCaFile ? 'mtls' : 'tls') : 'plaintext');
     const gate = new AccessGate(tree, sync.catalog, cache.groups, auth);
     gate.onDenied = (d) => audit.record({
@@ -135,7 +141,7 @@ export class Master {
       params: { ino: d.ino, rule: d.rule }, result: d.errno, latencyMs: 0,
     });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics, gate));
-    server.addService(wharfProto().wharf.v1.Admin.service, audited(authorized(adminHandlers(sync, nodes, cache, metrics, audit, auth), auth), audit, auth));
+    server.addService(wharfProto().wharf.v1.Admin.service, audited(authorized(adminHandlers(sync, nodes, cache, metrics, audit, auth, streams), auth), audit, auth));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
@@ -164,7 +170,8 @@ export class Master {
       }
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false, tls: options.tls ? (options.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: authOn, bootstrapKey }, 'master serving');
-    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit);
+    await streams.open();
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit, streams);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
@@ -180,6 +187,7 @@ export class Master {
         this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });
       await this.http?.close();
+      await this.streams.close(); // consumers leave their groups; uncommitted offsets replay at the next start
       await this.audit.close();
       await this.cache.close();
       await this.sync.close();

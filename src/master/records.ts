@@ -36,6 +36,20 @@ export interface SourceRecord {
   pins?: { directory: string; ttlMs: number }[];
   /** Its permission group, within its instance; absent: the instance's default group. */
   group?: string;
+  /** Its stream of store events (src/events); absent: none. A SASL password is never stored: the master has it from its environment. */
+  stream?: StreamRecord;
+}
+
+export interface StreamRecord {
+  brokers: string[];
+  topics: string[];
+  group: string;
+  bucket: string;
+  deadLetterTopic?: string;
+  fromBeginning: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string };
+  /** true: TLS with the system CAs; a path: with that CA file. */
+  tls?: true | string;
 }
 
 export const RULE_TYPES = ['manual', 'periodic'] as const;

@@ -21,5 +21,5 @@ export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type Fi
 export { WriteQueue } from './WriteQueue.js';
 export { Txn } from './Txn.js';
 export type { DentryValue, StoreState, SyncTimes } from './codec.js';
-export { familyRange, sourceKey, nodeKey, instanceKey, groupKey, userKey, accessKeyKey, ruleKey, ruleRange, jobKey, cacheJobKey, metaKey, type RuleBookName } from './keys.js';
+export { familyRange, sourceKey, nodeKey, instanceKey, groupKey, userKey, accessKeyKey, eventKey, eventRange, ruleKey, ruleRange, jobKey, cacheJobKey, metaKey, type RuleBookName } from './keys.js';
 export { resolveParent, mkdirp, removeTree, walkTree, type TreeNode } from './PathOps.js';

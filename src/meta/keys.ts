@@ -39,6 +39,7 @@
 //   'G' <instance> 0x00 <group>   → permission group record (JSON; src/master PermissionGroups)
 //   'U' <user>                    → IAM user record (JSON; src/master Identities)
 //   'A' <key id>                  → access key record, the secret as an scrypt hash (JSON; src/master Identities)
+//   'Q' <source> 0x00 <key>       → the last store event applied for a key, or its tombstone (JSON; src/events EventLedger)
 //   'M' "nextCacheJob"            → u64 next cache job number
 //   'M' "sync"                    → empty: written with sync=true to fsync LevelDB's log (--fsync group commit)
 //
@@ -94,6 +95,7 @@ const P_CACHE_JOB = 0x58; // 'X': cache jobs
 const P_GROUP = 0x47; // 'G': permission groups
 const P_USER = 0x55; // 'U': IAM users
 const P_ACCESS_KEY = 0x41; // 'A': access keys
+const P_EVENT = 0x51; // 'Q': store events applied, per key
 
 export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync';
 
@@ -159,6 +161,16 @@ export function ruleRange(source: string, book: RuleBookName = 'sync'): { gte: B
 
 export function jobKey(id: bigint): Buffer {
   return inoKey(P_JOB, id);
+}
+
+export function eventKey(source: string, key: string): Buffer {
+  return Buffer.concat([Buffer.of(P_EVENT), Buffer.from(source, 'utf8'), Buffer.of(0), Buffer.from(key, 'utf8')]);
+}
+
+/** Every event-ledger key of one source. */
+export function eventRange(source: string): { gte: Buffer; lt: Buffer } {
+  const p = Buffer.concat([Buffer.of(P_EVENT), Buffer.from(source, 'utf8')]);
+  return { gte: Buffer.concat([p, Buffer.of(0)]), lt: Buffer.concat([p, Buffer.of(1)]) };
 }
 
 export function userKey(name: string): Buffer {
@@ -232,7 +244,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP, user: P_USER, accessKey: P_ACCESS_KEY } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP, user: P_USER, accessKey: P_ACCESS_KEY, event: P_EVENT } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

@@ -39,6 +39,8 @@ import type { AccessDecision__Output } from './gen/wharf/v1/AccessDecision.js';
 import type { AuditEntries__Output } from './gen/wharf/v1/AuditEntries.js';
 import type { AuditEntry__Output } from './gen/wharf/v1/AuditEntry.js';
 import type { User__Output } from './gen/wharf/v1/User.js';
+import type { StreamStatus__Output } from './gen/wharf/v1/StreamStatus.js';
+import type { StreamSettings } from './gen/wharf/v1/StreamSettings.js';
 import type { UserList__Output } from './gen/wharf/v1/UserList.js';
 import type { AccessKey__Output } from './gen/wharf/v1/AccessKey.js';
 import type { KeyList__Output } from './gen/wharf/v1/KeyList.js';
@@ -62,6 +64,7 @@ export type WireGroup = PermissionGroup__Output;
 export type WireAccessDecision = AccessDecision__Output;
 export type WireAuditEntry = AuditEntry__Output;
 export type WireUser = User__Output;
+export type WireStreamStatus = StreamStatus__Output;
 export type WireAccessKey = AccessKey__Output;
 export type WireWhoAmI = WhoAmIReply__Output;
 
@@ -233,6 +236,15 @@ export class AdminClient {
     return (await this.call<AuditEntries__Output>('QueryAudit', (md, o, cb) => this.stub.QueryAudit({
       since_ms: q.sinceMs ?? 0, until_ms: q.untilMs ?? 0, action: q.action ?? '', result: q.result ?? '', source_ip: q.sourceIp ?? '', plane: q.plane ?? '', limit: q.limit ?? 0,
     }, md, o, cb))).entries;
+  }
+  setSourceStream(source: string, stream: StreamSettings): Promise<WireStreamStatus> {
+    return this.call('SetSourceStream', (md, o, cb) => this.stub.SetSourceStream({ source, stream }, md, o, cb));
+  }
+  clearSourceStream(name: string): Promise<WireSource> {
+    return this.call('ClearSourceStream', (md, o, cb) => this.stub.ClearSourceStream({ name }, md, o, cb));
+  }
+  showSourceStream(name: string): Promise<WireStreamStatus> {
+    return this.call('ShowSourceStream', (md, o, cb) => this.stub.ShowSourceStream({ name }, md, o, cb));
   }
   whoAmI(): Promise<WireWhoAmI> {
     return this.call('WhoAmI', (md, o, cb) => this.stub.WhoAmI({}, md, o, cb));

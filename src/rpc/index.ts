@@ -10,5 +10,5 @@ export { toStatus, fromServiceError, statusOfErrno, ERRNO_METADATA_KEY } from '.
 export { attrToWire, attrFromWire, typeFromWire, entryFromWire, statFsToWire, statFsFromWire, parseIno, parseInt64 } from './convert.js';
 export { GrpcMetaClient, type GrpcMetaClientOptions } from './GrpcMetaClient.js';
 export type { NamespaceHandlers } from './gen/wharf/v1/Namespace.js';
-export { AdminClient, type WireNode, type WireNodeList, type WireSource, type WireRule, type WireJob, type WireStatus, type WireSourceDetail, type WireInstance, type WireCacheJob, type WireNodePolicy, type WireGroup, type WireAccessDecision, type WireAuditEntry, type WireUser, type WireAccessKey, type WireWhoAmI } from './AdminClient.js';
+export { AdminClient, type WireNode, type WireNodeList, type WireSource, type WireRule, type WireJob, type WireStatus, type WireSourceDetail, type WireInstance, type WireCacheJob, type WireNodePolicy, type WireGroup, type WireAccessDecision, type WireAuditEntry, type WireUser, type WireStreamStatus, type WireAccessKey, type WireWhoAmI } from './AdminClient.js';
 export { DEFAULT_TLS_REFRESH_MS, callMetadata, channelCredentials, checkPem, serverCredentials, type ClientSecurity, type ClientTls, type ServerTls } from './security.js';

@@ -1,0 +1,181 @@
+// One data source's stream of store events: a kafkajs consumer group on its
+// topics. Each message is decoded (S3EventDecoder) and each event handed to
+// `apply`; a message that cannot be decoded goes to the dead-letter topic with the
+// reason, and the stream goes on. Offsets are committed only after every event of
+// the messages before them was applied — `apply` resolves once the namespace write
+// is in LevelDB (durable on disk with --fsync) — so a crash replays, never skips,
+// and the event ledger makes a replay harmless.
+//
+// States, as `wharf status` shows them: inactive (no stream, or stopped) → waiting
+// (connecting to the brokers) → starting (connected, joining the group) → active
+// (assigned partitions, consuming) ; error (the last attempt failed; kafkajs
+// retries and restarts the consumer, the state says why meanwhile).
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer, type SASLOptions } from 'kafkajs';
+import { WharfError, logger } from '../common/index.js';
+import { EventDecodeError, decodeS3Events, type StoreEvent } from './S3EventDecoder.js';
+
+const log = logger('events');
+
+export const STREAM_STATES = ['inactive', 'waiting', 'starting', 'active', 'error'] as const;
+export type StreamState = (typeof STREAM_STATES)[number];
+
+export interface StreamConfig {
+  /** Bootstrap addresses, host:port. */
+  brokers: string[];
+  topics: string[];
+  group: string;
+  /** The bucket whose events apply (others are counted as skipped). */
+  bucket: string;
+  /** Where undecodable messages go (default: "<first topic>.dlq"). */
+  deadLetterTopic?: string;
+  /** A new group starts at the oldest message (default) or only new ones. */
+  fromBeginning?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** TLS to the brokers: true for the system CAs, or a CA file. */
+  tls?: boolean | { caFile: string };
+}
+
+/** What applying one event did. */
+export type ApplyResult = 'applied' | 'dropped' | 'stale' | 'skipped';
+
+export interface StreamCounters {
+  messages: number;
+  applied: number;
+  /** Not newer than what was applied for the key (duplicates, late arrivals). */
+  dropped: number;
+  /** Ambiguous: the path was marked for on-access sync. */
+  stale: number;
+  /** Another bucket, or a key outside the source. */
+  skipped: number;
+  deadLettered: number;
+}
+
+export interface StreamStatus extends StreamCounters {
+  state: StreamState;
+  topics: string[];
+  group: string;
+  /** Messages behind the partitions' ends at the last batch (undefined before one). */
+  lag: number | undefined;
+  lastEventMs: number;
+  error: string;
+}
+
+export function deadLetterTopicOf(cfg: StreamConfig): string {
+  return cfg.deadLetterTopic ?? `${cfg.topics[0]}.dlq`;
+}
+
+export class SourceStream {
+  private state: StreamState = 'inactive';
+  private error = '';
+  private lastEventMs = 0;
+  private readonly lags = new Map<string, number>();
+  private readonly counters: StreamCounters = { messages: 0, applied: 0, dropped: 0, stale: 0, skipped: 0, deadLettered: 0 };
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+
+  constructor(
+    readonly source: string,
+    readonly cfg: StreamConfig,
+    private readonly apply: (e: StoreEvent) => Promise<ApplyResult>,
+  ) {}
+
+  status(): StreamStatus {
+    const lag = this.lags.size ? [...this.lags.values()].reduce((a, b) => a + b, 0) : undefined;
+    return { ...this.counters, state: this.state, topics: this.cfg.topics, group: this.cfg.group, lag, lastEventMs: this.lastEventMs, error: this.error };
+  }
+
+  async start(): Promise<void> {
+    const kafka = new Kafka({
+      clientId: `wharf-${this.source}`,
+      brokers: this.cfg.brokers,
+      ...(this.cfg.sasl ? { sasl: this.cfg.sasl as SASLOptions } : {}),
+      ...(this.cfg.tls ? { ssl: this.cfg.tls === true ? true : { ca: [readFileSync(this.cfg.tls.caFile, 'utf8')] } } : {}),
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 300, retries: 8 },
+    });
+    this.state = 'waiting';
+    this.producer = kafka.producer({ allowAutoTopicCreation: true });
+    const consumer = kafka.consumer({ groupId: this.cfg.group, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 10_000, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 } });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CONNECT, () => { if (this.state === 'waiting') this.state = 'starting'; });
+    consumer.on(consumer.events.GROUP_JOIN, () => { this.state = 'active'; this.error = ''; });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.state = 'error';
+      this.error = String((e.payload as { error?: Error }).error?.message ?? 'crashed');
+      log.warn({ source: this.source, err: this.error, restart: (e.payload as { restart?: boolean }).restart }, 'event stream consumer crashed');
+    });
+    consumer.on(consumer.events.STOP, () => { this.state = 'inactive'; });
+    try {
+      await this.producer.connect();
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.cfg.topics, fromBeginning: this.cfg.fromBeginning ?? true });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.batch(p) });
+    } catch (e) {
+      this.state = 'error';
+      this.error = (e as Error).message;
+      throw new WharfError('ENOTCONN', `event stream of ${this.source}: cannot reach the brokers ${this.cfg.brokers.join(', ')}: ${(e as Error).message}`, e);
+    }
+    log.info({ source: this.source, topics: this.cfg.topics, group: this.cfg.group }, 'event stream started');
+  }
+
+  async stop(): Promise<void> {
+    const c = this.consumer;
+    const p = this.producer;
+    this.consumer = undefined;
+    this.producer = undefined;
+    await c?.disconnect().catch(() => undefined);
+    await p?.disconnect().catch(() => undefined);
+    this.state = 'inactive';
+  }
+
+  private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    let last: string | undefined;
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      await this.message(batch.topic, batch.partition, m);
+      resolveOffset(m.offset);
+      last = m.offset;
+      await heartbeat();
+    }
+    if (last === undefined) return;
+    // After every event up to `last` is in the namespace: a crash before this replays them.
+    await this.consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    this.lags.set(`${batch.topic}/${batch.partition}`, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
+  }
+
+  private async message(topic: string, partition: number, m: KafkaMessage): Promise<void> {
+    this.counters.messages++;
+    let events: StoreEvent[];
+    try {
+      events = decodeS3Events(m.value);
+    } catch (e) {
+      if (!(e instanceof EventDecodeError)) throw e;
+      await this.deadLetter(topic, partition, m, e.reason);
+      return;
+    }
+    for (const e of events) {
+      if (e.bucket !== this.cfg.bucket) {
+        this.counters.skipped++;
+        continue;
+      }
+      const r = await this.apply(e); // a failure (the namespace, the disk) throws: the batch is retried, nothing committed
+      this.counters[r]++;
+      this.lastEventMs = Date.now();
+    }
+  }
+
+  private async deadLetter(topic: string, partition: number, m: KafkaMessage, reason: string): Promise<void> {
+    const dlq = deadLetterTopicOf(this.cfg);
+    log.warn({ source: this.source, topic, partition, offset: m.offset, reason, deadLetterTopic: dlq }, 'undecodable event message sent to the dead-letter topic');
+    // If this fails the batch is retried: the message is never dropped silently.
+    await this.producer!.send({
+      topic: dlq,
+      messages: [{
+        key: m.key, value: m.value,
+        headers: { 'wharf-reason': reason.slice(0, 1000), 'wharf-source': this.source, 'wharf-topic': topic, 'wharf-partition': String(partition), 'wharf-offset': m.offset },
+      }],
+    });
+    this.counters.deadLettered++;
+  }
+}

@@ -1,0 +1,82 @@
+// Applies one store change that an event stream reported (src/events) to the
+// namespace, in one transaction, with the caller's own writes (the event ledger) in
+// that same transaction: a crash leaves both or neither.
+//   put    — the object as a synced file (parents created as synced directories), or
+//            a directory marker as a directory; a client's own file of that name, or
+//            one changed since, is left alone (as a sync would).
+//   delete — the synced entry goes (a directory only when empty); Wharf's own
+//            entries (no store state, or pending upload) stay.
+//   stale  — the event could not be trusted (no size or ETag): the parent directory
+//            is marked unlisted, so its next access lists it from the store.
+import { nowNs, type Ino } from '../common/index.js';
+import type { Txn } from '../meta/index.js';
+import { keyToPath } from '../ufs/index.js';
+import type { MountPoint } from './SyncExecutor.js';
+import { SyncCounters } from './SyncCounters.js';
+import { fileFingerprint, type StoreEntry } from './SyncPlan.js';
+import { DEFAULTS, SyncWriter } from './SyncWriter.js';
+
+export type StoreChange =
+  | { op: 'put'; key: string; size: bigint; etag: string; mtimeMs: number }
+  | { op: 'delete'; key: string }
+  | { op: 'stale'; key: string };
+
+export type ChangeOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent' | 'kept' | 'skipped' | 'marked-stale';
+
+/** Walks to the directory at `parts` without creating anything; undefined if it is not there. */
+async function findDir(tx: Txn, rootIno: Ino, parts: readonly string[]): Promise<Ino | undefined> {
+  let at = rootIno;
+  for (const p of parts) {
+    const d = await tx.getDentry(at, p);
+    if (!d || d.type !== 'directory') return undefined;
+    at = d.ino;
+  }
+  return at;
+}
+
+export async function applyStoreChange(m: MountPoint, c: StoreChange, gen: bigint, alsoInTxn?: (tx: Txn, outcome: ChangeOutcome) => void): Promise<ChangeOutcome> {
+  const mapped = keyToPath(m.prefix, c.key);
+  return m.tree.write(`event: ${c.op}`, async (tx) => {
+    const done = (o: ChangeOutcome) => { alsoInTxn?.(tx, o); return o; };
+    if (mapped.kind === 'skip') return done('skipped');
+    const parts = mapped.parts;
+    if (c.op === 'stale') {
+      const dir = await findDir(tx, m.rootIno, mapped.kind === 'dir-marker' ? parts : parts.slice(0, -1));
+      if (dir !== undefined) tx.putSyncTimes(dir, { listedMs: 0, treeMs: 0 });
+      return done('marked-stale');
+    }
+    const counters = new SyncCounters();
+    const writer = new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true);
+    if (c.op === 'put') {
+      if (mapped.kind === 'dir-marker') {
+        if (parts.length === 0) return done('unchanged');
+        const ino = await writer.dir(parts);
+        return done(ino === null ? 'kept' : counters.created > 0 ? 'created' : 'unchanged');
+      }
+      const dirIno = await writer.dir(parts.slice(0, -1));
+      if (dirIno === null) return done('kept');
+      const entry: StoreEntry = { type: 'file', fingerprint: fileFingerprint(c.size, c.etag, c.mtimeMs), size: c.size, mtimeMs: c.mtimeMs };
+      const ino = await writer.apply(dirIno, parts[parts.length - 1]!, entry);
+      if (ino === null) return done('kept');
+      return done(counters.created > 0 ? 'created' : counters.updated > 0 ? 'updated' : counters.unchanged > 0 ? 'unchanged' : 'kept');
+    }
+    // delete
+    if (parts.length === 0) return done('kept');
+    const dirIno = await findDir(tx, m.rootIno, parts.slice(0, -1));
+    if (dirIno === undefined) return done('absent');
+    const name = parts[parts.length - 1]!;
+    const d = await tx.getDentry(dirIno, name);
+    if (!d) return done('absent');
+    if ((d.type === 'directory') !== (mapped.kind === 'dir-marker')) return done('kept'); // an object's event does not remove a directory, nor a marker's a file
+    const attr = await tx.getAttr(d.ino);
+    const state = await tx.getStoreState(d.ino);
+    if (!attr || !state || state.pending) return done('kept');
+    if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) return done('kept');
+    if (attr.type !== 'directory' && attr.nlink > 1 && !(await tx.isPrimaryName(attr, dirIno, name))) return done('kept');
+    await tx.removeChild(dirIno, name, attr);
+    // mtime only, as a sweep does: ctime is how sync tells a client's change (SyncPlan).
+    const dir = await tx.getAttr(dirIno);
+    if (dir) tx.putAttr({ ...dir, nlink: dir.nlink - (attr.type === 'directory' ? 1 : 0), mtimeNs: nowNs() });
+    return done('deleted');
+  });
+}
