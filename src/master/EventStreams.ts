@@ -117,7 +117,7 @@ export class EventStreams {
   private async startStream(rec: SourceRecord): Promise<void> {
     if (this.closed || !rec.stream) return;
     const ledger = new EventLedger(this.tree, rec.name, this.o.ledgerRetentionMs);
-    const stream = new SourceStream(rec.name, this.configOf(rec.stream), (e) => this.apply(rec.name, ledger, e));
+    const stream = new SourceStream(rec.name, this.configOf(rec.stream), (e) => applyStoreEvent(this.catalog, ledger, rec.name, e));
     this.streams.set(rec.name, stream);
     void ledger.expire().catch((e: unknown) => log.warn({ source: rec.name, err: String(e) }, 'event ledger expiry failed'));
     // Not awaited: a stream whose brokers are down must not hold up the master; its state says so.
@@ -130,20 +130,21 @@ export class EventStreams {
     await s?.stop();
   }
 
-  /** One event of `source`: ordered by its ledger, applied with its ledger entry in one transaction. */
-  private async apply(source: string, ledger: EventLedger, e: StoreEvent): Promise<ApplyResult> {
-    const verdict = decide(await ledger.get(e.key), e);
-    if (verdict === 'drop') return 'dropped';
-    const mp = await this.catalog.mountPoint(source);
-    const rec = this.catalog.get(source);
-    const change: StoreChange = verdict === 'stale'
-      ? { op: 'stale', key: e.key }
-      : e.op === 'delete'
-        ? { op: 'delete', key: e.key }
-        // S3's LastModified has whole seconds: the event's time, cut to match, is what a later listing reports.
-        : { op: 'put', key: e.key, size: e.size!, etag: e.etag!, mtimeMs: Math.floor((e.timeMs || Date.now()) / 1000) * 1000 };
-    const outcome = await applyStoreChange(mp, change, BigInt(rec.gen), (tx) => { if (verdict === 'apply') ledger.record(tx, e); });
-    if (outcome === 'skipped') return 'skipped';
-    return verdict === 'stale' ? 'stale' : 'applied';
-  }
+}
+
+/** One event of `source`: ordered by its ledger, applied with its ledger entry in one transaction. */
+export async function applyStoreEvent(catalog: SourceCatalog, ledger: EventLedger, source: string, e: StoreEvent): Promise<ApplyResult> {
+  const verdict = decide(await ledger.get(e.key), e);
+  if (verdict === 'drop') return 'dropped';
+  const mp = await catalog.mountPoint(source);
+  const rec = catalog.get(source);
+  const change: StoreChange = verdict === 'stale'
+    ? { op: 'stale', key: e.key }
+    : e.op === 'delete'
+      ? { op: 'delete', key: e.key }
+      // S3's LastModified has whole seconds: the event's time, cut to match, is what a later listing reports.
+      : { op: 'put', key: e.key, size: e.size!, etag: e.etag!, mtimeMs: Math.floor((e.timeMs || Date.now()) / 1000) * 1000 };
+  const outcome = await applyStoreChange(mp, change, BigInt(rec.gen), (tx) => { if (verdict === 'apply') ledger.record(tx, e); });
+  if (outcome === 'skipped') return 'skipped';
+  return verdict === 'stale' ? 'stale' : 'applied';
 }

@@ -2,7 +2,9 @@
 // data sources and metadata sync (wharf.v1.Admin: the mount table, sync rules and
 // jobs, begin/end resynchronisation, on-access sync), metrics and health over HTTP,
 // graceful shutdown, and the cache-node registry (NodeRegistry: registration,
-// heartbeats, node states and the placement epoch). Later: cache instances and rules.
+// heartbeats, node states and the placement epoch), cache instances with their
+// rules and jobs, permission groups, IAM (users, roles, access keys) and TLS, the
+// audit log, and the sources' streams of store events (EventStreams).
 //
 // Invariants: one master per data directory (LevelDB's LOCK refuses a second);
 // every handler answers either a reply or a status carrying `wharf-errno`; a stop
@@ -18,3 +20,4 @@ export { SyncControl, type SyncControlOptions, type SourceStatus, type SyncModeV
 export * from './records.js';
 export { serveMetrics, type MetricsEndpoint } from './MetricsEndpoint.js';
 export { NodeRegistry, NODE_STATES, type NodeState, type NodeView, type NodeRegistryOptions } from './NodeRegistry.js';
+export { EventStreams, applyStoreEvent, checkStream, type EventStreamsOptions } from './EventStreams.js';
