@@ -100,8 +100,10 @@ export function registerSyncCommands(program: Command): void {
   sync.command('begin')
     .description('enter synchronizing mode: a new generation; periodic rules pause; nothing is removed until end')
     .requiredOption('--source <source>', 'data source')
-    .action(withAdmin('sync begin', async (admin, o: { source: string }) => {
-      const s = await admin.beginResync(o.source);
+    .option('--topic <topic>', 'move the source\'s event stream to this topic (a fresh full feed) …')
+    .option('--group <group>', '… in this new consumer group')
+    .action(withAdmin('sync begin', async (admin, o: { source: string; topic?: string; group?: string }) => {
+      const s = await admin.beginResync(o.source, o.topic || o.group ? { topic: o.topic ?? '', group: o.group ?? '' } : undefined);
       if (globals().json) json(s);
       else out(`${o.source} is synchronizing (generation ${s.gen}); run sync rule execute …, then sync end\n${sourceText(s)}`);
     }));

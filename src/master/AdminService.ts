@@ -82,7 +82,19 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
       jobs: (await sync.jobs.list({ ...(r.source ? { source: r.source } : {}), ...(r.rule ? { rule: r.rule } : {}), limit: r.limit || 50 })).map(jobToWire),
     })),
     ShowJob: u('ShowJob', async (r) => jobToWire(await sync.jobs.get(r.id))),
-    BeginResync: u('BeginResync', async (r) => sourceToWire(await sync.beginResync(r.name))),
+    BeginResync: u('BeginResync', async (r) => {
+      if (Boolean(r.topic) !== Boolean(r.group)) throw new WharfError('EINVAL', 'a resync over a stream needs both a new topic and a new group');
+      const current = sync.catalog.get(r.name).stream;
+      if (r.topic && !current) throw new WharfError('EINVAL', `source ${r.name} has no event stream to move to ${r.topic} (wharf source stream set first)`);
+      if (r.topic && current && r.topic === current.topics[0] && r.group === current.group) throw new WharfError('EINVAL', 'the new topic and group must differ from the current ones');
+      // The generation first: what the new topic's events apply is stamped with it.
+      let s = await sync.beginResync(r.name);
+      if (r.topic && current) {
+        await streams.set(r.name, { ...current, topics: [r.topic], group: r.group });
+        s = sync.catalog.get(r.name);
+      }
+      return sourceToWire(s);
+    }),
     EndResync: u('EndResync', async (r) => {
       const res = await sync.endResync(r.name, { force: r.force });
       return { source: sourceToWire(res.source), removed: res.removed, total: res.total };

@@ -145,8 +145,8 @@ export class AdminClient {
   showJob(id: string): Promise<WireJob> {
     return this.call('ShowJob', (md, o, cb) => this.stub.ShowJob({ id }, md, o, cb));
   }
-  beginResync(name: string): Promise<WireSource> {
-    return this.call('BeginResync', (md, o, cb) => this.stub.BeginResync({ name }, md, o, cb));
+  beginResync(name: string, stream?: { topic: string; group: string }): Promise<WireSource> {
+    return this.call('BeginResync', (md, o, cb) => this.stub.BeginResync({ name, topic: stream?.topic ?? '', group: stream?.group ?? '' }, md, o, cb));
   }
   endResync(name: string, force: boolean): Promise<EndResyncReply__Output> {
     return this.call('EndResync', (md, o, cb) => this.stub.EndResync({ name, force }, md, o, cb));
