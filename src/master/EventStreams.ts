@@ -117,7 +117,17 @@ export class EventStreams {
   private async startStream(rec: SourceRecord): Promise<void> {
     if (this.closed || !rec.stream) return;
     const ledger = new EventLedger(this.tree, rec.name, this.o.ledgerRetentionMs);
-    const stream = new SourceStream(rec.name, this.configOf(rec.stream), (e) => applyStoreEvent(this.catalog, ledger, rec.name, e));
+    let touched = 0;
+    const stream = new SourceStream(rec.name, this.configOf(rec.stream), async (e) => {
+      const r = await applyStoreEvent(this.catalog, ledger, rec.name, e);
+      // During sync begin…end, events refresh the snapshot like listings do ("snapshot
+      // complete" waits for them to stop); recorded at most once a second.
+      if (r === 'applied' && this.catalog.get(rec.name).mode === 'synchronizing' && Date.now() - touched >= 1_000) {
+        touched = Date.now();
+        await this.catalog.update(rec.name, (s) => { s.lastRefreshMs = touched; });
+      }
+      return r;
+    });
     this.streams.set(rec.name, stream);
     void ledger.expire().catch((e: unknown) => log.warn({ source: rec.name, err: String(e) }, 'event ledger expiry failed'));
     // Not awaited: a stream whose brokers are down must not hold up the master; its state says so.
