@@ -8,7 +8,7 @@
 //
 // Settings: BENCH_EVENTS (50,000) events in BENCH_EVENTS_PER_MESSAGE (1) records per
 // message; BENCH_LATENCY_SAMPLES (200).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -87,6 +87,9 @@ async function main(): Promise<void> {
 
       // Latency: one event at a time, produce → visible to a getattr over gRPC.
       await admin.setSourceStream('lake', { brokers: [broker.address], topics: ['single'], group: 'wharf-single', bucket: 'lake', from_latest: false });
+      // The objects exist in the store, as they would: the first access of the new directory lists it.
+      mkdirSync(join(tmp, 'store', 'lat'));
+      writeFileSync(join(tmp, 'store', 'lat', 'warm.bin'), Buffer.alloc(1));
       await producer.send({ topic: 'single', messages: [{ value: JSON.stringify({ Records: [event('lat/warm.bin', 1)] }) }] });
       const lake = await client.resolve('/lake');
       const find = async (name: string) => {
@@ -97,6 +100,8 @@ async function main(): Promise<void> {
       const latencies: number[] = [];
       for (let i = 0; i < SAMPLES; i++) {
         const name = `l${i}.bin`;
+        // Into the store just before its event (the directory was listed once already, at its first access).
+        writeFileSync(join(tmp, 'store', 'lat', name), Buffer.alloc(i));
         const t = performance.now();
         await producer.send({ topic: 'single', messages: [{ value: JSON.stringify({ Records: [event(`lat/${name}`, i)] }) }] });
         while (!(await find(name))) await new Promise((r) => setTimeout(r, 1));

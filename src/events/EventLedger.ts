@@ -48,10 +48,25 @@ export class EventLedger {
     return e.atMs + this.retentionMs <= this.now() ? undefined : e;
   }
 
+  /** The entries of many keys at once (one LevelDB multi-get). */
+  async getMany(keys: readonly string[]): Promise<Map<string, LedgerEntry | undefined>> {
+    const vs = await this.tree.db.getMany(keys.map((k) => eventKey(this.source, k)));
+    const now = this.now();
+    return new Map(keys.map((k, i) => {
+      const v = vs[i];
+      const e = v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as LedgerEntry);
+      return [k, e && e.atMs + this.retentionMs > now ? e : undefined];
+    }));
+  }
+
+  /** What recording `e` stores. */
+  entryOf(e: StoreEvent): LedgerEntry {
+    return { deleted: e.op === 'delete', atMs: this.now(), ...(e.sequencer ? { seq: e.sequencer } : {}), ...(e.etag ? { etag: e.etag } : {}) };
+  }
+
   /** Records `e` as applied, inside the namespace change's transaction. */
   record(tx: Txn, e: StoreEvent): void {
-    const entry: LedgerEntry = { deleted: e.op === 'delete', atMs: this.now(), ...(e.sequencer ? { seq: e.sequencer } : {}), ...(e.etag ? { etag: e.etag } : {}) };
-    tx.putRecord(eventKey(this.source, e.key), Buffer.from(JSON.stringify(entry)));
+    tx.putRecord(eventKey(this.source, e.key), Buffer.from(JSON.stringify(this.entryOf(e))));
   }
 
   /** Removes entries past the retention window; returns how many. */

@@ -61,6 +61,9 @@ export interface StreamStatus extends StreamCounters {
   error: string;
 }
 
+/** Messages decoded and applied together (one namespace transaction per 1,000 events). */
+const MESSAGES_PER_CHUNK = 500;
+
 export function deadLetterTopicOf(cfg: StreamConfig): string {
   return cfg.deadLetterTopic ?? `${cfg.topics[0]}.dlq`;
 }
@@ -77,7 +80,8 @@ export class SourceStream {
   constructor(
     readonly source: string,
     readonly cfg: StreamConfig,
-    private readonly apply: (e: StoreEvent) => Promise<ApplyResult>,
+    /** Applies events in order; resolves once they are in the namespace, with one result each. */
+    private readonly apply: (events: StoreEvent[]) => Promise<ApplyResult[]>,
   ) {}
 
   status(): StreamStatus {
@@ -129,39 +133,43 @@ export class SourceStream {
     this.state = 'inactive';
   }
 
+  /**
+   * A fetched batch of one partition, in chunks: the chunk's messages decoded
+   * (poison to the dead-letter topic), their events applied together, then the
+   * offset after the chunk committed. A crash between apply and commit replays the
+   * chunk, which the ledger makes harmless.
+   */
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    let last: string | undefined;
-    for (const m of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      await this.message(batch.topic, batch.partition, m);
-      resolveOffset(m.offset);
-      last = m.offset;
+    for (let at = 0; at < batch.messages.length; at += MESSAGES_PER_CHUNK) {
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(at, at + MESSAGES_PER_CHUNK);
+      const events: StoreEvent[] = [];
+      for (const m of chunk) events.push(...(await this.decode(batch.topic, batch.partition, m)));
+      const mine = events.filter((e) => e.bucket === this.cfg.bucket);
+      this.counters.skipped += events.length - mine.length;
+      if (mine.length) {
+        // A failure (the namespace, the disk) throws: kafkajs retries the batch, nothing is committed.
+        for (const r of await this.apply(mine)) this.counters[r]++;
+        this.lastEventMs = Date.now();
+      }
+      const last = chunk[chunk.length - 1]!.offset;
+      resolveOffset(last);
+      // After every event up to `last` is in the namespace: a crash before this replays them.
+      await this.consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      this.lags.set(`${batch.topic}/${batch.partition}`, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
       await heartbeat();
     }
-    if (last === undefined) return;
-    // After every event up to `last` is in the namespace: a crash before this replays them.
-    await this.consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-    this.lags.set(`${batch.topic}/${batch.partition}`, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
   }
 
-  private async message(topic: string, partition: number, m: KafkaMessage): Promise<void> {
+  /** A message's events; an undecodable one goes to the dead-letter topic and yields none. */
+  private async decode(topic: string, partition: number, m: KafkaMessage): Promise<StoreEvent[]> {
     this.counters.messages++;
-    let events: StoreEvent[];
     try {
-      events = decodeS3Events(m.value);
+      return decodeS3Events(m.value);
     } catch (e) {
       if (!(e instanceof EventDecodeError)) throw e;
       await this.deadLetter(topic, partition, m, e.reason);
-      return;
-    }
-    for (const e of events) {
-      if (e.bucket !== this.cfg.bucket) {
-        this.counters.skipped++;
-        continue;
-      }
-      const r = await this.apply(e); // a failure (the namespace, the disk) throws: the batch is retried, nothing committed
-      this.counters[r]++;
-      this.lastEventMs = Date.now();
+      return [];
     }
   }
 

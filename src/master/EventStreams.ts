@@ -11,7 +11,7 @@
 import { WharfError, logger } from '../common/index.js';
 import { EventLedger, SourceStream, decide, deadLetterTopicOf, type ApplyResult, type StoreEvent, type StreamConfig, type StreamStatus } from '../events/index.js';
 import { WriteQueue } from '../meta/index.js';
-import { applyStoreChange, type StoreChange } from '../sync/index.js';
+import { applyStoreChanges, type StoreChange } from '../sync/index.js';
 import { parseStoreUri } from '../ufs/index.js';
 import type { SourceRecord, StreamRecord } from './records.js';
 import type { SourceCatalog } from './SourceCatalog.js';
@@ -118,11 +118,11 @@ export class EventStreams {
     if (this.closed || !rec.stream) return;
     const ledger = new EventLedger(this.tree, rec.name, this.o.ledgerRetentionMs);
     let touched = 0;
-    const stream = new SourceStream(rec.name, this.configOf(rec.stream), async (e) => {
-      const r = await applyStoreEvent(this.catalog, ledger, rec.name, e);
+    const stream = new SourceStream(rec.name, this.configOf(rec.stream), async (events) => {
+      const r = await applyStoreEvents(this.catalog, ledger, rec.name, events);
       // During sync begin…end, events refresh the snapshot like listings do ("snapshot
       // complete" waits for them to stop); recorded at most once a second.
-      if (r === 'applied' && this.catalog.get(rec.name).mode === 'synchronizing' && Date.now() - touched >= 1_000) {
+      if (r.includes('applied') && this.catalog.get(rec.name).mode === 'synchronizing' && Date.now() - touched >= 1_000) {
         touched = Date.now();
         await this.catalog.update(rec.name, (s) => { s.lastRefreshMs = touched; });
       }
@@ -142,19 +142,51 @@ export class EventStreams {
 
 }
 
-/** One event of `source`: ordered by its ledger, applied with its ledger entry in one transaction. */
+/** How many events share one namespace transaction. */
+const EVENTS_PER_TXN = 1_000;
+
+/** One event of `source` (see applyStoreEvents). */
 export async function applyStoreEvent(catalog: SourceCatalog, ledger: EventLedger, source: string, e: StoreEvent): Promise<ApplyResult> {
-  const verdict = decide(await ledger.get(e.key), e);
-  if (verdict === 'drop') return 'dropped';
-  const mp = await catalog.mountPoint(source);
-  const rec = catalog.get(source);
-  const change: StoreChange = verdict === 'stale'
-    ? { op: 'stale', key: e.key }
-    : e.op === 'delete'
-      ? { op: 'delete', key: e.key }
-      // S3's LastModified has whole seconds: the event's time, cut to match, is what a later listing reports.
-      : { op: 'put', key: e.key, size: e.size!, etag: e.etag!, mtimeMs: Math.floor((e.timeMs || Date.now()) / 1000) * 1000 };
-  const outcome = await applyStoreChange(mp, change, BigInt(rec.gen), (tx) => { if (verdict === 'apply') ledger.record(tx, e); });
-  if (outcome === 'skipped') return 'skipped';
-  return verdict === 'stale' ? 'stale' : 'applied';
+  return (await applyStoreEvents(catalog, ledger, source, [e]))[0]!;
+}
+
+/**
+ * Events of `source` in order: each judged by its key's ledger entry (as updated
+ * by the events before it), applied with the ledger entries in one transaction per
+ * EVENTS_PER_TXN events.
+ */
+export async function applyStoreEvents(catalog: SourceCatalog, ledger: EventLedger, source: string, events: readonly StoreEvent[]): Promise<ApplyResult[]> {
+  const results: ApplyResult[] = [];
+  for (let at = 0; at < events.length; at += EVENTS_PER_TXN) {
+    const chunk = events.slice(at, at + EVENTS_PER_TXN);
+    const known = await ledger.getMany([...new Set(chunk.map((e) => e.key))]);
+    const mp = await catalog.mountPoint(source);
+    const gen = BigInt(catalog.get(source).gen);
+    const out: ApplyResult[] = [];
+    const changes: StoreChange[] = [];
+    const changed: { index: number; stale: boolean }[] = [];
+    const recorded: StoreEvent[] = [];
+    for (const e of chunk) {
+      const verdict = decide(known.get(e.key), e);
+      out.push('dropped');
+      if (verdict === 'drop') continue;
+      if (verdict === 'apply') {
+        known.set(e.key, ledger.entryOf(e));
+        recorded.push(e);
+      }
+      changed.push({ index: out.length - 1, stale: verdict === 'stale' });
+      changes.push(verdict === 'stale'
+        ? { op: 'stale', key: e.key }
+        : e.op === 'delete'
+          ? { op: 'delete', key: e.key }
+          // S3's LastModified has whole seconds: the event's time, cut to match, is what a later listing reports.
+          : { op: 'put', key: e.key, size: e.size!, etag: e.etag!, mtimeMs: Math.floor((e.timeMs || Date.now()) / 1000) * 1000 });
+    }
+    if (changes.length) {
+      const outcomes = await applyStoreChanges(mp, changes, gen, (tx) => { for (const e of recorded) ledger.record(tx, e); });
+      changed.forEach((c, i) => { out[c.index] = outcomes[i] === 'skipped' ? 'skipped' : c.stale ? 'stale' : 'applied'; });
+    }
+    results.push(...out);
+  }
+  return results;
 }

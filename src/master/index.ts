@@ -20,4 +20,4 @@ export { SyncControl, type SyncControlOptions, type SourceStatus, type SyncModeV
 export * from './records.js';
 export { serveMetrics, type MetricsEndpoint } from './MetricsEndpoint.js';
 export { NodeRegistry, NODE_STATES, type NodeState, type NodeView, type NodeRegistryOptions } from './NodeRegistry.js';
-export { EventStreams, applyStoreEvent, checkStream, type EventStreamsOptions } from './EventStreams.js';
+export { EventStreams, applyStoreEvent, applyStoreEvents, checkStream, type EventStreamsOptions } from './EventStreams.js';

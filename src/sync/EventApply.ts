@@ -35,48 +35,71 @@ async function findDir(tx: Txn, rootIno: Ino, parts: readonly string[]): Promise
 }
 
 export async function applyStoreChange(m: MountPoint, c: StoreChange, gen: bigint, alsoInTxn?: (tx: Txn, outcome: ChangeOutcome) => void): Promise<ChangeOutcome> {
-  const mapped = keyToPath(m.prefix, c.key);
-  return m.tree.write(`event: ${c.op}`, async (tx) => {
-    const done = (o: ChangeOutcome) => { alsoInTxn?.(tx, o); return o; };
-    if (mapped.kind === 'skip') return done('skipped');
-    const parts = mapped.parts;
-    if (c.op === 'stale') {
-      const dir = await findDir(tx, m.rootIno, mapped.kind === 'dir-marker' ? parts : parts.slice(0, -1));
-      if (dir !== undefined) tx.putSyncTimes(dir, { listedMs: 0, treeMs: 0 });
-      return done('marked-stale');
-    }
+  const [o] = await applyStoreChanges(m, [c], gen, alsoInTxn ? (tx, os) => alsoInTxn(tx, os[0]!) : undefined);
+  return o!;
+}
+
+/**
+ * Many changes in order, in one transaction (a stream's batch: one LevelDB write
+ * for all, the directories on the way resolved once). `alsoInTxn` gets each
+ * change's outcome and writes its own records in the same transaction.
+ */
+export async function applyStoreChanges(m: MountPoint, changes: readonly StoreChange[], gen: bigint, alsoInTxn?: (tx: Txn, outcomes: ChangeOutcome[]) => void): Promise<ChangeOutcome[]> {
+  return m.tree.write(`events: ${changes.length}`, async (tx) => {
     const counters = new SyncCounters();
-    const writer = new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true);
-    if (c.op === 'put') {
-      if (mapped.kind === 'dir-marker') {
-        if (parts.length === 0) return done('unchanged');
-        const ino = await writer.dir(parts);
-        return done(ino === null ? 'kept' : counters.created > 0 ? 'created' : 'unchanged');
-      }
-      const dirIno = await writer.dir(parts.slice(0, -1));
-      if (dirIno === null) return done('kept');
-      const entry: StoreEntry = { type: 'file', fingerprint: fileFingerprint(c.size, c.etag, c.mtimeMs), size: c.size, mtimeMs: c.mtimeMs };
-      const ino = await writer.apply(dirIno, parts[parts.length - 1]!, entry);
-      if (ino === null) return done('kept');
-      return done(counters.created > 0 ? 'created' : counters.updated > 0 ? 'updated' : counters.unchanged > 0 ? 'unchanged' : 'kept');
+    const newWriter = () => new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true);
+    let writer = newWriter();
+    const outcomes: ChangeOutcome[] = [];
+    for (const c of changes) {
+      const o = await applyOne(tx, m, writer, counters, c);
+      // A removed directory may sit in the writer's cache of resolved directories: start afresh.
+      if (o === 'deleted-dir') writer = newWriter();
+      outcomes.push(o === 'deleted-dir' ? 'deleted' : o);
     }
-    // delete
-    if (parts.length === 0) return done('kept');
-    const dirIno = await findDir(tx, m.rootIno, parts.slice(0, -1));
-    if (dirIno === undefined) return done('absent');
-    const name = parts[parts.length - 1]!;
-    const d = await tx.getDentry(dirIno, name);
-    if (!d) return done('absent');
-    if ((d.type === 'directory') !== (mapped.kind === 'dir-marker')) return done('kept'); // an object's event does not remove a directory, nor a marker's a file
-    const attr = await tx.getAttr(d.ino);
-    const state = await tx.getStoreState(d.ino);
-    if (!attr || !state || state.pending) return done('kept');
-    if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) return done('kept');
-    if (attr.type !== 'directory' && attr.nlink > 1 && !(await tx.isPrimaryName(attr, dirIno, name))) return done('kept');
-    await tx.removeChild(dirIno, name, attr);
-    // mtime only, as a sweep does: ctime is how sync tells a client's change (SyncPlan).
-    const dir = await tx.getAttr(dirIno);
-    if (dir) tx.putAttr({ ...dir, nlink: dir.nlink - (attr.type === 'directory' ? 1 : 0), mtimeNs: nowNs() });
-    return done('deleted');
+    alsoInTxn?.(tx, outcomes);
+    return outcomes;
   });
+}
+
+async function applyOne(tx: Txn, m: MountPoint, writer: SyncWriter, counters: SyncCounters, c: StoreChange): Promise<ChangeOutcome | 'deleted-dir'> {
+  const mapped = keyToPath(m.prefix, c.key);
+  if (mapped.kind === 'skip') return 'skipped';
+  const parts = mapped.parts;
+  if (c.op === 'stale') {
+    const dir = await findDir(tx, m.rootIno, mapped.kind === 'dir-marker' ? parts : parts.slice(0, -1));
+    if (dir !== undefined) tx.putSyncTimes(dir, { listedMs: 0, treeMs: 0 });
+    return 'marked-stale';
+  }
+  const before = { created: counters.created, updated: counters.updated, unchanged: counters.unchanged };
+  if (c.op === 'put') {
+    if (mapped.kind === 'dir-marker') {
+      if (parts.length === 0) return 'unchanged';
+      const ino = await writer.dir(parts);
+      return ino === null ? 'kept' : counters.created > before.created ? 'created' : 'unchanged';
+    }
+    const dirIno = await writer.dir(parts.slice(0, -1));
+    if (dirIno === null) return 'kept';
+    const entry: StoreEntry = { type: 'file', fingerprint: fileFingerprint(c.size, c.etag, c.mtimeMs), size: c.size, mtimeMs: c.mtimeMs };
+    const ino = await writer.apply(dirIno, parts[parts.length - 1]!, entry);
+    if (ino === null) return 'kept';
+    return counters.created > before.created ? 'created' : counters.updated > before.updated ? 'updated' : counters.unchanged > before.unchanged ? 'unchanged' : 'kept';
+  }
+  // delete
+  if (parts.length === 0) return 'kept';
+  const dirIno = await findDir(tx, m.rootIno, parts.slice(0, -1));
+  if (dirIno === undefined) return 'absent';
+  const name = parts[parts.length - 1]!;
+  const d = await tx.getDentry(dirIno, name);
+  if (!d) return 'absent';
+  if ((d.type === 'directory') !== (mapped.kind === 'dir-marker')) return 'kept'; // an object's event does not remove a directory, nor a marker's a file
+  const attr = await tx.getAttr(d.ino);
+  const state = await tx.getStoreState(d.ino);
+  if (!attr || !state || state.pending) return 'kept';
+  if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) return 'kept';
+  if (attr.type !== 'directory' && attr.nlink > 1 && !(await tx.isPrimaryName(attr, dirIno, name))) return 'kept';
+  await tx.removeChild(dirIno, name, attr);
+  // mtime only, as a sweep does: ctime is how sync tells a client's change (SyncPlan).
+  const dir = await tx.getAttr(dirIno);
+  if (dir) tx.putAttr({ ...dir, nlink: dir.nlink - (attr.type === 'directory' ? 1 : 0), mtimeNs: nowNs() });
+  return attr.type === 'directory' ? 'deleted-dir' : 'deleted';
 }
