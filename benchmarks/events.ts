@@ -108,8 +108,8 @@ async function main(): Promise<void> {
         latencies.push(performance.now() - t);
       }
       latencies.sort((a, b) => a - b);
-      const p50 = percentile(latencies, 50);
-      const p99 = percentile(latencies, 99);
+      const p50 = percentile(latencies, 0.5);
+      const p99 = percentile(latencies, 0.99);
 
       printTable(`store events from Kafka into the namespace (${EVENTS} events, ${PER_MESSAGE} per message; broker: the test fixture in this process)`,
         ['path', 'events/s', 'of raw consume'],

@@ -61,8 +61,8 @@ export interface StreamStatus extends StreamCounters {
   error: string;
 }
 
-/** Messages decoded and applied together (one namespace transaction per 1,000 events). */
-const MESSAGES_PER_CHUNK = 500;
+/** Messages decoded and applied together (one namespace transaction per 2,000 events). */
+const MESSAGES_PER_CHUNK = 2_000;
 
 export function deadLetterTopicOf(cfg: StreamConfig): string {
   return cfg.deadLetterTopic ?? `${cfg.topics[0]}.dlq`;

@@ -143,7 +143,7 @@ export class EventStreams {
 }
 
 /** How many events share one namespace transaction. */
-const EVENTS_PER_TXN = 1_000;
+const EVENTS_PER_TXN = 2_000;
 
 /** One event of `source` (see applyStoreEvents). */
 export async function applyStoreEvent(catalog: SourceCatalog, ledger: EventLedger, source: string, e: StoreEvent): Promise<ApplyResult> {

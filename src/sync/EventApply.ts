@@ -8,6 +8,7 @@
 //            entries (no store state, or pending upload) stay.
 //   stale  — the event could not be trusted (no size or ETag): the parent directory
 //            is marked unlisted, so its next access lists it from the store.
+import pLimit from 'p-limit';
 import { nowNs, type Ino } from '../common/index.js';
 import type { Txn } from '../meta/index.js';
 import { keyToPath } from '../ufs/index.js';
@@ -21,7 +22,8 @@ export type StoreChange =
   | { op: 'delete'; key: string }
   | { op: 'stale'; key: string };
 
-export type ChangeOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent' | 'kept' | 'skipped' | 'marked-stale';
+/** applied: one of a directory's batch of puts (created, updated or unchanged); superseded: a later change of the same key in the batch decided. */
+export type ChangeOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent' | 'kept' | 'skipped' | 'marked-stale' | 'applied' | 'superseded';
 
 /** Walks to the directory at `parts` without creating anything; undefined if it is not there. */
 async function findDir(tx: Txn, rootIno: Ino, parts: readonly string[]): Promise<Ino | undefined> {
@@ -45,16 +47,53 @@ export async function applyStoreChange(m: MountPoint, c: StoreChange, gen: bigin
  * change's outcome and writes its own records in the same transaction.
  */
 export async function applyStoreChanges(m: MountPoint, changes: readonly StoreChange[], gen: bigint, alsoInTxn?: (tx: Txn, outcomes: ChangeOutcome[]) => void): Promise<ChangeOutcome[]> {
+  // Only a key's last change in the batch shapes the namespace (the ledger already
+  // ordered them): earlier ones are superseded. Different keys commute, so the puts
+  // of files are grouped by directory and applied with batched reads (applyMany);
+  // the rest (deletes, directory markers, stale marks) one by one, in order.
+  const lastOf = new Map<string, number>();
+  changes.forEach((c, i) => lastOf.set(c.key, i));
+  const outcomes: ChangeOutcome[] = changes.map((c, i) => (lastOf.get(c.key) === i ? 'kept' : 'superseded'));
+  const groups = new Map<string, { parts: string[]; items: { index: number; name: string; entry: StoreEntry }[] }>();
+  const singles: number[] = [];
+  const touchedBySingles = new Set<string>();
+  changes.forEach((c, i) => {
+    if (outcomes[i] === 'superseded') return;
+    const mapped = keyToPath(m.prefix, c.key);
+    if (mapped.kind === 'skip') { outcomes[i] = 'skipped'; return; }
+    if (c.op === 'put' && mapped.kind === 'file') {
+      const dir = mapped.parts.slice(0, -1);
+      const k = dir.join('/');
+      const g = groups.get(k) ?? { parts: dir, items: [] };
+      g.items.push({ index: i, name: mapped.parts[mapped.parts.length - 1]!, entry: { type: 'file', fingerprint: fileFingerprint(c.size, c.etag, c.mtimeMs), size: c.size, mtimeMs: c.mtimeMs } });
+      groups.set(k, g);
+      return;
+    }
+    singles.push(i);
+    touchedBySingles.add(mapped.parts.join('/'));
+  });
   return m.tree.write(`events: ${changes.length}`, async (tx) => {
     const counters = new SyncCounters();
     const newWriter = () => new SyncWriter(tx, m.rootIno, gen, { startNs: nowNs(), complete: false }, m.defaults ?? DEFAULTS, counters, true);
     let writer = newWriter();
-    const outcomes: ChangeOutcome[] = [];
-    for (const c of changes) {
-      const o = await applyOne(tx, m, writer, counters, c);
+    // Directories resolved (and created) one after another — two groups may share a
+    // missing ancestor — then each directory's files applied concurrently: each
+    // group reads and writes only its own directory's entries and times, so their
+    // awaits interleave without touching each other's state.
+    const ready: { k: string; dirIno: Ino; items: { index: number; name: string; entry: StoreEntry }[] }[] = [];
+    for (const [k, g] of groups) {
+      const dirIno = await writer.dir(g.parts);
+      for (const it of g.items) outcomes[it.index] = dirIno === null ? 'kept' : 'applied';
+      if (dirIno !== null) ready.push({ k, dirIno, items: g.items });
+    }
+    const limit = pLimit(16);
+    // A name another change of this batch looks at again is read back, not batch-created.
+    await Promise.all(ready.map((g) => limit(() => writer.applyMany(g.dirIno, g.items, (name) => touchedBySingles.has(g.k === '' ? name : `${g.k}/${name}`)))));
+    for (const i of singles) {
+      const o = await applyOne(tx, m, writer, counters, changes[i]!);
       // A removed directory may sit in the writer's cache of resolved directories: start afresh.
       if (o === 'deleted-dir') writer = newWriter();
-      outcomes.push(o === 'deleted-dir' ? 'deleted' : o);
+      outcomes[i] = o === 'deleted-dir' ? 'deleted' : o;
     }
     alsoInTxn?.(tx, outcomes);
     return outcomes;
