@@ -24,7 +24,7 @@ const SAMPLES = envNumber('BENCH_LATENCY_SAMPLES', 200);
 const RATE_GOAL = 20_000;
 const P99_GOAL_MS = 200;
 
-let seq = 0x100_0000;
+let seq = 0x5000_0000; // one length throughout: S3 compares sequencers right-padded
 function event(key: string, size: number): object {
   return { eventName: 'ObjectCreated:Put', eventTime: new Date().toISOString(), s3: { bucket: { name: 'lake' }, object: { key, size, eTag: `e${size}`, sequencer: (seq++).toString(16).toUpperCase() } } };
 }

@@ -62,7 +62,7 @@ describe('deploy/k8s manifests', () => {
           for (const m of (c['volumeMounts'] ?? []) as Obj[]) assert.ok(volumes.has(m['name']), `${c['name']}: volume ${m['name']} is declared`);
           const ports = new Set(((c['ports'] ?? []) as Obj[]).flatMap((p) => [p['name'], p['containerPort']]));
           for (const probe of ['readinessProbe', 'livenessProbe']) {
-            const port = c[probe]?.['httpGet']?.['port'];
+            const port = c[probe]?.['httpGet']?.['port'] ?? c[probe]?.['tcpSocket']?.['port'];
             if (port !== undefined) assert.ok(ports.has(port), `${c['name']}: ${probe} port ${port} is a container port`);
           }
         }

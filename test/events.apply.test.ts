@@ -13,7 +13,7 @@ import { Master, applyStoreEvent } from '../src/master/index.js';
 import { rejectsErrno } from './helpers/sourceFixture.js';
 import { tempDir } from './helpers/tmp.js';
 
-let seq = 0x1000;
+let seq = 0x5000_0000; // sequencers of one length: S3 compares them right-padded
 const put = (key: string, size: number, etag = `etag-${size}`, sequencer = (seq++).toString(16).toUpperCase()): StoreEvent =>
   ({ bucket: 'lake', key, op: 'put', name: 'ObjectCreated:Put', size: BigInt(size), etag, sequencer, timeMs: Date.parse('2026-12-07T10:00:00Z') });
 const del = (key: string, sequencer = (seq++).toString(16).toUpperCase()): StoreEvent =>

@@ -64,11 +64,12 @@ describe('S3 event decoding', () => {
     assert.match(reason(aws([rec('ObjectCreated:Put', 'k', { sequencer: 'zz-not-hex' })])), /not hex/);
   });
 
-  it('sequencers compare as hex after left-padding', () => {
+  it('sequencers compare as hex after right-padding the shorter with zeros (AWS\'s rule)', () => {
     assert.ok(compareSequencers('0A', 'B') < 0);
-    assert.ok(compareSequencers('00FF', 'FE') > 0);
-    assert.equal(compareSequencers('0ABC', 'ABC'), 0);
+    assert.ok(compareSequencers('FF', 'FE00') > 0);
+    assert.equal(compareSequencers('ABC', 'ABC000'), 0);
     assert.ok(compareSequencers('0055AED6DCD90281E5', '0055AED6DCD90281E6') < 0);
+    assert.ok(compareSequencers('0055AED6DCD90281E5', '0055AED6DCD90281E500') === 0);
   });
 });
 

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { WharfError, describeErrno, masterAddress } from '../common/index.js';
 import { readFileSync } from 'node:fs';
 import { parseKeyText } from '../access/index.js';
-import { NodeTls } from '../node/index.js';
+import type { NodeTls } from '../node/index.js';
 import { AdminClient, GrpcMetaClient, type ClientSecurity } from '../rpc/index.js';
 import { EXIT, exitCodeOf } from './exitCodes.js';
 
@@ -77,8 +77,9 @@ export function clientSecurity(g: GlobalOptions = globals(), env: NodeJS.Process
 }
 
 /** Mutual TLS to cache nodes: needs the CA and this process's own certificate and key (absent: plain HTTP). */
-export function nodeTls(g: GlobalOptions = globals()): NodeTls | undefined {
+export async function nodeTls(g: GlobalOptions = globals()): Promise<NodeTls | undefined> {
   if (!g.tlsCa || !g.tlsCert || !g.tlsKey) return undefined;
+  const { NodeTls } = await import('../node/index.js');
   return new NodeTls({ caFile: g.tlsCa, certFile: g.tlsCert, keyFile: g.tlsKey, refreshMs: g.tlsRefresh });
 }
 

@@ -1,7 +1,8 @@
 // `wharf user …`, `wharf key …`, `wharf whoami`: IAM users with their roles, access
 // keys (the secret printed once, or written to a 0600 file), and who the master
 // takes this process for.
-import { writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { WharfError } from '../common/index.js';
 import type { Command } from 'commander';
 import { ROLES } from '../access/index.js';
 import type { WireAccessKey, WireUser } from '../rpc/index.js';
@@ -50,9 +51,26 @@ export function registerIamCommands(program: Command): void {
     .option('--description <text>', 'where it is used', '')
     .option('--out <file>', 'write "ID:SECRET" to this file (mode 0600) instead of printing the secret')
     .action(withAdmin('key create', async (admin, userName: string, o: { expires?: number; description: string; out?: string }) => {
-      const r = await admin.createKey(userName, { ...(o.expires ? { expiresMs: Date.now() + o.expires } : {}), description: o.description });
+      // The file first (new, 0600): a secret made for a file that cannot be written would be lost.
+      let fd: number | undefined;
       if (o.out) {
-        writeFileSync(o.out, `${r.key!.id}:${r.secret}\n`, { mode: 0o600, flag: 'wx' });
+        try {
+          fd = openSync(o.out, 'wx', 0o600);
+        } catch (e) {
+          throw new WharfError('EEXIST', `cannot create ${o.out} for the key: ${(e as Error).message} (no key was made)`);
+        }
+      }
+      let r;
+      try {
+        r = await admin.createKey(userName, { ...(o.expires ? { expiresMs: Date.now() + o.expires } : {}), description: o.description });
+      } catch (e) {
+        if (fd !== undefined) { closeSync(fd); rmSync(o.out!); }
+        throw e;
+      }
+      if (fd !== undefined) {
+        writeSync(fd, `${r.key!.id}:${r.secret}\n`);
+        fsyncSync(fd);
+        closeSync(fd);
         if (globals().json) json({ key: r.key, file: o.out }); else out(`key ${r.key!.id} of ${userName} written to ${o.out}`);
         return;
       }

@@ -4,13 +4,20 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT_INO, WharfError, masterAddress } from '../common/index.js';
-import { FuseMount, type MountOptions } from '../fuse/index.js';
-import { Master } from '../master/index.js';
-import { AdminClient, GrpcMetaClient } from '../rpc/index.js';
-import { BlockServer, ClusterLocator, ClusterView, NodeAgent } from '../node/index.js';
+import type { FuseMount, MountOptions } from '../fuse/index.js';
+import type { Master } from '../master/index.js';
+import { AdminClient } from '../rpc/index.js';
 import { adminClient, globals, guarded, metaClient, nodeTls, integer, out, size } from './context.js';
-import { s3SettingsFromEnv } from './serverCommands.js';
-import { serveMountMetrics } from './mountMetrics.js';
+import { s3SettingsFromEnv } from './s3Settings.js';
+
+/**
+ * The heavy parts — FUSE, the master (with the S3 SDK), the cache node — loaded by
+ * the commands that run them, so that every other `wharf` command starts in half the time.
+ */
+async function parts() {
+  const [fuse, master, node, metrics] = await Promise.all([import('../fuse/index.js'), import('../master/index.js'), import('../node/index.js'), import('./mountMetrics.js')]);
+  return { FuseMount: fuse.FuseMount, Master: master.Master, BlockServer: node.BlockServer, ClusterLocator: node.ClusterLocator, ClusterView: node.ClusterView, NodeAgent: node.NodeAgent, serveMountMetrics: metrics.serveMountMetrics };
+}
 
 interface MountFlags {
   cacheDir: string;
@@ -58,6 +65,7 @@ function toMountOptions(mountpoint: string, f: MountFlags): MountOptions {
 }
 
 async function announce(m: FuseMount, f: MountFlags, what: string, cluster?: () => unknown): Promise<() => void> {
+  const { serveMountMetrics } = await parts();
   const metrics = f.metrics ? await serveMountMetrics(f.metrics, m, cluster) : undefined;
   // Scripts and tests read this line (metrics address included when asked for).
   out(`${what}${metrics ? `; metrics on http://${metrics.address}/metrics` : ''}`);
@@ -97,6 +105,7 @@ function untilSignalled(m: FuseMount, stop: () => Promise<void>): Promise<void> 
  * follows the node list like `wharf mount` does.
  */
 async function embeddedNode(master: Master, f: MountFlags, listen: string) {
+  const { BlockServer, NodeAgent, ClusterLocator, ClusterView } = await parts();
   const node = await BlockServer.start({
     cacheDir: join(f.cacheDir, 'node'), listen, capacityBytes: f.cacheSize, minFreeBytes: f.cacheMinFree, directIo: f.directIo,
     storeFor: async (source) => (await master.sync.catalog.mountPoint(source)).store,
@@ -122,9 +131,10 @@ export function registerMountCommands(program: Command): void {
   mountFlags(program.command('mount <mountpoint>').description('mount the namespace of a master (--master) with a local block cache'))
     .action(guarded((args) => `mount ${String(args[0])}`, async (mountpoint: string, f: MountFlags) => {
       const g = globals();
+      const { ClusterLocator, ClusterView, FuseMount } = await parts();
       const meta = metaClient();
       const admin = adminClient(meta.address);
-      const locator = new ClusterLocator({ blockSize: f.blockSize, tls: nodeTls() });
+      const locator = new ClusterLocator({ blockSize: f.blockSize, tls: await nodeTls() });
       const view = new ClusterView(admin, locator);
       let m: FuseMount;
       try {
@@ -165,6 +175,7 @@ export function registerMountCommands(program: Command): void {
     .option('--object-metadata', 'read owner, mode, time and symlinks from s3fs/rclone object metadata', false)
     .option('--node [host:port]', 'also run a cache node in this process (its blocks under <cache-dir>/node, sized by --cache-size): warmup and eviction rules then work, and the mount reads its misses through it')
     .action(guarded(() => 'up', async (f: MountFlags & { store: string; mount: string; data?: string; listen: string; endpoint?: string; region?: string; syncInterval: number; readOnly: boolean; objectMetadata: boolean; node?: string | boolean }) => {
+      const { Master, FuseMount } = await parts();
       const master = await Master.start({ dataDir: f.data ?? join(f.cacheDir, 'meta'), listen: f.listen, s3: s3SettingsFromEnv() });
       try {
         const existing = master.sync.catalog.list().find((s) => s.name === 'default');

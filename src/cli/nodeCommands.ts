@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import bytes from 'bytes';
 import { WharfError, masterAddress } from '../common/index.js';
-import { BlockServer, NodeAgent } from '../node/index.js';
+import type { NodeAgent } from '../node/index.js';
 import { AdminClient, type WireNode } from '../rpc/index.js';
-import { openStore, type UnderStore } from '../ufs/index.js';
+import type { UnderStore } from '../ufs/index.js';
 import { adminClient, globals, guarded, nodeTls, json, out, size, withAdmin } from './context.js';
-import { s3SettingsFromEnv } from './serverCommands.js';
+import { s3SettingsFromEnv } from './s3Settings.js';
 
 function nodeLine(n: WireNode): string {
   const used = `${bytes(Number(n.used_bytes)) ?? '0B'}/${bytes(Number(n.capacity_bytes)) ?? '0B'}`;
@@ -45,7 +45,9 @@ export function registerNodeCommands(program: Command): void {
         }
         return s;
       };
-      const tls = nodeTls();
+      const tls = await nodeTls();
+      // Loaded here: other commands start without the node and the S3 SDK.
+      const [{ BlockServer, NodeAgent }, { openStore }] = await Promise.all([import('../node/index.js'), import('../ufs/index.js')]);
       const server = await BlockServer.start({ cacheDir: o.cacheDir, listen: o.listen, capacityBytes: o.capacity, minFreeBytes: o.minFree, storeFor, ...(tls ? { tls } : {}), insecure: o.insecure })
         .catch((e: unknown) => { admin.close(); throw e; });
       let agent: NodeAgent;

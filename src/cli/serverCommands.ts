@@ -1,22 +1,11 @@
 // `wharf master` and `wharf fsck`: run a master; check its data directory offline.
 import type { Command } from 'commander';
 import { DEFAULT_MASTER_ADDRESS, WharfError } from '../common/index.js';
-import { Master } from '../master/index.js';
-import { fsckDataDir } from '../meta/index.js';
-import type { ChecksumSetting } from '../ufs/index.js';
+import { s3SettingsFromEnv } from './s3Settings.js';
 import { globals, integer, json, nodeTls, out, printError } from './context.js';
 import { FSCK_EXIT } from './exitCodes.js';
 import { fsckText } from './format.js';
 
-/** S3 client settings from the environment, for every s3:// source (credentials come from the SDK's own chain). */
-export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): { requestChecksumCalculation?: ChecksumSetting; responseChecksumValidation?: ChecksumSetting; forcePathStyle?: boolean } {
-  const checksums = env['WHARF_S3_CHECKSUMS'];
-  const setting = checksums === 'WHEN_REQUIRED' || checksums === 'WHEN_SUPPORTED' ? checksums : undefined;
-  return {
-    ...(setting ? { requestChecksumCalculation: setting, responseChecksumValidation: setting } : {}),
-    ...(env['WHARF_S3_PATH_STYLE'] !== undefined ? { forcePathStyle: env['WHARF_S3_PATH_STYLE'] !== 'false' } : {}),
-  };
-}
 
 export function registerServerCommands(program: Command): void {
   program
@@ -41,7 +30,8 @@ export function registerServerCommands(program: Command): void {
       if (o.mtls && !g.tlsCa) throw new WharfError('EINVAL', '--mtls needs --tls-ca: the CA whose client certificates are accepted');
       if ((g.tlsCert === undefined) !== (g.tlsKey === undefined)) throw new WharfError('EINVAL', '--tls-cert and --tls-key go together');
       const tls = g.tlsCert && g.tlsKey ? { certFile: g.tlsCert, keyFile: g.tlsKey, refreshMs: g.tlsRefresh, ...(o.mtls ? { clientCaFile: g.tlsCa! } : {}) } : undefined;
-      const toNodes = nodeTls();
+      const toNodes = await nodeTls();
+      const { Master } = await import('../master/index.js'); // loaded here: other commands start without it
       const master = await Master.start({
         ...(tls ? { tls } : {}), auth: { enabled: o.auth, ...(o.bootstrapKeyFile ? { bootstrapKeyFile: o.bootstrapKeyFile } : {}) }, insecure: o.insecure,
         dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
@@ -75,7 +65,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (o: { data: string; repair: boolean }) => {
       let report;
       try {
-        report = await fsckDataDir(o.data, { repair: o.repair });
+        report = await (await import('../meta/index.js')).fsckDataDir(o.data, { repair: o.repair });
       } catch (e) {
         printError('fsck', e);
         process.exitCode = FSCK_EXIT.operational;

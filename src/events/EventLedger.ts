@@ -6,8 +6,9 @@
 // transaction and expire after the retention window (default 7 days, a usual
 // Kafka retention): an event older than that is treated as new.
 //
-// Discipline: one consumer per source applies its events one at a time, and it is
-// the only reader and writer of its source's entries.
+// Discipline: one consumer per source applies its events one batch at a time, and
+// it is the only writer of its source's entries besides expiry, which re-checks
+// each entry inside its own transaction (the tree's write queue orders the two).
 import type { InodeTree, Txn } from '../meta/index.js';
 import { eventKey, eventRange } from '../meta/index.js';
 import { compareSequencers, type StoreEvent } from './S3EventDecoder.js';
@@ -76,11 +77,18 @@ export class EventLedger {
     for await (const [k, v] of this.tree.db.iterator(eventRange(this.source))) {
       if ((JSON.parse(v.toString('utf8')) as LedgerEntry).atMs <= cutoff) old.push(k);
     }
+    let removed = 0;
     for (let i = 0; i < old.length; i += 1000) {
       const chunk = old.slice(i, i + 1000);
-      await this.tree.write('event ledger expiry', async (tx) => { for (const k of chunk) tx.delRecord(k); });
+      await this.tree.write('event ledger expiry', async (tx) => {
+        for (const k of chunk) {
+          // Re-read inside the transaction: the stream may have recorded a newer event for the key since.
+          const v = await tx.getRecordRaw(k);
+          if (v && (JSON.parse(v.toString('utf8')) as LedgerEntry).atMs <= cutoff) { tx.delRecord(k); removed++; }
+        }
+      });
     }
-    return old.length;
+    return removed;
   }
 
   /** Forgets the source's entries (the source was removed). */

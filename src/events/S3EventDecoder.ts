@@ -108,12 +108,14 @@ export function decodeS3Events(value: Buffer | null): StoreEvent[] {
 }
 
 /**
- * Orders two sequencers of one key: S3's are hex of varying length, compared after
- * left-padding with zeros (AWS's documented rule). Negative: a before b.
+ * Orders two sequencers of one key: S3's are hex strings of varying length,
+ * compared after right-padding the shorter with zeros (AWS's documented rule;
+ * MinIO's are fixed-width hex nanoseconds, where padding never applies).
+ * Negative: a before b.
  */
 export function compareSequencers(a: string, b: string): number {
   const n = Math.max(a.length, b.length);
-  const pa = a.padStart(n, '0');
-  const pb = b.padStart(n, '0');
+  const pa = a.padEnd(n, '0');
+  const pb = b.padEnd(n, '0');
   return pa < pb ? -1 : pa > pb ? 1 : 0;
 }

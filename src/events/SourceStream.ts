@@ -11,7 +11,7 @@
 // (assigned partitions, consuming) ; error (the last attempt failed; kafkajs
 // retries and restarts the consumer, the state says why meanwhile).
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer, type SASLOptions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage, Producer, SASLOptions } from 'kafkajs';
 import { WharfError, logger } from '../common/index.js';
 import { EventDecodeError, decodeS3Events, type StoreEvent } from './S3EventDecoder.js';
 
@@ -90,6 +90,9 @@ export class SourceStream {
   }
 
   async start(): Promise<void> {
+    // Loaded here, not at import: every `wharf` command imports the master's modules,
+    // and kafkajs would add ~0.15 s to each start of the CLI.
+    const { Kafka, logLevel } = await import('kafkajs');
     const kafka = new Kafka({
       clientId: `wharf-${this.source}`,
       brokers: this.cfg.brokers,
@@ -99,7 +102,8 @@ export class SourceStream {
       retry: { initialRetryTime: 300, retries: 8 },
     });
     this.state = 'waiting';
-    this.producer = kafka.producer({ allowAutoTopicCreation: true });
+    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    this.producer = producer;
     const consumer = kafka.consumer({ groupId: this.cfg.group, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 10_000, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 } });
     this.consumer = consumer;
     consumer.on(consumer.events.CONNECT, () => { if (this.state === 'waiting') this.state = 'starting'; });
@@ -111,13 +115,18 @@ export class SourceStream {
     });
     consumer.on(consumer.events.STOP, () => { this.state = 'inactive'; });
     try {
-      await this.producer.connect();
+      await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: this.cfg.topics, fromBeginning: this.cfg.fromBeginning ?? true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.batch(p) });
     } catch (e) {
       this.state = 'error';
       this.error = (e as Error).message;
+      // Nothing half-connected stays behind: the caller retries with a fresh start.
+      this.consumer = undefined;
+      this.producer = undefined;
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
       throw new WharfError('ENOTCONN', `event stream of ${this.source}: cannot reach the brokers ${this.cfg.brokers.join(', ')}: ${(e as Error).message}`, e);
     }
     log.info({ source: this.source, topics: this.cfg.topics, group: this.cfg.group }, 'event stream started');

@@ -10,7 +10,9 @@ import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
  *   any      — reads and member calls: a scoped grant covers them too;
  *   cluster  — creates or removes cluster-wide things: only an unscoped grant;
  *   source / instance / node — the instance of the named source, instance or node
- *   (from the request field given); bind — a source's instance before and after.
+ *   (from the request field given; a node not registered yet: any); bind — a
+ *   source's instance before and after; resize — the instance, and '' (the nodes in
+ *   no instance) when nodes are added.
  */
 export type Scope =
   | { kind: 'any' }
@@ -18,7 +20,8 @@ export type Scope =
   | { kind: 'source'; field: string }
   | { kind: 'instance'; field: string }
   | { kind: 'node'; field: string }
-  | { kind: 'bind' };
+  | { kind: 'bind' }
+  | { kind: 'resize' };
 
 export interface CallPolicy {
   roles: readonly Role[];
@@ -46,16 +49,17 @@ export const ADMIN_POLICY: Record<AdminMethod, CallPolicy> = {
   ListNodes: read, ListInstances: read, ShowInstance: read, ListCacheRules: read, ShowCacheRule: read,
   ListCacheJobs: read, ShowCacheJob: read, ListGroups: read, ShowGroup: read, CheckAccess: read, WhoAmI: read,
   // Cluster members: cache nodes register and heartbeat.
-  RegisterNode: { roles: MEMBER, scope: any }, NodeHeartbeat: { roles: MEMBER, scope: any },
+  RegisterNode: { roles: MEMBER, scope: { kind: 'node', field: 'id' } }, NodeHeartbeat: { roles: MEMBER, scope: { kind: 'node', field: 'id' } },
   // Data sources and their sync.
   ImportSource: { roles: CHANGE, scope: cluster }, RemoveSource: onSource('name'),
   CreateRule: onSource('source'), UpdateRule: onSource('source'), DeleteRule: onSource('source'), ExecuteRule: onSource('source'),
   TerminateRule: onSource('source'), EnableRule: onSource('source'), DisableRule: onSource('source'),
   BeginResync: onSource('name'), EndResync: onSource('name'),
-  SetSourceStream: onSource('source'), ClearSourceStream: onSource('name'), ShowSourceStream: read,
+  // A stream names brokers the master connects to with the cluster's SASL password: unscoped only.
+  SetSourceStream: { roles: CHANGE, scope: cluster }, ClearSourceStream: onSource('name'), ShowSourceStream: read,
   // The cache cluster.
   DrainNode: { roles: CHANGE, scope: { kind: 'node', field: 'id' } }, RemoveNode: { roles: CHANGE, scope: { kind: 'node', field: 'id' } },
-  CreateInstance: { roles: CHANGE, scope: cluster }, DeleteInstance: { roles: CHANGE, scope: cluster }, ResizeInstance: onInstance('name'),
+  CreateInstance: { roles: CHANGE, scope: cluster }, DeleteInstance: { roles: CHANGE, scope: cluster }, ResizeInstance: { roles: CHANGE, scope: { kind: 'resize' } },
   BindSource: { roles: CHANGE, scope: { kind: 'bind' } }, PinDirectory: onSource('source'),
   CreateCacheRule: onSource('source'), UpdateCacheRule: onSource('source'), DeleteCacheRule: onSource('source'), ExecuteCacheRule: onSource('source'),
   TerminateCacheRule: onSource('source'), EnableCacheRule: onSource('source'), DisableCacheRule: onSource('source'),

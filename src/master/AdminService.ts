@@ -103,18 +103,18 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
       const n = await nodes.register({ id: r.id, address: r.address, capacityBytes: wireBytes(r.capacity_bytes, 'capacity'), instanceVersion: wireBytes(r.instance_version, 'instance version') });
       return { node: nodeToWire(n), epoch: String(nodes.epoch()), heartbeat_ms: nodes.heartbeatMs, policy: policyToWire(cache.instances.policyFor(n.id)) };
     }),
-    NodeHeartbeat: u('NodeHeartbeat', async (r) => {
+    NodeHeartbeat: unary('Admin.NodeHeartbeat', metrics, async (r, call) => {
       const n = nodes.heartbeat({ id: r.id, usedBytes: wireBytes(r.used_bytes, 'used bytes'), blocks: wireBytes(r.blocks, 'blocks') });
       // Block reads the node refused since its last heartbeat: data-plane denials, audited here.
       for (const d of r.denied.slice(0, 1_000)) {
         audit.record({
-          requestId: newRequestId(), principal: 'anonymous', sourceIp: d.address, plane: 'data', action: 'ReadBlock', resource: d.source,
+          requestId: newRequestId(), principal: `reported by ${auth.principalName(call)}`, sourceIp: d.address, plane: 'data', action: 'ReadBlock', resource: d.source,
           params: { node: n.id, key: d.key, atMs: Number(d.time_ms) }, result: 'EACCES', latencyMs: 0,
         });
       }
       if (r.denied_dropped > 0) {
         audit.record({
-          requestId: newRequestId(), principal: 'anonymous', sourceIp: '-', plane: 'data', action: 'ReadBlock', resource: '-',
+          requestId: newRequestId(), principal: `reported by ${auth.principalName(call)}`, sourceIp: '-', plane: 'data', action: 'ReadBlock', resource: '-',
           params: { node: n.id, notKept: r.denied_dropped }, result: 'EACCES', latencyMs: 0,
         });
       }

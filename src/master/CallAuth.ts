@@ -77,11 +77,10 @@ export class CallAuth {
     if (!this.enabled) return;
     const p = await this.authenticate(call);
     const roles = kind === 'read' ? ADMIN_POLICY.ListSources.roles : NAMESPACE_WRITERS;
-    const scoped = p.grants.every((g) => g.instance !== undefined);
-    if (!scoped) {
-      if (!granted(p.grants, roles, null)) throw denied(p, `namespace ${op}`, roles, null);
-      return;
-    }
+    // An unscoped grant with the role covers everything; otherwise the scoped grants
+    // are judged against the source's instance (a mix of both: the unscoped ones
+    // first, never a scoped grant standing in for an unscoped one).
+    if (p.grants.some((g) => g.instance === undefined && roles.includes(g.role))) return;
     const instance = await sourceInstance();
     const scope = instance === undefined ? (kind === 'read' ? null : undefined) : instance;
     if (!granted(p.grants, roles, scope)) throw denied(p, `namespace ${op}`, roles, scope);
@@ -95,8 +94,11 @@ export class CallAuth {
       case 'cluster': return [undefined];
       case 'instance': return [field(scope.field)];
       case 'source': return [this.sourceInstance(field(scope.field))];
-      case 'node': return [this.nodes.find(field(scope.field))?.instance ?? ''];
+      // An unknown node (a first registration) is about no instance yet.
+      case 'node': { const n = this.nodes.find(field(scope.field)); return [n ? n.instance ?? '' : null]; }
       case 'bind': return [this.sourceInstance(field('source')), field('instance')];
+      // Adding nodes takes them from the nodes in no instance (or another): that needs '' covered too.
+      case 'resize': return [field('name'), ...(Array.isArray(req['add_nodes']) && req['add_nodes'].length > 0 ? [''] : [])];
     }
   }
 

@@ -2,7 +2,8 @@
 // has one, applying each store event through the event ledger (order, duplicates,
 // tombstones) and applyStoreChange (src/sync) in one transaction. Streams start
 // with the master and follow `wharf source stream set|clear`; a stream that cannot
-// reach its brokers keeps retrying in the background and says so in its state.
+// reach its brokers keeps retrying in the background (backoff to 30 s) and says so
+// in its state.
 //
 // Discipline: a source's events are applied one at a time by its own consumer
 // (kafkajs runs one batch of one partition at a time: partitionsConsumedConcurrently
@@ -48,6 +49,7 @@ export function checkStream(source: SourceRecord, r: Partial<StreamRecord>): Str
 
 export class EventStreams {
   private readonly streams = new Map<string, SourceStream>();
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   private readonly queue = new WriteQueue();
   private closed = false;
 
@@ -61,6 +63,8 @@ export class EventStreams {
   async close(): Promise<void> {
     this.closed = true;
     await this.queue.run(async () => {
+      for (const t of this.expiryTimers.values()) clearInterval(t);
+      this.expiryTimers.clear();
       await Promise.all([...this.streams.values()].map((s) => s.stop()));
       this.streams.clear();
     });
@@ -82,6 +86,7 @@ export class EventStreams {
       const rec = this.catalog.get(source);
       const stream = checkStream(rec, r);
       if (stream.sasl && !this.o.saslPassword) throw new WharfError('EINVAL', 'SASL needs the password in the master\'s environment ($WHARF_KAFKA_PASSWORD)');
+      if (stream.sasl?.mechanism === 'plain' && !stream.tls) throw new WharfError('EINVAL', 'SASL PLAIN sends the password as it is: use it with TLS (--kafka-tls or --kafka-ca)');
       await this.stopStream(source);
       const next = await this.catalog.update(source, (s) => { s.stream = stream; });
       await this.startStream(next);
@@ -131,12 +136,30 @@ export class EventStreams {
     this.streams.set(rec.name, stream);
     void ledger.expire().catch((e: unknown) => log.warn({ source: rec.name, err: String(e) }, 'event ledger expiry failed'));
     // Not awaited: a stream whose brokers are down must not hold up the master; its state says so.
-    void stream.start().catch((e: unknown) => log.warn({ source: rec.name, err: (e as Error).message }, 'event stream could not start; see wharf source stream show'));
+    void this.keepStarting(rec.name, stream);
+    // The ledger's old entries go once an hour too, between the stream's own writes (expire re-checks each).
+    this.expiryTimers.set(rec.name, setInterval(() => void ledger.expire().catch(() => undefined), 3_600_000).unref());
+  }
+
+  /** Starts `stream`, retrying with backoff (1 s doubling to 30 s) until it runs or is replaced or stopped. */
+  private async keepStarting(source: string, stream: SourceStream): Promise<void> {
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      if (this.closed || this.streams.get(source) !== stream) return;
+      try {
+        await stream.start();
+        return;
+      } catch (e) {
+        log.warn({ source, err: (e as Error).message, retryInMs: delay }, 'event stream could not start; retrying (wharf source stream show)');
+      }
+      await new Promise((r) => setTimeout(r, delay).unref());
+    }
   }
 
   private async stopStream(source: string): Promise<void> {
     const s = this.streams.get(source);
     this.streams.delete(source);
+    clearInterval(this.expiryTimers.get(source));
+    this.expiryTimers.delete(source);
     await s?.stop();
   }
 

@@ -81,6 +81,11 @@ export class Namespace implements MetaClient {
   async link(ino: Ino, newParent: Ino, newName: string): Promise<Attr> {
     await this.sync.guardWrite(ino);
     await this.sync.guardWrite(newParent);
+    // As the mount refuses it (src/vfs): a name in one source for another's object would
+    // make it that source's file for every check by parent (permission groups, scopes).
+    const attr = await this.tree.getattr(ino);
+    const [from, to] = await Promise.all([this.sync.catalog.locate(attr.parent), this.sync.catalog.locate(newParent)]);
+    if ((from?.source.name ?? '') !== (to?.source.name ?? '')) throw new WharfError('EXDEV', 'a hard link across data sources');
     return this.tree.link(ino, newParent, newName);
   }
 

@@ -78,11 +78,17 @@ export function namespaceHandlers(tree: MetaClient, metrics: ServiceMetrics, gat
       await tree.rename(parseIno(r.parent, 'parent'), r.name, parseIno(r.new_parent, 'new parent'), r.new_name, { noReplace: r.no_replace });
       return {};
     }),
-    Link: unary('Link', metrics, async (r, c) => (await may(c, parseIno(r.new_parent, 'new parent'), 'write', 'link')) ?? entry(r.new_name, await tree.link(parseIno(r.ino), parseIno(r.new_parent, 'new parent'), r.new_name))),
+    Link: unary('Link', metrics, async (r, c) => {
+      // Both ends: the inode's own source (by its primary name) and the new name's.
+      await may(c, parseIno(r.ino), 'write', 'link');
+      await may(c, parseIno(r.new_parent, 'new parent'), 'write', 'link');
+      return entry(r.new_name, await tree.link(parseIno(r.ino), parseIno(r.new_parent, 'new parent'), r.new_name));
+    }),
     Links: unary('Links', metrics, async (r, c) => (await may(c, parseIno(r.ino), 'read', 'links')) ?? ({
       names: (await tree.linksOf(parseIno(r.ino))).map((l) => ({ parent: l.parent.toString(), name: l.name })),
     })),
     SetPrimaryName: unary('SetPrimaryName', metrics, async (r, c) => {
+      await may(c, parseIno(r.ino), 'write', 'setprimaryname');
       await may(c, parseIno(r.parent, 'parent'), 'write', 'setprimaryname');
       await tree.setPrimaryName(parseIno(r.ino), parseIno(r.parent, 'parent'), r.name);
       return {};

@@ -5,6 +5,7 @@
 // it, open ones keep theirs) and the client's agent. Without TLS the same code
 // speaks plain HTTP (loopback only, or --insecure).
 import { readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type Server as HttpsServer } from 'node:https';
 import { WharfError, logger } from '../common/index.js';
@@ -63,14 +64,25 @@ export class NodeTls {
   private poll(): void {
     const stamp = this.mtimes();
     if (stamp === this.stamp) return;
+    let pem: Pem;
     try {
-      this.pem = this.load();
-      this.stamp = stamp;
-      log.info({ cert: this.files.certFile }, 'TLS files changed: new connections use them');
-      for (const l of this.listeners) l(this.pem);
+      pem = this.load();
+      // A certificate with the previous key (a renewal half written) must not become our identity.
+      createSecureContext({ ...pem });
     } catch (e) {
-      // A half-written renewal: keep serving with the old files, try again next time.
+      // Keep serving with the old files; try again next time (the stamp is not taken).
       log.warn({ err: (e as Error).message }, 'TLS files changed but do not load yet; keeping the previous ones');
+      return;
+    }
+    this.pem = pem;
+    this.stamp = stamp;
+    log.info({ cert: this.files.certFile }, 'TLS files changed: new connections use them');
+    for (const l of this.listeners) {
+      try {
+        l(pem);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'applying new TLS files failed for one user of them');
+      }
     }
   }
 
@@ -103,7 +115,9 @@ export class NodeTransport {
     this.stop = tls?.listen(() => {
       const old = this.agent;
       this.agent = this.newAgent();
-      old.destroy();
+      // Requests in flight on the old agent finish; its sockets close as they go idle.
+      old.on('free', (socket) => socket.destroy());
+      setTimeout(() => old.destroy(), 120_000).unref();
     });
   }
 

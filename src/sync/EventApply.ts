@@ -57,10 +57,15 @@ export async function applyStoreChanges(m: MountPoint, changes: readonly StoreCh
   const groups = new Map<string, { parts: string[]; items: { index: number; name: string; entry: StoreEntry }[] }>();
   const singles: number[] = [];
   const touchedBySingles = new Set<string>();
+  // Directories this batch puts something below: a marker's delete must keep them
+  // (the transaction's staged children are not what isEmptyDir reads).
+  const filled = new Set<string>();
+  const fill = (parts: readonly string[]) => { for (let n = 1; n <= parts.length; n++) filled.add(parts.slice(0, n).join('/')); };
   changes.forEach((c, i) => {
     if (outcomes[i] === 'superseded') return;
     const mapped = keyToPath(m.prefix, c.key);
     if (mapped.kind === 'skip') { outcomes[i] = 'skipped'; return; }
+    if (c.op === 'put') fill(mapped.parts.slice(0, -1));
     if (c.op === 'put' && mapped.kind === 'file') {
       const dir = mapped.parts.slice(0, -1);
       const k = dir.join('/');
@@ -90,7 +95,7 @@ export async function applyStoreChanges(m: MountPoint, changes: readonly StoreCh
     // A name another change of this batch looks at again is read back, not batch-created.
     await Promise.all(ready.map((g) => limit(() => writer.applyMany(g.dirIno, g.items, (name) => touchedBySingles.has(g.k === '' ? name : `${g.k}/${name}`)))));
     for (const i of singles) {
-      const o = await applyOne(tx, m, writer, counters, changes[i]!);
+      const o = await applyOne(tx, m, writer, counters, changes[i]!, filled);
       // A removed directory may sit in the writer's cache of resolved directories: start afresh.
       if (o === 'deleted-dir') writer = newWriter();
       outcomes[i] = o === 'deleted-dir' ? 'deleted' : o;
@@ -100,7 +105,7 @@ export async function applyStoreChanges(m: MountPoint, changes: readonly StoreCh
   });
 }
 
-async function applyOne(tx: Txn, m: MountPoint, writer: SyncWriter, counters: SyncCounters, c: StoreChange): Promise<ChangeOutcome | 'deleted-dir'> {
+async function applyOne(tx: Txn, m: MountPoint, writer: SyncWriter, counters: SyncCounters, c: StoreChange, filled: ReadonlySet<string> = new Set()): Promise<ChangeOutcome | 'deleted-dir'> {
   const mapped = keyToPath(m.prefix, c.key);
   if (mapped.kind === 'skip') return 'skipped';
   const parts = mapped.parts;
@@ -134,7 +139,7 @@ async function applyOne(tx: Txn, m: MountPoint, writer: SyncWriter, counters: Sy
   const attr = await tx.getAttr(d.ino);
   const state = await tx.getStoreState(d.ino);
   if (!attr || !state || state.pending) return 'kept';
-  if (attr.type === 'directory' && !(await tx.isEmptyDir(attr.ino))) return 'kept';
+  if (attr.type === 'directory' && (filled.has(parts.join('/')) || !(await tx.isEmptyDir(attr.ino)))) return 'kept';
   if (attr.type !== 'directory' && attr.nlink > 1 && !(await tx.isPrimaryName(attr, dirIno, name))) return 'kept';
   await tx.removeChild(dirIno, name, attr);
   // mtime only, as a sweep does: ctime is how sync tells a client's change (SyncPlan).
