@@ -18,7 +18,7 @@ const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface NodeProc { id: string; address: string; child: ChildProcess; cacheDir: string; exited: Promise<unknown> }
-interface NodeStats { storeFetches: number; hits: number; blocks: number; bytesServed: number; requests: number; servedToPeers: number; peerReads: number }
+interface NodeStats { peerEpoch: string; storeFetches: number; hits: number; blocks: number; bytesServed: number; requests: number; servedToPeers: number; peerReads: number }
 interface WireNode { id: string; state: string; address: string; weight: string; in_placement: boolean; readable: boolean }
 
 describe('cache cluster: master, three nodes, mounts', () => {
@@ -161,6 +161,9 @@ describe('cache cluster: master, three nodes, mounts', () => {
     assert.equal(view.readable, true);
     // New placements avoid it: a fresh mount asks it for nothing; the blocks' new owners take
     // them from it (a peer read from its cache), not from the store.
+    // The nodes too must follow the drain (their peer lists) before a mount reads: a new
+    // owner that has not would fetch from the store instead of from the draining node.
+    await waitFor('the nodes follow the drain', async () => ((await Promise.all(nodes.map(nodeStats))).every((s) => s.peerEpoch === l.epoch) ? true : undefined), 10_000);
     const before = await nodeStats(n);
     const fetchesBefore = await sum((s) => s.storeFetches);
     const e = await mount('e');

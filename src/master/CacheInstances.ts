@@ -172,10 +172,13 @@ export class CacheInstances {
       await this.tree.write('instance delete', async (tx) => tx.delRecord(instanceKey(name)));
       this.instances.delete(name);
       await this.groups.forgetInstance(name);
+      // What the nodes held by their last heartbeats: a heartbeat reply carrying the
+      // change may empty a node before the eviction below arrives (which then frees 0).
+      const held = v.nodes.reduce((a, id) => a + (this.nodes.find(id)?.usedBytes ?? 0), 0);
       for (const id of v.nodes) await this.nodes.setInstance(id, undefined);
       const freed = await this.emptyCaches(v.nodes, '');
       log.info({ instance: name, unbound: v.sources, nodes: v.nodes.length, ...freed }, 'cache instance deleted');
-      return { unboundSources: v.sources, nodesFreed: v.nodes.length - freed.unreachable.length, unreachable: freed.unreachable, bytesFreed: freed.bytes };
+      return { unboundSources: v.sources, nodesFreed: v.nodes.length - freed.unreachable.length, unreachable: freed.unreachable, bytesFreed: Math.max(freed.bytes, held) };
     });
   }
 

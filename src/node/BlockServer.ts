@@ -71,6 +71,8 @@ export interface NodeStats {
   /** The cache instance served ('' none) and its share of this disk (0: the whole capacity). */
   instance: string;
   limitBytes: number;
+  /** The placement epoch the node follows (its peers' list), as a decimal string. */
+  peerEpoch: string;
 }
 
 export class BlockServer {
@@ -80,6 +82,8 @@ export class BlockServer {
   /** Per block size: how this node's misses ask a peer before the store (peerLocator). */
   private readonly peerLocators = new Map<number, ClusterLocator>();
   private peers: ClusterMember[] = [];
+  /** The placement epoch of the peer list this node reads its misses through. */
+  private peerEpoch = 0n;
   readonly registry = new Registry();
   readonly control: CacheControl;
 
@@ -160,7 +164,7 @@ export class BlockServer {
       id: this.id, address: this.address, capacityBytes: this.o.capacityBytes, usedBytes: c.bytes, blocks: c.blocks,
       ...this.counters, hits: c.hits + memoryHits, memoryHits, misses: c.misses, storeFetches, storeBytes, evicted: c.evicted,
       peerReads, peerBytes, peerMisses,
-      ...this.control.counters, instance: this.control.instance ?? '', limitBytes: this.control.current?.limitBytes ?? 0,
+      ...this.control.counters, instance: this.control.instance ?? '', limitBytes: this.control.current?.limitBytes ?? 0, peerEpoch: String(this.peerEpoch),
     };
   }
 
@@ -172,6 +176,7 @@ export class BlockServer {
    */
   setPeers(members: readonly ClusterMember[], epoch: bigint): void {
     this.peers = members.filter((m) => m.id !== this.id);
+    this.peerEpoch = epoch;
     for (const l of this.peerLocators.values()) l.setMembers(this.peers, epoch);
   }
 
