@@ -14,7 +14,7 @@
 // master's user (0600). Rotate it: create another admin key, then delete this one.
 import { open as openFile } from 'node:fs/promises';
 import { WharfError, logger } from '../common/index.js';
-import { KeyVerifier, grantText, hashSecret, newKeyId, newSecret, parseCredentialHeader, type Grant } from '../access/index.js';
+import { KeyVerifier, grantText, hashSecret, newKeyId, newSecret, parseCredentialHeader, type Grant, type SecretHash } from '../access/index.js';
 import { WriteQueue, accessKeyKey, familyRange, userKey, type InodeTree } from '../meta/index.js';
 import { decodeRecord, encodeRecord, type KeyRecord, type UserRecord } from './records.js';
 
@@ -37,6 +37,8 @@ export class Identities {
   private readonly keys = new Map<string, KeyRecord>();
   private readonly queue = new WriteQueue();
   private readonly verifier = new KeyVerifier();
+  /** A hash no secret matches, checked for unknown key ids (see authenticate). */
+  private dummy: Promise<SecretHash> | undefined;
 
   constructor(private readonly tree: InodeTree, private readonly instanceExists: (name: string) => boolean = () => true, private readonly now: () => number = Date.now) {}
 
@@ -87,7 +89,12 @@ export class Identities {
     const key = this.keys.get(cred.keyId);
     // One message for an unknown key and a wrong secret: a caller learns nothing about which ids exist.
     const rejected = () => new WharfError('EKEYREJECTED', `access key ${cred.keyId} was not accepted: unknown key or wrong secret`);
-    if (!key) throw rejected();
+    if (!key) {
+      // As slow as a wrong secret, so the time of a refusal does not tell which ids exist.
+      this.dummy ??= hashSecret(newSecret());
+      await this.verifier.verify('', cred.secret, await this.dummy).catch(() => false);
+      throw rejected();
+    }
     if (!(await this.verifier.verify(key.id, cred.secret, key.secret))) throw rejected();
     const current = this.keys.get(key.id); // it may have changed during scrypt
     if (!current) throw rejected();
