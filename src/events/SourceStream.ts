@@ -64,7 +64,7 @@ export interface StreamStatus extends StreamCounters {
 /** Messages decoded and applied together (one namespace transaction per 2,000 events). */
 const MESSAGES_PER_CHUNK = 2_000;
 
-export function deadLetterTopicOf(cfg: StreamConfig): string {
+export function deadLetterTopicOf(cfg: Pick<StreamConfig, 'topics' | 'deadLetterTopic'>): string {
   return cfg.deadLetterTopic ?? `${cfg.topics[0]}.dlq`;
 }
 

@@ -1,6 +1,6 @@
 // The master's event streams: one SourceStream (src/events) per data source that
 // has one, applying each store event through the event ledger (order, duplicates,
-// tombstones) and applyStoreChange (src/sync) in one transaction. Streams start
+// tombstones) and applyStoreChanges (src/sync) in one transaction. Streams start
 // with the master and follow `wharf source stream set|clear`; a stream that cannot
 // reach its brokers keeps retrying in the background (backoff to 30 s) and says so
 // in its state.
@@ -73,11 +73,11 @@ export class EventStreams {
   status(source: string): StreamStatus & { deadLetterTopic: string; brokers: string[]; bucket: string } {
     const rec = this.catalog.get(source);
     const s = this.streams.get(source);
-    if (!rec.stream) {
-      return { state: 'inactive', topics: [], group: '', lag: undefined, lastEventMs: 0, error: '', messages: 0, applied: 0, dropped: 0, stale: 0, skipped: 0, deadLettered: 0, deadLetterTopic: '', brokers: [], bucket: '' };
-    }
-    const st = s?.status() ?? { state: 'inactive' as const, topics: rec.stream.topics, group: rec.stream.group, lag: undefined, lastEventMs: 0, error: '', messages: 0, applied: 0, dropped: 0, stale: 0, skipped: 0, deadLettered: 0 };
-    return { ...st, deadLetterTopic: deadLetterTopicOf(this.configOf(rec.stream)), brokers: rec.stream.brokers, bucket: rec.stream.bucket };
+    const idle = (topics: string[], group: string): StreamStatus =>
+      ({ state: 'inactive', topics, group, lag: undefined, lastEventMs: 0, error: '', messages: 0, applied: 0, dropped: 0, stale: 0, skipped: 0, deadLettered: 0 });
+    if (!rec.stream) return { ...idle([], ''), deadLetterTopic: '', brokers: [], bucket: '' };
+    const st = s?.status() ?? idle(rec.stream.topics, rec.stream.group);
+    return { ...st, deadLetterTopic: deadLetterTopicOf(rec.stream), brokers: rec.stream.brokers, bucket: rec.stream.bucket };
   }
 
   /** Gives a source a stream (replacing one it had): recorded, then started. */

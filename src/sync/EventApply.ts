@@ -1,4 +1,4 @@
-// Applies one store change that an event stream reported (src/events) to the
+// Applies the store changes an event stream reported (src/events) to the
 // namespace, in one transaction, with the caller's own writes (the event ledger) in
 // that same transaction: a crash leaves both or neither.
 //   put    — the object as a synced file (parents created as synced directories), or
@@ -34,11 +34,6 @@ async function findDir(tx: Txn, rootIno: Ino, parts: readonly string[]): Promise
     at = d.ino;
   }
   return at;
-}
-
-export async function applyStoreChange(m: MountPoint, c: StoreChange, gen: bigint, alsoInTxn?: (tx: Txn, outcome: ChangeOutcome) => void): Promise<ChangeOutcome> {
-  const [o] = await applyStoreChanges(m, [c], gen, alsoInTxn ? (tx, os) => alsoInTxn(tx, os[0]!) : undefined);
-  return o!;
 }
 
 /**

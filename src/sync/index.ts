@@ -15,4 +15,4 @@ export { planEntry, isStale, shouldSync, fileFingerprint, objectAttrs, SYNC_ACTI
 export { SyncCounters, type SyncCountersSnapshot } from './SyncCounters.js';
 export { runFullSync, syncDirectoryLevel, syncOneName, sweep, listPrefixOf, type MountPoint, type FullSyncOptions } from './SyncExecutor.js';
 export { DEFAULTS as SYNC_DEFAULTS, type SyncDefaults } from './SyncWriter.js';
-export { applyStoreChange, applyStoreChanges, type ChangeOutcome, type StoreChange } from './EventApply.js';
+export { applyStoreChanges, type ChangeOutcome, type StoreChange } from './EventApply.js';
