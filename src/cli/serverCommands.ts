@@ -6,6 +6,32 @@ import { globals, integer, json, nodeTls, out, printError } from './context.js';
 import { FSCK_EXIT } from './exitCodes.js';
 import { fsckText } from './format.js';
 
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
+const SASL = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** The master's change-stream flags as options (checked again by the master); undefined when none is given. */
+function changeStreamOptions(o: { cluster?: string; changeBrokers?: string[]; changeTopic?: string; invalidateFrom?: string[]; changeGroup?: string; changeSasl?: string; changeTls: boolean; changeCa?: string }) {
+  if (!o.changeTopic && !o.invalidateFrom?.length) {
+    if (o.changeBrokers?.length) throw new WharfError('EINVAL', '--change-brokers needs --change-topic or --invalidate-from');
+    return undefined;
+  }
+  if (!o.changeBrokers?.length) throw new WharfError('EINVAL', '--change-topic and --invalidate-from need --change-brokers');
+  let sasl: { mechanism: (typeof SASL)[number]; username: string; password: string } | undefined;
+  if (o.changeSasl) {
+    const at = o.changeSasl.indexOf(':');
+    const mechanism = o.changeSasl.slice(0, at < 0 ? undefined : at) as (typeof SASL)[number];
+    if (at < 0 || !SASL.includes(mechanism) || at === o.changeSasl.length - 1) throw new WharfError('EINVAL', `--change-sasl ${JSON.stringify(o.changeSasl)}: expected mechanism:user, the mechanism one of ${SASL.join(', ')}`);
+    const password = process.env['WHARF_KAFKA_PASSWORD'];
+    if (!password) throw new WharfError('EINVAL', '--change-sasl needs the password in $WHARF_KAFKA_PASSWORD');
+    sasl = { mechanism, username: o.changeSasl.slice(at + 1), password };
+  }
+  return {
+    brokers: o.changeBrokers,
+    ...(o.cluster ? { cluster: o.cluster } : {}), ...(o.changeTopic ? { topic: o.changeTopic } : {}),
+    ...(o.invalidateFrom?.length ? { invalidateFrom: o.invalidateFrom } : {}), ...(o.changeGroup ? { group: o.changeGroup } : {}),
+    ...(sasl ? { sasl } : {}), ...(o.changeCa ? { tls: { caFile: o.changeCa } } : o.changeTls ? { tls: true as const } : {}),
+  };
+}
 
 export function registerServerCommands(program: Command): void {
   program
@@ -25,12 +51,22 @@ export function registerServerCommands(program: Command): void {
     .option('--bootstrap-key-file <file>', 'where the first start with --auth writes the admin key (0600)', undefined)
     .option('--mtls', 'require client certificates signed by the global --tls-ca (mutual TLS)', false)
     .option('--insecure', 'serve a non-loopback --listen without TLS and auth: anyone who can reach it can read and change everything', false)
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean }) => {
+    .option('--cluster <name>', 'this cluster\'s name in its change stream (default: the host name)')
+    .option('--change-brokers <list>', 'Kafka bootstrap brokers of the change stream, host:port[,host:port…]', list)
+    .option('--change-topic <topic>', 'publish every namespace change clients make on this topic (from an outbox: at least once, across crashes)')
+    .option('--invalidate-from <topics>', 'read other clusters\' change topics and re-sync the paths they changed; repeatable', list)
+    .option('--change-group <group>', 'the invalidation feed\'s consumer group (default wharf-invalidations-<cluster>)')
+    .option('--change-sasl <mechanism:user>', 'SASL to the change brokers: plain, scram-sha-256 or scram-sha-512 and a user (the password: $WHARF_KAFKA_PASSWORD)')
+    .option('--change-tls', 'TLS to the change brokers with the system CAs', false)
+    .option('--change-ca <file>', 'TLS to the change brokers with this CA')
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean;
+      cluster?: string; changeBrokers?: string[]; changeTopic?: string; invalidateFrom?: string[]; changeGroup?: string; changeSasl?: string; changeTls: boolean; changeCa?: string }) => {
       const g = globals();
       if (o.mtls && !g.tlsCa) throw new WharfError('EINVAL', '--mtls needs --tls-ca: the CA whose client certificates are accepted');
       if ((g.tlsCert === undefined) !== (g.tlsKey === undefined)) throw new WharfError('EINVAL', '--tls-cert and --tls-key go together');
       const tls = g.tlsCert && g.tlsKey ? { certFile: g.tlsCert, keyFile: g.tlsKey, refreshMs: g.tlsRefresh, ...(o.mtls ? { clientCaFile: g.tlsCa! } : {}) } : undefined;
       const toNodes = await nodeTls();
+      const changes = changeStreamOptions(o);
       const { Master } = await import('../master/index.js'); // loaded here: other commands start without it
       const master = await Master.start({
         ...(tls ? { tls } : {}), auth: { enabled: o.auth, ...(o.bootstrapKeyFile ? { bootstrapKeyFile: o.bootstrapKeyFile } : {}) }, insecure: o.insecure,
@@ -40,6 +76,7 @@ export function registerServerCommands(program: Command): void {
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
         ...(toNodes ? { cache: { nodeTls: toNodes } } : {}),
         ...(process.env['WHARF_KAFKA_PASSWORD'] ? { events: { saslPassword: process.env['WHARF_KAFKA_PASSWORD'] } } : {}),
+        ...(changes ? { changes } : {}),
         sync: {
           snapshotDeadlineMs: o.snapshotDeadline,
           ...(process.env['WHARF_TEST_MINUTE_MS'] ? { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } : {}),

@@ -81,7 +81,8 @@ export function jobText(j: WireJob): string {
 }
 
 export function statusText(st: WireStatus): string {
-  if (st.sources.length === 0) return 'no data sources (import one with: wharf source import NAME --uri … --at /path)';
+  const plane = changePlaneText(st);
+  if (st.sources.length === 0) return ['no data sources (import one with: wharf source import NAME --uri … --at /path)', plane].filter(Boolean).join('\n\n');
   const blocks = st.sources.map((s) => {
     const src = s.source!;
     const lines = [`${src.name}  ${src.uri} at ${src.at}`, `  sync mode:    ${s.sync_mode}`];
@@ -94,9 +95,28 @@ export function statusText(st: WireStatus): string {
     }
     lines.push(`  rules:        ${s.rules.length === 0 ? 'none' : s.rules.map((r) => `${r.name} (${r.type}, ${r.status})`).join(', ')}`);
     if (s.stream) lines.push(`  stream:       ${streamLine(s.stream)}`);
+    if (Number(src.stale_since_ms) > 0) lines.push(`  STALE since:  ${when(src.stale_since_ms)}: invalidations were lost (${src.stale_reason}); each directory re-lists on its next access`);
     return lines.join('\n');
   });
+  if (plane) blocks.push(plane);
   return blocks.join('\n\n');
+}
+
+/** The change stream this master publishes and the invalidations it reads, if any. */
+function changePlaneText(st: WireStatus): string {
+  const lines: string[] = [];
+  const c = st.changes;
+  if (c) {
+    lines.push(`change stream: ${c.state} on ${c.topic} as cluster ${c.cluster} (epoch ${c.epoch}, ${c.partitions} partitions), `
+      + `${c.published} published, last seq ${c.last_published_seq} of ${c.last_seq} at ${when(c.last_published_ms)}, ${c.pending} waiting in the outbox${c.error ? `; error: ${c.error}` : ''}`);
+  }
+  const f = st.invalidations;
+  if (f) {
+    const lag = Number(f.lag) < 0 ? 'lag unknown' : `lag ${f.lag}`;
+    lines.push(`invalidations: ${f.state} (${f.topics.join(', ')} as group ${f.group}), ${lag}, last message ${when(f.last_message_ms)}; `
+      + `${f.applied} applied, ${f.duplicates} duplicates, ${f.own} own, ${f.losses} losses${f.last_loss ? ` (last at ${when(f.last_loss_ms)}: ${f.last_loss})` : ''}${f.error ? `; error: ${f.error}` : ''}`);
+  }
+  return lines.join('\n');
 }
 
 /** The cache cluster in `wharf status`: nodes by state, and the cache jobs running. */

@@ -10,8 +10,8 @@
 // (connecting to the brokers) → starting (connected, joining the group) → active
 // (assigned partitions, consuming) ; error (the last attempt failed; kafkajs
 // retries and restarts the consumer, the state says why meanwhile).
-import { readFileSync } from 'node:fs';
-import type { Consumer, EachBatchPayload, KafkaMessage, Producer, SASLOptions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import { kafkaClient, type KafkaSettings } from './kafkaClient.js';
 import { WharfError, logger } from '../common/index.js';
 import { EventDecodeError, decodeS3Events, type StoreEvent } from './S3EventDecoder.js';
 
@@ -20,9 +20,7 @@ const log = logger('events');
 export const STREAM_STATES = ['inactive', 'waiting', 'starting', 'active', 'error'] as const;
 export type StreamState = (typeof STREAM_STATES)[number];
 
-export interface StreamConfig {
-  /** Bootstrap addresses, host:port. */
-  brokers: string[];
+export interface StreamConfig extends KafkaSettings {
   topics: string[];
   group: string;
   /** The bucket whose events apply (others are counted as skipped). */
@@ -31,9 +29,6 @@ export interface StreamConfig {
   deadLetterTopic?: string;
   /** A new group starts at the oldest message (default) or only new ones. */
   fromBeginning?: boolean;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
-  /** TLS to the brokers: true for the system CAs, or a CA file. */
-  tls?: boolean | { caFile: string };
 }
 
 /** What applying one event did. */
@@ -90,17 +85,7 @@ export class SourceStream {
   }
 
   async start(): Promise<void> {
-    // Loaded here, not at import: every `wharf` command imports the master's modules,
-    // and kafkajs would add ~0.15 s to each start of the CLI.
-    const { Kafka, logLevel } = await import('kafkajs');
-    const kafka = new Kafka({
-      clientId: `wharf-${this.source}`,
-      brokers: this.cfg.brokers,
-      ...(this.cfg.sasl ? { sasl: this.cfg.sasl as SASLOptions } : {}),
-      ...(this.cfg.tls ? { ssl: this.cfg.tls === true ? true : { ca: [readFileSync(this.cfg.tls.caFile, 'utf8')] } } : {}),
-      logLevel: logLevel.NOTHING,
-      retry: { initialRetryTime: 300, retries: 8 },
-    });
+    const kafka = await kafkaClient(`wharf-${this.source}`, this.cfg);
     this.state = 'waiting';
     const producer = kafka.producer({ allowAutoTopicCreation: true });
     this.producer = producer;

@@ -14,12 +14,13 @@ import { unary } from './unary.js';
 import type { CallAuth } from './CallAuth.js';
 import { iamHandlers } from './IamAdmin.js';
 import type { EventStreams } from './EventStreams.js';
-import { streamHandlers, streamToWire } from './StreamAdmin.js';
+import type { ChangeStream } from './ChangeStream.js';
+import { changeStatusToWire, streamHandlers, streamToWire } from './StreamAdmin.js';
 import { jobToWire, nodeToWire, ruleToWire, ruleTypeOf, sourceToWire, wireBytes, wireMinutes } from './wire.js';
 
 export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 
-export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth, streams: EventStreams): AdminHandlers {
+export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth, streams: EventStreams, changes: ChangeStream): AdminHandlers {
   const streamOf = (name: string) => (sync.catalog.get(name).stream ? { stream: streamToWire(streams.status(name)) } : {});
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
   return {
@@ -128,6 +129,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
         source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire), ...streamOf(st.source.name),
         ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
       })),
+      ...changeStatusToWire(changes.status()),
     })),
   };
 }

@@ -14,6 +14,7 @@ import { AuditLog, checkExposure, newRequestId } from '../access/index.js';
 import { CallAuth, authorized } from './CallAuth.js';
 import { Identities } from './Identities.js';
 import { EventStreams, type EventStreamsOptions } from './EventStreams.js';
+import { ChangeStream, checkChangeStream, type ChangeStreamOptions } from './ChangeStream.js';
 import { AccessGate } from './AccessGate.js';
 import { audited } from './AuditedAdmin.js';
 import { adminHandlers } from './AdminService.js';
@@ -54,6 +55,8 @@ export interface MasterOptions {
   insecure?: boolean;
   /** Event streams: the SASL password (from the environment) and the ledger's retention. */
   events?: EventStreamsOptions;
+  /** The namespace's change stream (publish) and other clusters' invalidations (subscribe). */
+  changes?: ChangeStreamOptions;
   /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
   openStore?: StoreOpener;
 }
@@ -80,6 +83,7 @@ export class Master {
     readonly cache: CachePlane,
     readonly audit: AuditLog,
     readonly streams: EventStreams,
+    readonly changes: ChangeStream,
   ) {}
 
   static async start(options: MasterOptions): Promise<Master> {
@@ -87,7 +91,8 @@ export class Master {
     const exposure = checkExposure('the master', options.listen, { tls: Boolean(options.tls), auth: authOn, insecure: options.insecure ?? false });
     if (exposure === 'insecure') log.warn({ listen: options.listen }, 'INSECURE: serving a non-loopback address without TLS and auth (--insecure); anyone who can reach it can read and change everything');
     const credentials = serverCredentials(options.tls); // PEM files checked before anything is opened
-    const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false });
+    const changeOptions = options.changes ? checkChangeStream(options.changes) : undefined;
+    const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false, changeLog: Boolean(changeOptions?.topic) });
     let sync: SyncControl;
     try {
       sync = await SyncControl.open(tree, { ...options.sync, openStore: options.openStore ?? storeOpener(options.s3) });
@@ -134,6 +139,7 @@ export class Master {
     }
     // Opened once the server is bound: until then nothing may consume events.
     const streams = new EventStreams(tree, sync.catalog, options.events);
+    const changes = new ChangeStream(tree, sync.catalog, changeOptions);
     const auth = new CallAuth(authOn, identities, sync.catalog, nodes, options.tls ? (options.tls.clientCaFile ? 'mtls' : 'tls') : 'plaintext');
     const gate = new AccessGate(tree, sync.catalog, cache.groups, auth);
     gate.onDenied = (d) => audit.record({
@@ -141,7 +147,7 @@ export class Master {
       params: { ino: d.ino, rule: d.rule }, result: d.errno, latencyMs: 0,
     });
     server.addService(wharfProto().wharf.v1.Namespace.service, namespaceHandlers(namespace, metrics, gate));
-    server.addService(wharfProto().wharf.v1.Admin.service, audited(authorized(adminHandlers(sync, nodes, cache, metrics, audit, auth, streams), auth), audit, auth));
+    server.addService(wharfProto().wharf.v1.Admin.service, audited(authorized(adminHandlers(sync, nodes, cache, metrics, audit, auth, streams, changes), auth), audit, auth));
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
@@ -171,7 +177,8 @@ export class Master {
     }
     log.info({ address, dataDir: options.dataDir, metrics: metricsAddress, fsync: options.fsync ?? false, tls: options.tls ? (options.tls.clientCaFile ? 'mutual' : 'server') : 'off', auth: authOn, bootstrapKey }, 'master serving');
     await streams.open();
-    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit, streams);
+    await changes.open();
+    return new Master(tree, sync, namespace, server, address, http, metricsAddress, nodes, cache, audit, streams, changes);
   }
 
   /** Graceful stop; idempotent. In-flight calls get `graceMs` to finish, then are cancelled. */
@@ -188,6 +195,7 @@ export class Master {
       });
       await this.http?.close();
       await this.streams.close(); // consumers leave their groups; uncommitted offsets replay at the next start
+      await this.changes.close(); // unpublished changes stay in the outbox for the next start
       await this.audit.close();
       await this.cache.close();
       await this.sync.close();

@@ -1,8 +1,11 @@
-// The gRPC face of event streams (part of wharf.v1.Admin): set, clear, show.
+// The gRPC face of event streams (part of wharf.v1.Admin): set, clear, show; the
+// change stream's and invalidation feed's part of the status.
 import type { AdminHandlers } from '../rpc/gen/wharf/v1/Admin.js';
 import type { StreamStatus } from '../rpc/gen/wharf/v1/StreamStatus.js';
 import { WharfError } from '../common/index.js';
 import type { EventStreams } from './EventStreams.js';
+import type { ChangeStream } from './ChangeStream.js';
+import type { StatusReply } from '../rpc/gen/wharf/v1/StatusReply.js';
 import type { StreamRecord } from './records.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 import { unary } from './unary.js';
@@ -16,6 +19,26 @@ export function streamToWire(s: ReturnType<EventStreams['status']>): StreamStatu
     state: s.state, topics: s.topics, group: s.group, lag: String(s.lag ?? -1), last_event_ms: String(s.lastEventMs),
     messages: String(s.messages), applied: String(s.applied), dropped: String(s.dropped), stale: String(s.stale), skipped: String(s.skipped),
     dead_lettered: String(s.deadLettered), error: s.error, dead_letter_topic: s.deadLetterTopic, brokers: s.brokers, bucket: s.bucket,
+  };
+}
+
+/** The change stream and invalidation feed, for StatusReply (absent when off). */
+export function changeStatusToWire(st: ReturnType<ChangeStream['status']>): Pick<StatusReply, 'changes' | 'invalidations'> {
+  const c = st.changes;
+  const f = st.invalidations;
+  return {
+    ...(c ? {
+      changes: {
+        state: c.state, topic: c.topic, cluster: c.cluster, epoch: String(c.epoch), partitions: c.partitions, published: String(c.published),
+        last_published_seq: c.lastPublishedSeq.toString(), last_published_ms: String(c.lastPublishedMs), pending: String(c.pending), error: c.error, last_seq: c.lastSeq.toString(),
+      },
+    } : {}),
+    ...(f ? {
+      invalidations: {
+        state: f.state, topics: f.topics, group: f.group, messages: String(f.messages), applied: String(f.applied), own: String(f.own), duplicates: String(f.duplicates),
+        losses: String(f.losses), last_loss: f.lastLoss, last_loss_ms: String(f.lastLossMs), last_message_ms: String(f.lastMessageMs), lag: String(f.lag ?? -1), error: f.error,
+      },
+    } : {}),
   };
 }
 

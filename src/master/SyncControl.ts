@@ -194,7 +194,9 @@ export class SyncControl {
     if (!where) return;
     const interval = intervalOverrideMs ?? where.source.syncIntervalMs;
     const last = await this.lastSyncMs(where.chain);
-    if (!shouldSync(interval, last, Date.now())) return;
+    // Invalidations were lost: whatever was listed before then may be stale, whatever the interval.
+    const lost = where.source.staleSinceMs !== undefined && last !== undefined && last < where.source.staleSinceMs;
+    if (!lost && !shouldSync(interval, last, Date.now())) return;
     let p = this.inflight.get(dirIno);
     if (!p) {
       p = (async () => {

@@ -38,6 +38,12 @@ export interface SourceRecord {
   group?: string;
   /** Its stream of store events (src/events); absent: none. A SASL password is never stored: the master has it from its environment. */
   stream?: StreamRecord;
+  /**
+   * Invalidations from other clusters were lost (src/events InvalidationFeed) at this
+   * time: every directory not listed since re-lists on its next access.
+   */
+  staleSinceMs?: number;
+  staleReason?: string;
 }
 
 export interface StreamRecord {

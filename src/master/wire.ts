@@ -13,7 +13,7 @@ export function sourceToWire(s: SourceRecord): Source {
   return {
     name: s.name, uri: s.uri, at: s.at, root_ino: s.rootIno, read_only: s.readOnly, endpoint: s.endpoint ?? '', region: s.region ?? '',
     sync_interval_ms: s.syncIntervalMs, created_ms: s.createdMs, mode: s.mode, gen: s.gen,
-    resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0,
+    resync_started_ms: s.resyncStartedMs ?? 0, last_refresh_ms: s.lastRefreshMs ?? 0, last_success_ms: s.lastSuccessMs ?? 0, stale_since_ms: s.staleSinceMs ?? 0, stale_reason: s.staleReason ?? '',
     object_metadata: s.objectMetadata ?? false, instance: s.instance ?? '',
     pins: (s.pins ?? []).map((p) => ({ directory: p.directory, ttl_ms: p.ttlMs })), group: s.group ?? '',
   };

@@ -24,6 +24,7 @@ import { bulkInsert, type BulkItem } from './bulkInsert.js';
 
 export type { BulkItem };
 import { WriteQueue } from './WriteQueue.js';
+import { ChangeLog, type StagedChange } from './ChangeLog.js';
 
 const log = logger('meta');
 
@@ -43,6 +44,8 @@ export interface InodeTreeOptions {
   fsync?: boolean;
   /** Tests: runs before each durability sync; throwing fails it (an injected fsync failure). */
   beforeSync?: () => void;
+  /** Write every client mutation to the change-stream outbox, in its own batch (ChangeLog). */
+  changeLog?: boolean;
 }
 
 export interface ChildRef {
@@ -66,6 +69,8 @@ export class InodeTree implements MetaClient {
   private closed = false;
   /** --fsync: mutations are acknowledged once durable, sharing fsyncs. */
   private readonly groupCommit: GroupCommit;
+  /** The change-stream outbox, when this tree keeps one. */
+  changes: ChangeLog | undefined;
 
   private constructor(readonly db: Db, readonly location: string, private readonly fsync: boolean, beforeSync?: () => void) {
     this.groupCommit = new GroupCommit(db, () => this.writes.depth, beforeSync);
@@ -96,6 +101,7 @@ export class InodeTree implements MetaClient {
     const tree = new InodeTree(db, dir, options.fsync ?? false, options.beforeSync);
     try {
       await tree.init();
+      if (options.changeLog) tree.changes = await ChangeLog.open(db);
     } catch (e) {
       await db.close();
       throw e;
@@ -361,10 +367,12 @@ export class InodeTree implements MetaClient {
   private async apply<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     {
       const tx = new Txn(this.db, this.counters, this.fingerprints);
+      this.changes?.begin();
       const result = await fn(tx);
       try {
         this.counters = await tx.commit(false);
         this.commits++;
+        this.changes?.committed();
         tx.committedStates();
         // Refresh what is cached; do not add: a sync writing a million inodes must not
         // fill the cache (and the heap) with records nobody asked for.
@@ -381,6 +389,11 @@ export class InodeTree implements MetaClient {
       }
       return result;
     }
+  }
+
+  /** Writes `c` to the change-stream outbox in `tx`'s batch, if this tree keeps one. */
+  private async logChange(tx: Txn, c: StagedChange): Promise<void> {
+    if (this.changes) await this.changes.stage(tx, c);
   }
 
   async mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
@@ -403,7 +416,7 @@ export class InodeTree implements MetaClient {
     return this.createInode('mknod', parent, name, init.type, init, undefined, device ? init.rdev : undefined);
   }
 
-  private async createInode(op: string, parent: Ino, name: string, type: FileType, init: NewInode, target?: string, rdev?: number): Promise<Attr> {
+  private async createInode(op: 'mkdir' | 'create' | 'symlink' | 'mknod', parent: Ino, name: string, type: FileType, init: NewInode, target?: string, rdev?: number): Promise<Attr> {
     checkIno(parent);
     checkName(name);
     checkOwner(init);
@@ -418,6 +431,7 @@ export class InodeTree implements MetaClient {
         atimeNs: now, mtimeNs: now, ctimeNs: now, ...(rdev !== undefined ? { rdev } : {}),
       }, target);
       await tx.touchDir(parent, now, type === 'directory' ? 1 : 0);
+      await this.logChange(tx, { op, at: { parent, name }, attr });
       return attr;
     });
   }
@@ -431,7 +445,9 @@ export class InodeTree implements MetaClient {
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type === 'directory') throw new WharfError('EISDIR', `${JSON.stringify(name)} is a directory; use rmdir`);
       const now = nowNs();
-      await tx.removeName(parent, name, await tx.mustGetAttr(entry.ino), now);
+      const attr = await tx.mustGetAttr(entry.ino);
+      await this.logChange(tx, { op: 'unlink', at: { parent, name }, attr });
+      await tx.removeName(parent, name, attr, now);
       await tx.touchDir(parent, now);
     });
   }
@@ -445,7 +461,9 @@ export class InodeTree implements MetaClient {
       if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
       if (entry.type !== 'directory') throw new WharfError('ENOTDIR', `${JSON.stringify(name)} is not a directory`);
       if (!(await tx.isEmptyDir(entry.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(name)} is not empty`);
-      await tx.removeChild(parent, name, await tx.mustGetAttr(entry.ino));
+      const attr = await tx.mustGetAttr(entry.ino);
+      await this.logChange(tx, { op: 'rmdir', at: { parent, name }, attr });
+      await tx.removeChild(parent, name, attr);
       await tx.touchDir(parent, nowNs(), -1);
     });
   }
@@ -471,6 +489,9 @@ export class InodeTree implements MetaClient {
         if (dst.type === 'directory' && !(await tx.isEmptyDir(dst.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(newName)} is not empty`);
       }
       const now = nowNs();
+      // Paths first: the moves below change the names they are built from.
+      await this.logChange(tx, { op: 'rename', at: { parent, name }, to: { parent: newParent, name: newName }, attr: await tx.mustGetAttr(src.ino) });
+      if (src.type === 'directory') this.changes?.forgetPaths();
       // The replaced name goes first: its entry key is the one the moved name takes.
       if (dst) {
         const replaced = await tx.mustGetAttr(dst.ino);
@@ -518,6 +539,7 @@ export class InodeTree implements MetaClient {
       if (await tx.getDentry(newParent, newName)) throw new WharfError('EEXIST', `${JSON.stringify(newName)} already exists in directory ${newParent}`);
       if (a.nlink >= LINK_MAX) throw new WharfError('EMLINK', `inode ${ino} already has ${a.nlink} links`);
       const now = nowNs();
+      await this.logChange(tx, { op: 'link', at: { ino }, to: { parent: newParent, name: newName }, attr: a });
       tx.addLink(a, newParent, newName, now);
       await tx.touchDir(newParent, now);
       return (await tx.getAttr(ino))!;
@@ -592,6 +614,9 @@ export class InodeTree implements MetaClient {
         }
       }
       tx.putAttr(next);
+      const changed = (['mode', 'uid', 'gid', 'size', 'atimeNs', 'mtimeNs'] as const).filter((k) => changes[k] !== undefined).map((k) => k.replace(/Ns$/, ''));
+      // The pending flag alone is an upload's bookkeeping, nothing a client sees.
+      if (changed.length > 0) await this.logChange(tx, { op: 'setattr', at: { ino }, attr: next, changed });
       return (await tx.getAttr(ino))!;
     });
   }
@@ -619,7 +644,9 @@ export class InodeTree implements MetaClient {
         tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
       }
       tx.putStoreState(ino, { gen, fingerprint: `${w.size}:${w.etag}:${w.mtimeNs / 1_000_000n}` });
-      return (await tx.getAttr(ino))!;
+      const after = (await tx.getAttr(ino))!;
+      await this.logChange(tx, { op: 'write', at: { ino }, attr: after });
+      return after;
     });
   }
 

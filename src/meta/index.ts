@@ -19,6 +19,7 @@ export { InodeTree, type InodeTreeOptions, type BulkItem, type ChildRef } from '
 export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type LinkName, type NewInode, type NewSpecial, type SetAttrChanges } from './MetaClient.js';
 export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
+export { ChangeLog, CHANGE_OPS, type ChangeOp, type NamespaceChange } from './ChangeLog.js';
 export { Txn } from './Txn.js';
 export type { DentryValue, StoreState, SyncTimes } from './codec.js';
 export { familyRange, sourceKey, nodeKey, instanceKey, groupKey, userKey, accessKeyKey, eventKey, eventRange, ruleKey, ruleRange, jobKey, cacheJobKey, metaKey, type RuleBookName } from './keys.js';

@@ -40,6 +40,11 @@
 //   'U' <user>                    → IAM user record (JSON; src/master Identities)
 //   'A' <key id>                  → access key record, the secret as an scrypt hash (JSON; src/master Identities)
 //   'Q' <source> 0x00 <key>       → the last store event applied for a key, or its tombstone (JSON; src/events EventLedger)
+//   'O' <seq:u64be>               → the change-stream outbox: one namespace mutation a client made (JSON; ChangeLog),
+//                                   written in the mutation's own batch, deleted once published
+//   'M' "changeSeq"               → u64 the last outbox sequence number handed out (never reused)
+//   'M' "changeEpoch"             → u64 the relay's epoch: one more at every start of a publishing master
+//   'M' "invalidationFeed"        → the invalidation subscriber's positions and publishers' chains (JSON; src/events)
 //   'M' "nextCacheJob"            → u64 next cache job number
 //   'M' "sync"                    → empty: written with sync=true to fsync LevelDB's log (--fsync group commit)
 //
@@ -96,8 +101,9 @@ const P_GROUP = 0x47; // 'G': permission groups
 const P_USER = 0x55; // 'U': IAM users
 const P_ACCESS_KEY = 0x41; // 'A': access keys
 const P_EVENT = 0x51; // 'Q': store events applied, per key
+const P_CHANGE = 0x4f; // 'O': the change-stream outbox
 
-export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync';
+export type MetaName = 'format' | 'nextIno' | 'inodes' | 'bytes' | 'nextJob' | 'nextCacheJob' | 'sync' | 'changeSeq' | 'changeEpoch' | 'invalidationFeed';
 
 export function metaKey(name: MetaName): Buffer {
   return Buffer.concat([Buffer.of(P_META), Buffer.from(name, 'ascii')]);
@@ -165,6 +171,14 @@ export function jobKey(id: bigint): Buffer {
 
 export function eventKey(source: string, key: string): Buffer {
   return Buffer.concat([Buffer.of(P_EVENT), Buffer.from(source, 'utf8'), Buffer.of(0), Buffer.from(key, 'utf8')]);
+}
+
+export function changeKey(seq: bigint): Buffer {
+  return inoKey(P_CHANGE, seq);
+}
+
+export function parseChangeKey(key: Buffer): bigint {
+  return key.readBigUInt64BE(1);
 }
 
 /** Every event-ledger key of one source. */
@@ -244,7 +258,7 @@ export function dentryPrefix(parent: Ino): Buffer {
 }
 
 /** Range of a whole key family, for scans by fsck and statistics. */
-const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP, user: P_USER, accessKey: P_ACCESS_KEY, event: P_EVENT } as const;
+const FAMILY = { inode: P_INODE, dentry: P_DENTRY, symlink: P_SYMLINK, name: P_NAME, storeState: P_STORE_STATE, syncTimes: P_SYNC_TIMES, source: P_SOURCE, rule: P_RULE, job: P_JOB, link: P_LINK, node: P_NODE, instance: P_INSTANCE, cacheRule: P_CACHE_RULE, cacheJob: P_CACHE_JOB, group: P_GROUP, user: P_USER, accessKey: P_ACCESS_KEY, event: P_EVENT, change: P_CHANGE } as const;
 
 export function familyRange(family: keyof typeof FAMILY): { gte: Buffer; lt: Buffer } {
   const p = FAMILY[family];

@@ -1,0 +1,27 @@
+// How every Wharf Kafka client is made: the brokers, SASL and TLS of a stream's
+// (or the master's change stream's) settings, kafkajs's own logging silenced
+// (Wharf logs what matters), quick retries (the callers keep their own backoff).
+import { readFileSync } from 'node:fs';
+import type { Kafka, SASLOptions } from 'kafkajs';
+
+export interface KafkaSettings {
+  /** Bootstrap addresses, host:port. */
+  brokers: string[];
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** TLS to the brokers: true for the system CAs, or a CA file. */
+  tls?: boolean | { caFile: string };
+}
+
+export async function kafkaClient(clientId: string, s: KafkaSettings): Promise<Kafka> {
+  // Loaded here, not at import: every `wharf` command imports the master's modules,
+  // and kafkajs would add ~0.15 s to each start of the CLI.
+  const { Kafka, logLevel } = await import('kafkajs');
+  return new Kafka({
+    clientId,
+    brokers: s.brokers,
+    ...(s.sasl ? { sasl: s.sasl as SASLOptions } : {}),
+    ...(s.tls ? { ssl: s.tls === true ? true : { ca: [readFileSync(s.tls.caFile, 'utf8')] } } : {}),
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 300, retries: 8 },
+  });
+}
