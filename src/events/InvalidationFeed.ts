@@ -43,6 +43,7 @@ export interface FeedStatus {
   own: number;
   duplicates: number;
   losses: number;
+  /** The last batch's losses, joined. */
   lastLoss: string;
   lastLossMs: number;
   lastMessageMs: number;
@@ -135,7 +136,7 @@ export class InvalidationFeed {
     this.counters.own += own;
     if (losses.length) {
       this.counters.losses += losses.length;
-      this.counters.lastLoss = losses[losses.length - 1]!;
+      this.counters.lastLoss = losses.join('; ').slice(0, 2_000);
       this.counters.lastLossMs = Date.now();
     }
     this.counters.lastMessageMs = Date.now();

@@ -173,7 +173,7 @@ export class ChangeStream {
   // ---- subscribing --------------------------------------------------------------------
 
   private async applyFeed(b: FeedBatch): Promise<void> {
-    if (b.losses.length) await this.markAllStale(b.losses[b.losses.length - 1]!);
+    if (b.losses.length) await this.markAllStale(b.losses.join('; '));
     const mounts = await this.mounts();
     const marks: { rootIno: Ino; parts: string[] }[] = [];
     for (const c of b.changes) {
