@@ -56,6 +56,13 @@ export interface RelayStatus {
 
 /** Records published per send. */
 const BATCH = 500;
+/**
+ * After a short batch, how long to let changes gather before the next (Kafka's
+ * linger.ms): fewer sends and outbox deletes per change. Creates over gRPC with the
+ * relay running went from 80% to 86% of a master without a change stream (one
+ * noisy run each, benchmarks/changes).
+ */
+const LINGER_MS = 5;
 
 export class ChangeRelay {
   private state: RelayState = 'inactive';
@@ -105,6 +112,7 @@ export class ChangeRelay {
         await this.publish(recs);
         await this.outbox.done(recs.map((r) => r.seq));
         delay = 1_000;
+        if (recs.length < BATCH) await new Promise((r) => setTimeout(r, LINGER_MS));
       } catch (e) {
         if (this.stopped) break;
         this.state = 'error';
