@@ -12,7 +12,7 @@ import { SequenceChains, decodeChangeMessage, encodeChangeMessage, type ChangeMe
 import { InodeTree, type NamespaceChange } from '../src/meta/index.js';
 import { GrpcMetaClient } from '../src/rpc/index.js';
 import { startKafkaBroker } from './helpers/kafkaBroker.js';
-import { startMasterProcess } from './helpers/processes.js';
+import { runCli, startMasterProcess } from './helpers/processes.js';
 import { DIR_INIT, FILE_INIT, until } from './helpers/sourceFixture.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -120,6 +120,55 @@ describe('sequence chains and the change message', () => {
     bad({ ...base, seq: 12 }, /decimal strings/);
     bad({ ...base, path: 'relative' }, /absolute path/);
     bad({ ...base, store: { id: 's3://b' } }, /store is not/);
+  });
+});
+
+describe('the master\'s change-stream settings', () => {
+  it('refuses bad ones precisely, before opening anything', async () => {
+    const tmp = tempDir('wharf-changes-flags-');
+    try {
+      const data = join(tmp.path, 'meta');
+      const refused = async (args: string[], re: RegExp, env: NodeJS.ProcessEnv = {}) => {
+        const r = await runCli(['master', '--data', data, '--listen', '127.0.0.1:0', ...args], env);
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+        assert.match(r.stderr, re);
+      };
+      await refused(['--change-topic', 't'], /--change-topic and --invalidate-from need --change-brokers/);
+      await refused(['--change-brokers', '127.0.0.1:9'], /--change-brokers needs --change-topic or --invalidate-from/);
+      await refused(['--change-brokers', 'nohostport', '--change-topic', 't'], /broker "nohostport" is not host:port/);
+      await refused(['--change-brokers', '127.0.0.1:9', '--change-topic', 'bad topic'], /topic "bad topic" is not a Kafka topic name/);
+      await refused(['--change-brokers', '127.0.0.1:9', '--invalidate-from', 't', '--cluster', 'no/slash'], /cluster name "no\/slash"/);
+      await refused(['--change-brokers', '127.0.0.1:9', '--change-topic', 't', '--change-sasl', 'md5:u'], /expected mechanism:user/);
+      await refused(['--change-brokers', '127.0.0.1:9', '--change-topic', 't', '--change-sasl', 'plain:u'], /needs the password in \$WHARF_KAFKA_PASSWORD/);
+      await refused(['--change-brokers', '127.0.0.1:9', '--change-topic', 't', '--change-sasl', 'plain:u'], /SASL PLAIN sends the password as it is/, { WHARF_KAFKA_PASSWORD: 'p' });
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('with the brokers down the master serves, keeps the changes in its outbox and says why in its status', async () => {
+    const tmp = tempDir('wharf-changes-down-');
+    // A port nothing listens on: the relay retries in the background.
+    const m = await startMasterProcess(join(tmp.path, 'meta'), ['--cluster', 'east', '--change-brokers', '127.0.0.1:9', '--change-topic', 't']);
+    try {
+      const client = new GrpcMetaClient(m.address, { deadlineMs: 5_000 });
+      for (let i = 0; i < 5; i++) await client.mkdir(ROOT_INO, `d${i}`, DIR_INIT);
+      client.close();
+      let st: { changes?: { state: string; pending: string; error: string; last_seq: string } } = {};
+      await until('the relay reports the brokers down', async () => {
+        const r = await runCli(['--master', m.address, '--json', 'status']);
+        st = JSON.parse(r.stdout) as typeof st;
+        return st.changes?.state === 'error' || st.changes?.state === 'waiting';
+      }, 30_000);
+      assert.equal(st.changes?.pending, '5', 'the outbox keeps every change');
+      assert.equal(st.changes?.last_seq, '5');
+      const text = await runCli(['--master', m.address, 'status']);
+      assert.match(text.stdout, /change stream: (error|waiting) on t as cluster east .* 5 waiting in the outbox/);
+    } finally {
+      m.child.kill('SIGTERM');
+      await m.exited;
+      tmp.remove();
+    }
   });
 });
 
