@@ -11,6 +11,7 @@ import type { ServiceMetrics } from './ServiceMetrics.js';
 import type { SyncControl } from './SyncControl.js';
 import type { NodeRegistry } from './NodeRegistry.js';
 import { unary } from './unary.js';
+import type { RuleRecord } from './records.js';
 import type { CallAuth } from './CallAuth.js';
 import { iamHandlers } from './IamAdmin.js';
 import type { EventStreams } from './EventStreams.js';
@@ -23,6 +24,7 @@ export { jobToWire, nodeToWire, ruleToWire, sourceToWire } from './wire.js';
 export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: CachePlane, metrics: ServiceMetrics, audit: AuditLog, auth: CallAuth, streams: EventStreams, changes: ChangeStream): AdminHandlers {
   const streamOf = (name: string) => (sync.catalog.get(name).stream ? { stream: streamToWire(streams.status(name)) } : {});
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
+  const wireRule = (x: RuleRecord) => ruleToWire(x, sync.rules.actionsOf(x));
   return {
     ...cacheHandlers(cache, metrics),
     ...accessHandlers(cache.groups, sync.catalog, metrics),
@@ -54,7 +56,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
       const st = (await sync.status()).find((s) => s.source.name === r.name);
       if (!st) throw new WharfError('ENOENT', `no data source named ${JSON.stringify(r.name)}`);
       return {
-        source: sourceToWire(st.source), rules: st.rules.map(ruleToWire), sync_mode: st.syncMode, ...streamOf(st.source.name),
+        source: sourceToWire(st.source), rules: st.rules.map(wireRule), sync_mode: st.syncMode, ...streamOf(st.source.name),
         ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
       };
     }),
@@ -65,11 +67,11 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
         executeOnCreate: r.execute_on_create,
         ...(r._enable_on_create ? { enableOnCreate: r.enable_on_create! } : {}),
       });
-      return { rule: ruleToWire(rule), ...(job ? { job: jobToWire(job) } : {}) };
+      return { rule: wireRule(rule), ...(job ? { job: jobToWire(job) } : {}) };
     }),
-    ListRules: u('ListRules', async (r) => ({ rules: sync.rules.list(r.name).map(ruleToWire) })),
-    ShowRule: u('ShowRule', async (r) => ruleToWire(sync.rules.get(r.source, r.name))),
-    UpdateRule: u('UpdateRule', async (r) => ruleToWire(await sync.rules.update(r.source, r.name, {
+    ListRules: u('ListRules', async (r) => ({ rules: sync.rules.list(r.name).map(wireRule) })),
+    ShowRule: u('ShowRule', async (r) => wireRule(sync.rules.get(r.source, r.name))),
+    UpdateRule: u('UpdateRule', async (r) => wireRule(await sync.rules.update(r.source, r.name, {
       ...(r._new_name ? { name: r.new_name! } : {}),
       ...(r._description ? { description: r.description! } : {}),
       ...(r._interval_minutes ? { intervalMinutes: wireMinutes(r.interval_minutes!) } : {}),
@@ -77,8 +79,8 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
     DeleteRule: u('DeleteRule', async (r) => { await sync.rules.delete(r.source, r.name); return {}; }),
     ExecuteRule: u('ExecuteRule', async (r) => jobToWire(await sync.rules.execute(r.source, r.name))),
     TerminateRule: u('TerminateRule', async (r) => jobToWire(await sync.rules.terminate(r.source, r.name))),
-    EnableRule: u('EnableRule', async (r) => ruleToWire(await sync.rules.enable(r.source, r.name))),
-    DisableRule: u('DisableRule', async (r) => ruleToWire(await sync.rules.disable(r.source, r.name))),
+    EnableRule: u('EnableRule', async (r) => wireRule(await sync.rules.enable(r.source, r.name))),
+    DisableRule: u('DisableRule', async (r) => wireRule(await sync.rules.disable(r.source, r.name))),
     ListJobs: u('ListJobs', async (r) => ({
       jobs: (await sync.jobs.list({ ...(r.source ? { source: r.source } : {}), ...(r.rule ? { rule: r.rule } : {}), limit: r.limit || 50 })).map(jobToWire),
     })),
@@ -126,7 +128,7 @@ export function adminHandlers(sync: SyncControl, nodes: NodeRegistry, cache: Cac
     RemoveNode: u('RemoveNode', async (r) => { await nodes.remove(r.id, r.force); return {}; }),
     Status: u('Status', async () => ({
       sources: (await sync.status()).map((st) => ({
-        source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(ruleToWire), ...streamOf(st.source.name),
+        source: sourceToWire(st.source), sync_mode: st.syncMode, rules: st.rules.map(wireRule), ...streamOf(st.source.name),
         ...(st.runningJob ? { running_job: jobToWire(st.runningJob) } : {}), ...(st.lastJob ? { last_job: jobToWire(st.lastJob) } : {}),
       })),
       ...changeStatusToWire(changes.status()),

@@ -12,6 +12,7 @@ import { ruleToWire, sourceToWire, ruleTypeOf, wireBytes, wireMinutes } from './
 import type { CacheJobRecord, CacheRuleSpec } from './records.js';
 import type { ServiceMetrics } from './ServiceMetrics.js';
 import { unary } from './unary.js';
+import type { RuleRecord } from './records.js';
 
 type CacheHandlerNames =
   | 'CreateInstance' | 'ResizeInstance' | 'DeleteInstance' | 'ListInstances' | 'ShowInstance' | 'BindSource' | 'PinDirectory'
@@ -59,6 +60,7 @@ function specFromWire(c: CacheRuleSettings__Output | null | undefined): Partial<
 
 export function cacheHandlers(cache: CachePlane, metrics: ServiceMetrics): Pick<AdminHandlers, CacheHandlerNames> {
   const u = <Req, Res>(m: string, fn: (r: Req) => Promise<Res>) => unary<Req, Res>(`Admin.${m}`, metrics, fn);
+  const wireRule = (x: RuleRecord) => ruleToWire(x, cache.rules.actionsOf(x));
   const I = cache.instances;
   return {
     CreateInstance: u('CreateInstance', async (r) => instanceToWire(await I.create({
@@ -86,11 +88,11 @@ export function cacheHandlers(cache: CachePlane, metrics: ServiceMetrics): Pick<
         executeOnCreate: r.execute_on_create,
         ...(r._enable_on_create ? { enableOnCreate: r.enable_on_create! } : {}),
       });
-      return { rule: ruleToWire(rule), ...(job ? { job: cacheJobToWire(job) } : {}) };
+      return { rule: wireRule(rule), ...(job ? { job: cacheJobToWire(job) } : {}) };
     }),
-    ListCacheRules: u('ListCacheRules', async (r) => ({ rules: cache.rules.list(r.name).map(ruleToWire) })),
-    ShowCacheRule: u('ShowCacheRule', async (r) => ruleToWire(cache.rules.get(r.source, r.name))),
-    UpdateCacheRule: u('UpdateCacheRule', async (r) => ruleToWire(await cache.rules.update(r.source, r.name, {
+    ListCacheRules: u('ListCacheRules', async (r) => ({ rules: cache.rules.list(r.name).map(wireRule) })),
+    ShowCacheRule: u('ShowCacheRule', async (r) => wireRule(cache.rules.get(r.source, r.name))),
+    UpdateCacheRule: u('UpdateCacheRule', async (r) => wireRule(await cache.rules.update(r.source, r.name, {
       ...(r._new_name ? { name: r.new_name! } : {}),
       ...(r._description ? { description: r.description! } : {}),
       ...(r._interval_minutes ? { intervalMinutes: wireMinutes(r.interval_minutes!) } : {}),
@@ -99,8 +101,8 @@ export function cacheHandlers(cache: CachePlane, metrics: ServiceMetrics): Pick<
     DeleteCacheRule: u('DeleteCacheRule', async (r) => { await cache.rules.delete(r.source, r.name); return {}; }),
     ExecuteCacheRule: u('ExecuteCacheRule', async (r) => cacheJobToWire(await cache.rules.execute(r.source, r.name))),
     TerminateCacheRule: u('TerminateCacheRule', async (r) => cacheJobToWire(await cache.rules.terminate(r.source, r.name))),
-    EnableCacheRule: u('EnableCacheRule', async (r) => ruleToWire(await cache.rules.enable(r.source, r.name))),
-    DisableCacheRule: u('DisableCacheRule', async (r) => ruleToWire(await cache.rules.disable(r.source, r.name))),
+    EnableCacheRule: u('EnableCacheRule', async (r) => wireRule(await cache.rules.enable(r.source, r.name))),
+    DisableCacheRule: u('DisableCacheRule', async (r) => wireRule(await cache.rules.disable(r.source, r.name))),
     ListCacheJobs: u('ListCacheJobs', async (r) => ({
       jobs: (await cache.jobs.list({ ...(r.source ? { source: r.source } : {}), ...(r.rule ? { rule: r.rule } : {}), limit: r.limit || 50 })).map(cacheJobToWire),
     })),

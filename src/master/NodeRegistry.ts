@@ -24,6 +24,24 @@ import { familyRange, nodeKey, type InodeTree } from '../meta/index.js';
 export const NODE_STATES = ['JOINING', 'ONLINE', 'SUSPECT', 'LOST', 'DRAINING'] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
+export const NODE_ACTIONS = ['drain', 'remove'] as const;
+export type NodeAction = (typeof NODE_ACTIONS)[number];
+
+/**
+ * Why `action` is refused for a node in `state` (undefined: accepted). Drain is
+ * accepted in every state (again: nothing changes) but only offered before it;
+ * remove needs a drained or lost node, unless forced.
+ */
+export function nodeRefusal(action: NodeAction, id: string, state: NodeState): WharfError | undefined {
+  if (action === 'remove' && state !== 'DRAINING' && state !== 'LOST') return new WharfError('EBUSY', `cache node ${id} is ${state}: drain it first (or remove with force)`);
+  return undefined;
+}
+
+/** The actions worth offering for a node in `state`. */
+export function nodeActions(id: string, state: NodeState): NodeAction[] {
+  return NODE_ACTIONS.filter((a) => !(a === 'drain' && state === 'DRAINING') && !nodeRefusal(a, id, state));
+}
+
 interface NodeRecord {
   id: string;
   address: string;
@@ -163,10 +181,8 @@ export class NodeRegistry {
   /** Forgets a node: only a DRAINING or LOST one unless forced (removing a live owner remaps its blocks at once). */
   async remove(id: string, force = false): Promise<void> {
     const live = this.get(id);
-    const state = this.view(live).state;
-    if (!force && state !== 'DRAINING' && state !== 'LOST') {
-      throw new WharfError('EBUSY', `cache node ${id} is ${state}: drain it first (or remove with force)`);
-    }
+    const refused = force ? undefined : nodeRefusal('remove', id, this.view(live).state);
+    if (refused) throw refused;
     this.nodes.delete(id);
     const removedMs = this.o.now();
     this.removed.set(id, removedMs);

@@ -23,6 +23,36 @@ import type { SourceCatalog } from './SourceCatalog.js';
 
 const log = logger('rules');
 
+/** What can be done to a rule, by the gates below (the console offers exactly these). */
+export const RULE_ACTIONS = ['execute', 'terminate', 'enable', 'disable'] as const;
+export type RuleAction = (typeof RULE_ACTIONS)[number];
+
+/**
+ * Why `action` is refused for rule `r` with its running job `active` (undefined: it
+ * is accepted). The one place these gates live: the book's calls throw what this
+ * returns, and the wire's `actions` list is what it accepts.
+ */
+export function ruleRefusal(action: RuleAction, r: Pick<RuleRecord, 'name' | 'type' | 'status'>, active: RuleJob | undefined): WharfError | undefined {
+  switch (action) {
+    case 'execute':
+      if (r.type !== 'manual') return new WharfError('EINVAL', `rule ${r.name} is periodic: it runs on its schedule (enable/disable it)`);
+      if (active) return new WharfError('EBUSY', `rule ${r.name}'s job ${active.id} is ${active.state}; terminate it or wait`);
+      return undefined;
+    case 'terminate':
+      return active ? undefined : new WharfError('EINVAL', `rule ${r.name} has no running job`);
+    case 'enable':
+      if (r.type !== 'periodic') return new WharfError('EINVAL', `rule ${r.name} is manual: execute it instead`);
+      if (r.status === 'enabled') return new WharfError('EINVAL', `rule ${r.name} is already enabled`);
+      if (r.status !== 'disabled') return new WharfError('EBUSY', `rule ${r.name} is ${r.status}`);
+      return undefined;
+    case 'disable':
+      if (r.type !== 'periodic') return new WharfError('EINVAL', `rule ${r.name} is manual: it has no schedule to disable`);
+      if (r.status === 'disabled') return new WharfError('EINVAL', `rule ${r.name} is already disabled`);
+      if (r.status !== 'enabled') return new WharfError('EBUSY', `rule ${r.name} is ${r.status}`);
+      return undefined;
+  }
+}
+
 /** What a book needs of its jobs. */
 export interface RuleJob {
   id: string;
@@ -208,17 +238,16 @@ export class RuleBook<J extends RuleJob> {
 
   /** Under the source's rule lock. */
   private async executeLocked(r: RuleRecord): Promise<J> {
-    if (r.type !== 'manual') throw new WharfError('EINVAL', `rule ${r.name} is periodic: it runs on its schedule (enable/disable it)`);
-    const active = this.jobs.active(r.source, r.name);
-    if (active) throw new WharfError('EBUSY', `rule ${r.name}'s job ${active.id} is ${active.state}; terminate it or wait`);
+    const refused = ruleRefusal('execute', r, this.jobs.active(r.source, r.name));
+    if (refused) throw refused;
     return this.startJob(r, 'manual');
   }
 
   async terminate(source: string, name: string): Promise<J> {
     return this.lock(source, async () => {
-      this.get(source, name);
       const active = this.jobs.active(source, name);
-      if (!active) throw new WharfError('EINVAL', `rule ${name} has no running job`);
+      const refused = ruleRefusal('terminate', this.get(source, name), active);
+      if (refused || !active) throw refused;
       return this.jobs.terminate(active.id);
     });
   }
@@ -229,9 +258,8 @@ export class RuleBook<J extends RuleJob> {
 
   /** Under the source's rule lock. */
   private async enableLocked(r: RuleRecord): Promise<RuleRecord> {
-    if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${r.name} is manual: execute it instead`);
-    if (r.status === 'enabled') throw new WharfError('EINVAL', `rule ${r.name} is already enabled`);
-    if (r.status !== 'disabled') throw new WharfError('EBUSY', `rule ${r.name} is ${r.status}`);
+    const refused = ruleRefusal('enable', r, undefined);
+    if (refused) throw refused;
     r.status = 'enabling';
     await this.persist(r);
     r.status = 'enabled';
@@ -243,9 +271,8 @@ export class RuleBook<J extends RuleJob> {
   async disable(source: string, name: string): Promise<RuleRecord> {
     const { rule, active } = await this.lock(source, async () => {
       const r = this.get(source, name);
-      if (r.type !== 'periodic') throw new WharfError('EINVAL', `rule ${name} is manual: it has no schedule to disable`);
-      if (r.status === 'disabled') throw new WharfError('EINVAL', `rule ${name} is already disabled`);
-      if (r.status !== 'enabled') throw new WharfError('EBUSY', `rule ${name} is ${r.status}`);
+      const refused = ruleRefusal('disable', r, undefined);
+      if (refused) throw refused;
       this.disarm(source, name);
       r.status = 'disabling';
       await this.persist(r);
@@ -260,6 +287,12 @@ export class RuleBook<J extends RuleJob> {
       await this.persist(rule);
       return { ...rule };
     });
+  }
+
+  /** What the gates accept for `r` now (ruleRefusal). */
+  actionsOf(r: RuleRecord): RuleAction[] {
+    const active = this.jobs.active(r.source, r.name);
+    return RULE_ACTIONS.filter((a) => !ruleRefusal(a, r, active));
   }
 
   /** Cancels rules' timers and drops the rules of a removed source. */

@@ -6,7 +6,7 @@ import type { Rule } from '../rpc/gen/wharf/v1/Rule.js';
 import type { Source } from '../rpc/gen/wharf/v1/Source.js';
 import { WharfError } from '../common/index.js';
 import { parseInt64 } from '../rpc/index.js';
-import type { NodeView } from './NodeRegistry.js';
+import { nodeActions, type NodeView } from './NodeRegistry.js';
 import { RULE_TYPES, type JobRecord, type RuleRecord, type RuleType, type SourceRecord } from './records.js';
 
 export function sourceToWire(s: SourceRecord): Source {
@@ -19,8 +19,10 @@ export function sourceToWire(s: SourceRecord): Source {
   };
 }
 
-export function ruleToWire(r: RuleRecord): Rule {
+/** `actions`: what the gates accept now (RuleBook.actionsOf); none where the caller does not say. */
+export function ruleToWire(r: RuleRecord, actions: readonly string[] = []): Rule {
   return {
+    actions: [...actions],
     source: r.source, name: r.name, description: r.description, type: r.type, directory: r.directory, status: r.status,
     interval_minutes: r.intervalMinutes, created_ms: r.createdMs, last_job_id: r.lastJobId ?? '', last_run_ms: r.lastRunMs ?? 0,
     cron: r.cron ?? '',
@@ -49,7 +51,7 @@ export function nodeToWire(n: NodeView): CacheNode {
   return {
     id: n.id, address: n.address, capacity_bytes: n.capacityBytes, used_bytes: n.usedBytes, blocks: n.blocks, state: n.state,
     last_heartbeat_ms: n.lastHeartbeatMs, registered_ms: n.registeredMs, weight: n.weight, in_placement: n.inPlacement, readable: n.readable,
-    instance: n.instance ?? '',
+    instance: n.instance ?? '', actions: nodeActions(n.id, n.state),
   };
 }
 
