@@ -9,7 +9,7 @@ NODE ?= node
 setup:
 	@command -v node >/dev/null || { echo "Node.js 20 is required"; exit 1; }
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse libfuse2 openssl >/dev/null || echo "note: could not install fuse/libfuse2 (needed by the mount only)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse libfuse2 openssl chromium >/dev/null || echo "note: could not install fuse/libfuse2/chromium (needed by the mount and the console tests)"; \
 	fi
 	$(MAKE) deps build
 

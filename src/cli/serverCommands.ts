@@ -51,6 +51,7 @@ export function registerServerCommands(program: Command): void {
     .option('--bootstrap-key-file <file>', 'where the first start with --auth writes the admin key (0600)', undefined)
     .option('--mtls', 'require client certificates signed by the global --tls-ca (mutual TLS)', false)
     .option('--insecure', 'serve a non-loopback --listen without TLS and auth: anyone who can reach it can read and change everything', false)
+    .option('--console <host:port>', 'serve the web console here (HTTPS with the master\'s TLS files; with --auth, log in with an access key)')
     .option('--cluster <name>', 'this cluster\'s name in its change stream (default: the host name)')
     .option('--change-brokers <list>', 'Kafka bootstrap brokers of the change stream, host:port[,host:port…]', list)
     .option('--change-topic <topic>', 'publish every namespace change clients make on this topic (from an outbox: at least once, across crashes)')
@@ -59,7 +60,7 @@ export function registerServerCommands(program: Command): void {
     .option('--change-sasl <mechanism:user>', 'SASL to the change brokers: plain, scram-sha-256 or scram-sha-512 and a user (the password: $WHARF_KAFKA_PASSWORD)')
     .option('--change-tls', 'TLS to the change brokers with the system CAs', false)
     .option('--change-ca <file>', 'TLS to the change brokers with this CA')
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean;
+    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean; console?: string;
       cluster?: string; changeBrokers?: string[]; changeTopic?: string; invalidateFrom?: string[]; changeGroup?: string; changeSasl?: string; changeTls: boolean; changeCa?: string }) => {
       const g = globals();
       if (o.mtls && !g.tlsCa) throw new WharfError('EINVAL', '--mtls needs --tls-ca: the CA whose client certificates are accepted');
@@ -82,12 +83,34 @@ export function registerServerCommands(program: Command): void {
           ...(process.env['WHARF_TEST_MINUTE_MS'] ? { minuteMs: Number(process.env['WHARF_TEST_MINUTE_MS']) } : {}),
         },
       });
+      let consoleServer: { url: string; close(): Promise<void> } | undefined;
+      if (o.console) {
+        if (tls && !g.tlsCa) {
+          await master.stop(0);
+          throw new WharfError('EINVAL', '--console with TLS needs --tls-ca: the CA of the master\'s own certificate, which the console dials');
+        }
+        const { ConsoleServer } = await import('../console/index.js');
+        try {
+          consoleServer = await ConsoleServer.start({
+            listen: o.console, auth: o.auth, insecure: o.insecure,
+            // The console dials the master on loopback when it listens on every address.
+            masterAddress: master.address.replace(/^(0\.0\.0\.0|\[::\])(?=:)/, '127.0.0.1'),
+            ...(tls ? {
+              tls: { certFile: tls.certFile, keyFile: tls.keyFile, refreshMs: tls.refreshMs },
+              security: { tls: { caFile: g.tlsCa!, ...(o.mtls ? { certFile: tls.certFile, keyFile: tls.keyFile } : {}) } },
+            } : {}),
+          });
+        } catch (e) {
+          await master.stop(0);
+          throw e;
+        }
+      }
       // Scripts and tests read this line to learn the bound address (with --listen :0).
-      out(`wharf master listening on ${master.address}${master.metricsAddress ? `, metrics on http://${master.metricsAddress}/metrics` : ''}`);
+      out(`wharf master listening on ${master.address}${master.metricsAddress ? `, metrics on http://${master.metricsAddress}/metrics` : ''}${consoleServer ? `, console on ${consoleServer.url}` : ''}`);
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string) => {
           out(`received ${sig}; stopping`);
-          master.stop(o.grace).then(resolve, resolve);
+          void (consoleServer?.close() ?? Promise.resolve()).then(() => master.stop(o.grace)).then(resolve, resolve);
         };
         process.once('SIGTERM', () => onSignal('SIGTERM'));
         process.once('SIGINT', () => onSignal('SIGINT'));

@@ -9,6 +9,8 @@ export interface MasterProcess {
   address: string;
   /** http://host:port/metrics when started with --metrics. */
   metricsUrl: string | undefined;
+  /** With --console: its base URL. */
+  consoleUrl: string | undefined;
   /** stderr collected so far (structured logs). */
   stderr: () => string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
@@ -36,7 +38,7 @@ export async function startMasterProcess(dataDir: string, extraArgs: string[] = 
   });
   const address = /listening on ([^,\s]+)/.exec(line)?.[1];
   if (!address) throw new Error(`unexpected first line from the master: ${line}`);
-  return { child, address, metricsUrl: /metrics on (\S+)/.exec(line)?.[1], stderr: () => err, exited };
+  return { child, address, metricsUrl: /metrics on ([^,\s]+)/.exec(line)?.[1], consoleUrl: /console on ([^,\s]+)/.exec(line)?.[1], stderr: () => err, exited };
 }
 
 export interface CliResult {
