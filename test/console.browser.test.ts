@@ -163,6 +163,8 @@ describe('the web console in chromium', () => {
     await shot('sync-job');
     await untilText('/sources/lake', /full/);
     await shot('source');
+    await page.goto(base + '/sources');
+    assert.match((await page.textContent('tbody')) ?? '', /lake\s*\/lake\s*file:\/\/.*normal/);
     await shot('sources');
   });
 
@@ -179,6 +181,11 @@ describe('the web console in chromium', () => {
     const done = await untilText(`/cache-jobs/${id}`, /succeeded/, 60_000);
     assert.match(done, /100%\s*12\/12 files/);
     await shot('cache-job');
+    // The node's counters, read over its TLS for the overview (no mount has read yet: no hit ratio).
+    await page.goto(base + '/');
+    assert.match((await page.locator('.card', { hasText: 'Hit ratio' }).textContent()) ?? '', /Hit ratio—since the nodes started/, 'every node sampled');
+    await page.goto(base + '/');
+    assert.match((await page.locator('.card', { hasText: 'Store → cache' }).textContent()) ?? '', /Store → cache\d+(\.\d)? [KMGT]?i?B\/s/, 'a rate from two views');
   });
 
   it('drains a node: then Remove is offered, and Drain no longer', async () => {

@@ -90,9 +90,11 @@ export function registerServerCommands(program: Command): void {
           throw new WharfError('EINVAL', '--console with TLS needs --tls-ca: the CA of the master\'s own certificate, which the console dials');
         }
         const { ConsoleServer } = await import('../console/index.js');
+        const { NodeControlClient } = await import('../node/index.js');
+        const toNodeStats = new NodeControlClient(1_000, toNodes);
         try {
           consoleServer = await ConsoleServer.start({
-            listen: o.console, auth: o.auth, insecure: o.insecure,
+            listen: o.console, auth: o.auth, insecure: o.insecure, nodeStats: (address) => toNodeStats.stats(address),
             // The console dials the master on loopback when it listens on every address.
             masterAddress: master.address.replace(/^(0\.0\.0\.0|\[::\])(?=:)/, '127.0.0.1'),
             ...(tls ? {

@@ -73,16 +73,27 @@ export class NodeControlClient {
     }
   }
 
+  /** The node's counters (/v1/stats: BlockServer's NodeStats), for the console. */
+  async stats(address: string): Promise<Record<string, unknown>> {
+    const body = await text(await this.post(address, '/v1/stats', undefined));
+    try {
+      return JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      throw new WharfError('EIO', `cache node ${address} answered /v1/stats with something that is not JSON`);
+    }
+  }
+
   close(): void {
     this.transport.close();
   }
 
-  private post(address: string, path: string, body: string, signal?: AbortSignal): Promise<IncomingMessage> {
+  /** POST `body` to `path`, or GET it when there is no body. */
+  private post(address: string, path: string, body: string | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
     const i = address.lastIndexOf(':');
     return new Promise((resolve, reject) => {
       const req = this.transport.request({
-        method: 'POST', host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), path,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, ...(signal ? { signal } : {}),
+        method: body === undefined ? 'GET' : 'POST', host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), path,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, ...(signal ? { signal } : {}),
       });
       const timer = setTimeout(() => req.destroy(new WharfError('ETIMEDOUT', `cache node ${address} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       req.once('error', (e) => {

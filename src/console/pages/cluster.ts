@@ -3,7 +3,7 @@
 import type { AdminClient, WireInstance, WireNode } from '../../rpc/index.js';
 import { button, bytes, html, table, when, type Html, type PageContext } from '../html.js';
 
-/** A node's counters from its /v1/stats, for the hit ratio and bytes/s (best effort: plaintext nodes only). */
+/** A node's counters from its /v1/stats, for the hit ratio and bytes/s (nodes that do not answer within a second are left out). */
 export interface NodeSample { timeMs: number; hits: number; misses: number; bytesServed: number; storeBytes: number }
 
 export type NodeSampler = (n: WireNode) => Promise<{ now?: NodeSample; before?: NodeSample }>;
