@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { InodeTree, type BulkItem } from '../src/meta/index.js';
+import { InodeTree, type BulkItem, type KvStore } from '../src/meta/index.js';
 import type { Ino } from '../src/common/index.js';
 import { RssSampler, dirBytes, envNumber, maxRssBytes, withTempDir } from './harness.js';
 import { MB, fmtCount, fmtMB, fmtPct, printNotes, printTable, verdict, writeResults } from './report.js';
@@ -88,7 +88,7 @@ async function buildTree(dir: string): Promise<{ phase: Phase; inodes: number; k
 }
 
 /** Keys and bytes the build left in LevelDB: what the ceiling then writes. Streams, so it adds little to RSS. */
-async function liveData(db: Level<Buffer, Buffer>): Promise<{ keys: number; keyBytes: number; bytes: number }> {
+async function liveData(db: KvStore): Promise<{ keys: number; keyBytes: number; bytes: number }> {
   let keys = 0;
   let keyBytes = 0;
   let bytes = 0;

@@ -565,7 +565,7 @@ describe('wharf fsck', () => {
       assert.match(clean.stdout, /3 inodes, 2 entries checked: clean/);
 
       const corrupt = async (fn: (db: Db) => Promise<void>): Promise<void> => {
-        const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+        const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
         await db.open();
         try {
           await fn(db);

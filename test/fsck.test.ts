@@ -71,7 +71,7 @@ async function withFixture(fn: (fx: Fixture) => Promise<void>): Promise<void> {
 
 /** Opens the closed namespace's LevelDB raw, runs `fn`, closes it. */
 async function raw<T>(dir: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
   await db.open();
   try {
     return await fn(db);

@@ -68,7 +68,7 @@ function layout1Ops(): { key: Buffer; value: Buffer }[] {
 }
 
 async function withDb<T>(dir: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.open();
   try {
     return await fn(db);

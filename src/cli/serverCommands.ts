@@ -37,7 +37,8 @@ export function registerServerCommands(program: Command): void {
   program
     .command('master')
     .description('run the namespace master (gRPC) on a data directory')
-    .requiredOption('--data <dir>', 'LevelDB data directory (created if missing)')
+    .requiredOption('--data <dir>', 'LevelDB data directory (created if missing); also the bootstrap key and the audit log')
+    .option('--meta <engine>', 'keep the namespace elsewhere: leveldb:DIR, or a PostgreSQL database postgres://user@host:port/db (password: $PGPASSWORD)')
     .option('--listen <host:port>', 'gRPC address to serve', DEFAULT_MASTER_ADDRESS)
     .option('--metrics <host:port>', 'serve Prometheus /metrics and /healthz over HTTP here')
     .option('--fsync', 'acknowledge no metadata change before it is on stable storage (group commit; survives power loss)', false)
@@ -60,7 +61,7 @@ export function registerServerCommands(program: Command): void {
     .option('--change-sasl <mechanism:user>', 'SASL to the change brokers: plain, scram-sha-256 or scram-sha-512 and a user (the password: $WHARF_KAFKA_PASSWORD)')
     .option('--change-tls', 'TLS to the change brokers with the system CAs', false)
     .option('--change-ca <file>', 'TLS to the change brokers with this CA')
-    .action(async (o: { data: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean; console?: string;
+    .action(async (o: { data: string; meta?: string; listen: string; metrics?: string; fsync: boolean; grace: number; snapshotDeadline: number; nodeHeartbeat: number; nodeLost: number; auditDir?: string; auditRetentionDays: number; auth: boolean; bootstrapKeyFile?: string; mtls: boolean; insecure: boolean; console?: string;
       cluster?: string; changeBrokers?: string[]; changeTopic?: string; invalidateFrom?: string[]; changeGroup?: string; changeSasl?: string; changeTls: boolean; changeCa?: string }) => {
       const g = globals();
       if (o.mtls && !g.tlsCa) throw new WharfError('EINVAL', '--mtls needs --tls-ca: the CA whose client certificates are accepted');
@@ -71,7 +72,7 @@ export function registerServerCommands(program: Command): void {
       const { Master } = await import('../master/index.js'); // loaded here: other commands start without it
       const master = await Master.start({
         ...(tls ? { tls } : {}), auth: { enabled: o.auth, ...(o.bootstrapKeyFile ? { bootstrapKeyFile: o.bootstrapKeyFile } : {}) }, insecure: o.insecure,
-        dataDir: o.data, listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
+        dataDir: o.data, ...(o.meta ? { meta: o.meta } : {}), listen: o.listen, fsync: o.fsync, s3: s3SettingsFromEnv(),
         audit: { ...(o.auditDir ? { dir: o.auditDir } : {}), retentionDays: o.auditRetentionDays },
         nodes: { heartbeatMs: o.nodeHeartbeat, lostMs: o.nodeLost },
         ...(o.metrics ? { metricsListen: o.metrics } : {}),
@@ -122,7 +123,7 @@ export function registerServerCommands(program: Command): void {
   program
     .command('fsck')
     .description('check a stopped master\'s data directory; exit 0 clean, 1 corrected, 4 problems left, 8 could not check')
-    .requiredOption('--data <dir>', 'LevelDB data directory')
+    .requiredOption('--data <dir>', 'LevelDB data directory, or the master\'s --meta (leveldb:DIR, postgres://…)')
     .option('--repair', 'fix what has exactly one right answer', false)
     .action(async (o: { data: string; repair: boolean }) => {
       let report;

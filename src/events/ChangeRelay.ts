@@ -94,7 +94,9 @@ export class ChangeRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    await this.running;
+    // A connect to brokers that are down retries for a minute in kafkajs: a stop does
+    // not wait for it (the outbox keeps everything; nothing is half-published).
+    await Promise.race([this.running, new Promise((r) => setTimeout(r, 2_000).unref())]);
     await this.disconnect();
     this.state = 'inactive';
   }

@@ -31,7 +31,10 @@ import type { StoreOpener } from './SourceCatalog.js';
 const log = logger('master');
 
 export interface MasterOptions {
+  /** The master's own files (the bootstrap key, the audit log) and, unless `meta` says otherwise, the namespace's LevelDB. */
   dataDir: string;
+  /** Where the namespace is kept: a LevelDB directory (`leveldb:DIR` or DIR) or a PostgreSQL database (`postgres://…`). Default: dataDir. */
+  meta?: string;
   /** The audit log: its directory (default <dataDir>/audit) and retention in days (default 30). */
   audit?: { dir?: string; retentionDays?: number };
   /** Cache-node heartbeat and state timings (tests shorten them). */
@@ -59,6 +62,14 @@ export interface MasterOptions {
   changes?: ChangeStreamOptions;
   /** Replaces how sources' stores are opened (embedding; tests wrap stores in a FaultyStore). */
   openStore?: StoreOpener;
+}
+
+/** The namespace's location: `meta` (with `leveldb:` stripped), else the data directory. */
+export function metaLocation(o: Pick<MasterOptions, 'dataDir' | 'meta'>): string {
+  if (!o.meta) return o.dataDir;
+  if (o.meta.startsWith('leveldb:')) return o.meta.slice('leveldb:'.length);
+  if (/^postgres(ql)?:\/\//.test(o.meta)) return o.meta;
+  throw new WharfError('EINVAL', `--meta ${JSON.stringify(o.meta.replace(/\/\/[^@/]*@/, '//…@'))}: expected leveldb:DIR or postgres://user@host:port/database`);
 }
 
 /** Opens a source's store with the master's S3 settings and the source's own endpoint and region. */
@@ -92,7 +103,7 @@ export class Master {
     if (exposure === 'insecure') log.warn({ listen: options.listen }, 'INSECURE: serving a non-loopback address without TLS and auth (--insecure); anyone who can reach it can read and change everything');
     const credentials = serverCredentials(options.tls); // PEM files checked before anything is opened
     const changeOptions = options.changes ? checkChangeStream(options.changes) : undefined;
-    const tree = await InodeTree.open(options.dataDir, { fsync: options.fsync ?? false, changeLog: Boolean(changeOptions?.topic) });
+    const tree = await InodeTree.open(metaLocation(options), { fsync: options.fsync ?? false, changeLog: Boolean(changeOptions?.topic) });
     let sync: SyncControl;
     try {
       sync = await SyncControl.open(tree, { ...options.sync, openStore: options.openStore ?? storeOpener(options.s3) });

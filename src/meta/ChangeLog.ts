@@ -79,6 +79,15 @@ export class ChangeLog {
     return new ChangeLog(db, raw ? decodeU64(raw) : 0n, count);
   }
 
+  /** After a batch whose outcome is unknown: the counter and the count as the store has them. */
+  async reload(): Promise<void> {
+    const raw = await this.db.get(metaKey('changeSeq'));
+    if (raw) this.last = decodeU64(raw);
+    let count = 0;
+    for await (const _ of this.db.keys(familyRange('change'))) count++;
+    this.count = count;
+  }
+
   /** Changes written and not yet published. */
   get pending(): number {
     return this.count;

@@ -317,9 +317,19 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
 
 /** Opens the data directory without creating anything, checks it, closes it. */
 export async function fsckDataDir(dir: string, options: { repair?: boolean } = {}): Promise<FsckReport> {
+  if (/^postgres(ql)?:\/\//.test(dir)) {
+    // The database's one-master lock: EBUSY while a master runs on it, as LevelDB's LOCK.
+    const pgKv = await (await import('./PostgresKv.js')).PostgresKv.open(dir);
+    try {
+      return await fsck(pgKv, options);
+    } finally {
+      await pgKv.close();
+    }
+  }
+  if (dir.startsWith('leveldb:')) dir = dir.slice('leveldb:'.length);
   // LevelDB creates the directory and its LOCK even when told not to create a database: look first.
   if (!existsSync(join(dir, 'CURRENT'))) throw new WharfError('ENOENT', `no namespace at ${dir} (no LevelDB CURRENT file there)`);
-  const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
   try {
     await db.open();
   } catch (e) {

@@ -66,6 +66,12 @@ export class InodeTree implements MetaClient {
   private readonly fingerprints = new KnownFingerprints();
   private commits = 0;
   private counters: Counters = { nextIno: ROOT_INO + 1n, inodes: 1n, bytes: 0n };
+  /**
+   * A batch failed: its outcome may be unknown (a database connection cut during the
+   * commit), so the persisted counters are read again before the next mutation — an
+   * inode number must never be handed out twice.
+   */
+  private countersSuspect = false;
   private closed = false;
   /** --fsync: mutations are acknowledged once durable, sharing fsyncs. */
   private readonly groupCommit: GroupCommit;
@@ -81,24 +87,15 @@ export class InodeTree implements MetaClient {
     return { ...this.groupCommit.counters };
   }
 
-  /** Opens (creating if needed) the namespace in `dir`. A second opener gets EBUSY. */
-  static async open(dir: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
-    // A 16 MiB write buffer (LevelDB's default is 4 MiB): a sync writes two records per
-    // object (four in layout 1, when this was measured), and fewer, larger flushes and
-    // compactions took a tenth off the CPU of a 100,000-object sync. Snappy stays on: without it a 1M-object re-sync's
-    // master grew from 263 to 380 MB RSS (LevelDB maps its table files, and every page
-    // a sync reads counts), for no measurable speed.
-    const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 16 * 1024 * 1024 });
-    try {
-      await db.open();
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new WharfError('EBUSY', `data directory ${dir} is in use by another process (its LevelDB LOCK is held); stop that master first`, e);
-      }
-      throw new WharfError('EIO', `cannot open data directory ${dir}: ${(e as Error).message}${cause ? ` (${String((cause as Error).message ?? cause.code)})` : ''}`, e);
-    }
-    const tree = new InodeTree(db, dir, options.fsync ?? false, options.beforeSync);
+  /**
+   * Opens (creating if needed) the namespace in `where`: a LevelDB directory, or a
+   * PostgreSQL database (`postgres://…`, PostgresKv). A second opener gets EBUSY.
+   */
+  static async open(where: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
+    // Loaded only for a database: a LevelDB master never loads pg.
+    const pgKv = isPostgresUrl(where) ? await (await import('./PostgresKv.js')).PostgresKv.open(where) : undefined;
+    const db = pgKv ?? (await openLevel(where));
+    const tree = new InodeTree(db, pgKv ? pgKv.location : where, options.fsync ?? false, options.beforeSync);
     try {
       await tree.init();
       if (options.changeLog) tree.changes = await ChangeLog.open(db);
@@ -107,6 +104,15 @@ export class InodeTree implements MetaClient {
       throw e;
     }
     return tree;
+  }
+
+  private async reloadCounters(): Promise<void> {
+    const [nextIno, inodes, bytes] = await this.db.getMany([metaKey('nextIno'), metaKey('inodes'), metaKey('bytes')]);
+    this.counters = { nextIno: nextIno ? decodeU64(nextIno) : this.counters.nextIno, inodes: inodes ? decodeU64(inodes) : this.counters.inodes, bytes: bytes ? decodeU64(bytes) : this.counters.bytes };
+    // Whatever was cached may have been committed after all, or not: read afresh.
+    this.records.clear();
+    await this.changes?.reload();
+    this.countersSuspect = false;
   }
 
   private async init(): Promise<void> {
@@ -366,6 +372,7 @@ export class InodeTree implements MetaClient {
   /** One mutation, alone in the write queue: `fn` stages, then one batch. */
   private async apply<T>(what: string, fn: (tx: Txn) => Promise<T>): Promise<T> {
     {
+      if (this.countersSuspect) await this.reloadCounters();
       const tx = new Txn(this.db, this.counters, this.fingerprints);
       this.changes?.begin();
       const result = await fn(tx);
@@ -382,6 +389,7 @@ export class InodeTree implements MetaClient {
         }
       } catch (e) {
         this.commits++;
+        this.countersSuspect = true;
         for (const ino of tx.changedAttrs.keys()) this.records.delete(ino);
         tx.failedStates();
         log.error({ err: e, op: what }, 'namespace batch write failed; nothing was applied');
@@ -658,4 +666,28 @@ export class InodeTree implements MetaClient {
     return bulkInsert(this, parent, items);
   }
 
+}
+
+/** The engine a `--meta` / `--data` value names. */
+export function isPostgresUrl(where: string): boolean {
+  return /^postgres(ql)?:\/\//.test(where);
+}
+
+async function openLevel(dir: string): Promise<Db> {
+  // A 16 MiB write buffer (LevelDB's default is 4 MiB): a sync writes two records per
+  // object (four in layout 1, when this was measured), and fewer, larger flushes and
+  // compactions took a tenth off the CPU of a 100,000-object sync. Snappy stays on: without it a 1M-object re-sync's
+  // master grew from 263 to 380 MB RSS (LevelDB maps its table files, and every page
+  // a sync reads counts), for no measurable speed.
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 16 * 1024 * 1024 });
+  try {
+    await db.open();
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      throw new WharfError('EBUSY', `data directory ${dir} is in use by another process (its LevelDB LOCK is held); stop that master first`, e);
+    }
+    throw new WharfError('EIO', `cannot open data directory ${dir}: ${(e as Error).message}${cause ? ` (${String((cause as Error).message ?? cause.code)})` : ''}`, e);
+  }
+  return db;
 }

@@ -6,7 +6,6 @@
 // and the own name (codec.ts). A change to one of them rewrites the whole record at
 // commit, from the record this transaction read (or, if it read none, one read then;
 // still inside the write queue, so still current).
-import type { Level } from 'level';
 import { WharfError, type Attr, type FileType, type Ino } from '../common/index.js';
 import {
   checkStoreState, decodeDentry, decodeInode, decodeRecordName, decodeRecordState, decodeSyncTimes, encodeDentry, encodeRecord, encodeSyncTimes, encodeU64,
@@ -14,8 +13,9 @@ import {
 } from './codec.js';
 import { dentryKey, inodeKey, linkKey, linkRange, metaKey, parseLinkKey, symlinkKey, syncTimesKey } from './keys.js';
 import type { KnownFingerprints } from './KnownFingerprints.js';
+import type { KvStore } from './KvStore.js';
 
-export type Db = Level<Buffer, Buffer>;
+export type Db = KvStore;
 
 /** Persistent counters a transaction may move; the tree owns their live values. */
 export interface Counters {
