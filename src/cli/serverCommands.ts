@@ -118,6 +118,9 @@ export function registerServerCommands(program: Command): void {
         process.once('SIGTERM', () => onSignal('SIGTERM'));
         process.once('SIGINT', () => onSignal('SIGINT'));
       });
+      // Stopped cleanly: a library's retry timers (a Kafka client still connecting to
+      // brokers that are down) must not keep the process alive for a minute more.
+      setTimeout(() => process.exit(), 500).unref();
     });
 
   program

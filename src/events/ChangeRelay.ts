@@ -133,7 +133,8 @@ export class ChangeRelay {
 
   private async connect(): Promise<void> {
     this.state = 'waiting';
-    const kafka = await kafkaClient(`wharf-changes-${this.cfg.cluster}`, this.cfg);
+    // No retries inside kafkajs: this loop retries with its own backoff, and a stop is not held up by a minute of them.
+    const kafka = await kafkaClient(`wharf-changes-${this.cfg.cluster}`, this.cfg, 0);
     const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 });
     const admin = kafka.admin();
     try {

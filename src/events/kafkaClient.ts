@@ -12,7 +12,8 @@ export interface KafkaSettings {
   tls?: boolean | { caFile: string };
 }
 
-export async function kafkaClient(clientId: string, s: KafkaSettings): Promise<Kafka> {
+/** `retries`: kafkajs's own retries of a request (8); 0 for callers whose loop retries with its own backoff. */
+export async function kafkaClient(clientId: string, s: KafkaSettings, retries = 8): Promise<Kafka> {
   // Loaded here, not at import: every `wharf` command imports the master's modules,
   // and kafkajs would add ~0.15 s to each start of the CLI.
   const { Kafka, logLevel } = await import('kafkajs');
@@ -22,6 +23,6 @@ export async function kafkaClient(clientId: string, s: KafkaSettings): Promise<K
     ...(s.sasl ? { sasl: s.sasl as SASLOptions } : {}),
     ...(s.tls ? { ssl: s.tls === true ? true : { ca: [readFileSync(s.tls.caFile, 'utf8')] } } : {}),
     logLevel: logLevel.NOTHING,
-    retry: { initialRetryTime: 300, retries: 8 },
+    retry: { initialRetryTime: 300, retries },
   });
 }
