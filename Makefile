@@ -9,7 +9,7 @@ NODE ?= node
 setup:
 	@command -v node >/dev/null || { echo "Node.js 20 is required"; exit 1; }
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse libfuse2 openssl chromium >/dev/null || echo "note: could not install fuse/libfuse2/chromium (needed by the mount and the console tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse libfuse2 openssl chromium postgresql >/dev/null || echo "note: could not install fuse/libfuse2/chromium/postgresql (needed by the mount, console and PostgreSQL tests)"; \
 	fi
 	$(MAKE) deps build
 
@@ -20,7 +20,7 @@ build:
 	npm run build
 
 test: build
-	WHARF_LOG_LEVEL=$${WHARF_LOG_LEVEL:-warn} $(NODE) --test --test-concurrency=1 --test-timeout=300000 dist/test/
+	WHARF_LOG_LEVEL=$${WHARF_LOG_LEVEL:-warn} $(NODE) --test --test-concurrency=2 --test-timeout=300000 dist/test/
 
 lint:
 	npx tsc -p tsconfig.json --noEmit

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { printTable } from './report.js';
 
 // The namespace ones first: they need nothing but this machine (sync starts s3rver; mount needs FUSE).
-const BENCHMARKS = ['namespace-rpc', 'auth', 'events', 'changes', 'readdir', 'build-tree', 'durability', 'sync', 'mount', 'scan', 'cluster', 'warmup'] as const;
+const BENCHMARKS = ['namespace-rpc', 'engines', 'auth', 'events', 'changes', 'readdir', 'build-tree', 'durability', 'sync', 'mount', 'scan', 'cluster', 'warmup'] as const;
 type Name = (typeof BENCHMARKS)[number];
 
 // Not harness.ts's envNumber: the harness installs signal handlers meant for a benchmark process.

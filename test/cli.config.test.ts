@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, startMasterProcess, type MasterProcess } from './helpers/processes.js';
+import { spawn } from 'node:child_process';
+import { WHARF_BIN, runCli, startMasterProcess, type MasterProcess } from './helpers/processes.js';
 import { tempDir } from './helpers/tmp.js';
 
 describe('configuration file', () => {
@@ -66,9 +67,20 @@ describe('configuration file', () => {
     const r = await runCli(['--config', bad, 'master']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /badvalue\.yaml: master\.grace: "soon" is not an integer/);
-    // No --data on the line: the file's satisfies the required flag (the run is cut after 3 s).
-    const started = await runCli(['--config', cfg, 'master'], {}, 3_000);
-    assert.match(started.stdout, /wharf master listening on 127\.0\.0\.1:\d+/, started.stderr);
+    // No --data on the line: the file's satisfies the required flag (stopped once it listens).
+    const child = spawn(process.execPath, [WHARF_BIN, '--config', cfg, 'master'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'warn' } });
+    const exited = new Promise((r) => child.once('exit', r));
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner in 30 s: ${err}`)), 30_000);
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (/listening on/.test(out)) { clearTimeout(timer); resolve(); } });
+      void exited.then(() => { clearTimeout(timer); reject(new Error(`exited before listening: ${err}`)); });
+    });
+    child.kill('SIGTERM');
+    await exited;
+    assert.match(out, /wharf master listening on 127\.0\.0\.1:\d+/, err);
     assert.ok(existsSync(dataDir), 'with the file\'s data directory');
   });
 });
