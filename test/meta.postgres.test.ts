@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { ROOT_INO, WharfError } from '../src/common/index.js';
 import { Master } from '../src/master/index.js';
 import { InodeTree, fsckDataDir, readdirAll } from '../src/meta/index.js';
@@ -88,6 +89,46 @@ describe('PostgreSQL engine', () => {
     assert.ok(listed >= ok, `${listed} entries for ${ok} acknowledged creates`);
     await tree.close();
     assert.equal((await fsckDataDir(url)).findings.length, 0);
+  });
+
+  it('a master whose lock session ends while another master takes the database is fenced: EROFS on every write, nothing written', async () => {
+    const url = await server.newDatabase('fence');
+    const tree = await InodeTree.open(url);
+    await tree.mkdir(ROOT_INO, 'before', DIR_INIT);
+    // Its lock session ended by the server (as after a network cut), and the lock taken by another session at once.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted", [0x57687266]);
+      await until('the lock is free', async () => Boolean((await other.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [0x57687266])).rows[0]?.ok), 10_000);
+      await assert.rejects(tree.mkdir(ROOT_INO, 'after', DIR_INIT), (e: WharfError) => e.errno === 'EROFS' && /another master took/.test(e.message));
+      await assert.rejects(tree.create(ROOT_INO, 'again', FILE_INIT), (e: WharfError) => e.errno === 'EROFS');
+      const rows = await other.query<{ n: string }>('SELECT count(*) AS n FROM wharf_kv');
+      await tree.close();
+      // Reads still worked meanwhile, and the database holds nothing of the refused writes.
+      const check = await other.query("SELECT 1 FROM wharf_kv WHERE position('after'::bytea in k) > 0");
+      assert.equal(check.rowCount, 0);
+      assert.ok(Number(rows.rows[0]!.n) > 0);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('a lock session gone silently (no error event) is found by the check inside the write: taken again, the write goes through', async () => {
+    const url = await server.newDatabase('silent');
+    const tree = await InodeTree.open(url);
+    const side = new pg.Client({ connectionString: url });
+    await side.connect();
+    try {
+      await side.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted", [0x57687266]);
+      // Whether or not the error event came first, the next write re-takes the lock and succeeds.
+      await until('a write goes through', () => tree.mkdir(ROOT_INO, 'after', DIR_INIT).then(() => true, () => false), 10_000);
+      assert.equal((await tree.lookup(ROOT_INO, 'after')).type, 'directory');
+      await assert.rejects(InodeTree.open(url), (e: WharfError) => e.errno === 'EBUSY');
+    } finally {
+      await side.end();
+      await tree.close();
+    }
   });
 
   it('kill -9 of a master process mid-storm: after a restart every acknowledged create is there and fsck is clean', async () => {

@@ -98,6 +98,9 @@ export class ConsoleServer {
     try {
       const url = new URL(req.url ?? '/', 'http://console');
       const method = req.method ?? 'GET';
+      // Without auth the console is loopback-only; a page of another site whose name was made to point
+      // at 127.0.0.1 (DNS rebinding) would otherwise be same-origin with it.
+      if (!this.o.auth && !this.loopbackHost(req.headers.host)) return this.send(res, 421, this.bare('Refused', html`<p>Without auth the console answers only to its own address, 127.0.0.1, [::1] and localhost.</p>`));
       if (url.pathname === '/console.css') return void res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600' }).end(CSS);
       if (url.pathname === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       if (method === 'POST' && !this.sameSite(req)) return this.send(res, 403, this.bare('Refused', html`<p>This request came from another site; the console accepts forms only from its own pages.</p>`));
@@ -121,6 +124,13 @@ export class ConsoleServer {
       log.warn({ err: (e as Error).message }, 'console request failed');
       if (!res.headersSent) this.send(res, 500, this.bare('Error', html`<p>${(e as Error).message}</p>`));
     }
+  }
+
+  private loopbackHost(host: string | undefined): boolean {
+    if (!host) return false;
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+    const listenHost = this.o.listen.slice(0, this.o.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase();
+    return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === listenHost;
   }
 
   /** A browser's own word on where a POST came from; absent headers (curl, old browsers) leave the CSRF token to decide. */

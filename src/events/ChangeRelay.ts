@@ -3,7 +3,7 @@
 // one request in flight so retries cannot reorder) and only then deleted from the
 // outbox. A crash in between sends the batch again; its seqs tell the duplicates.
 //
-// The relay picks each message's partition itself (CRC-32 of the key — the path —
+// The relay picks each message's partition itself (FNV-1a of the key — the path —
 // modulo the topic's partitions), so that it can chain each partition's messages
 // (`prev`, ChangeMessage.ts) and a subscriber can tell a gap from a duplicate. A
 // batch that fails is sent again with the same chain. The chains start afresh with
@@ -11,7 +11,6 @@
 //
 // States: inactive → waiting (connecting) → active ; error (the last attempt
 // failed: retried with backoff from 1 s to 30 s, the outbox keeps the changes).
-import { crc32 } from 'node:zlib';
 import type { Producer } from 'kafkajs';
 import { logger } from '../common/index.js';
 import { encodeChangeMessage, type ChangeBody } from './ChangeMessage.js';
@@ -152,6 +151,10 @@ export class ChangeRelay {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+    if (this.stopped) {
+      await producer.disconnect().catch(() => undefined);
+      return;
+    }
     this.producer = producer;
     this.state = 'active';
     this.error = '';
@@ -167,7 +170,7 @@ export class ChangeRelay {
   private async publish(recs: readonly OutboxRecord[]): Promise<void> {
     const before = [...this.chain];
     const messages = recs.map((r) => {
-      const partition = crc32(r.body.path) % this.partitions;
+      const partition = fnv1a(r.body.path) % this.partitions;
       const prev = this.chain[partition]!;
       this.chain[partition] = r.seq;
       return { key: r.body.path, partition, value: encodeChangeMessage({ v: 1, cluster: this.cfg.cluster, epoch: this.epoch, seq: r.seq, prev, ...r.body }) };
@@ -183,4 +186,11 @@ export class ChangeRelay {
     this.lastSeq = recs[recs.length - 1]!.seq;
     this.lastMs = Date.now();
   }
+}
+
+/** FNV-1a, 32 bits, over the UTF-8 bytes: a stable partition for a path. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(text, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
 }

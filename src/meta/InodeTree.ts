@@ -95,7 +95,8 @@ export class InodeTree implements MetaClient {
     // Loaded only for a database: a LevelDB master never loads pg.
     const pgKv = isPostgresUrl(where) ? await (await import('./PostgresKv.js')).PostgresKv.open(where) : undefined;
     const db = pgKv ?? (await openLevel(where));
-    const tree = new InodeTree(db, pgKv ? pgKv.location : where, options.fsync ?? false, options.beforeSync);
+    // On PostgreSQL every commit is durable when acknowledged: no group commit of our own (--fsync is a no-op there).
+    const tree = new InodeTree(db, pgKv ? pgKv.location : where, !pgKv && (options.fsync ?? false), options.beforeSync);
     try {
       await tree.init();
       if (options.changeLog) tree.changes = await ChangeLog.open(db);
@@ -400,7 +401,9 @@ export class InodeTree implements MetaClient {
         for (const ino of tx.changedAttrs.keys()) this.records.delete(ino);
         tx.failedStates();
         log.error({ err: e, op: what }, 'namespace batch write failed; nothing was applied');
-        throw new WharfError(/ENOSPC|No space/i.test(String(e)) ? 'ENOSPC' : 'EIO', `${what}: the metadata write failed: ${(e as Error).message}`, e);
+        // An engine's own errno (PostgreSQL: ENOTCONN when unreachable, EROFS when fenced) goes through.
+        const errno = e instanceof WharfError && ['ENOTCONN', 'EROFS', 'ENOSPC'].includes(e.errno) ? e.errno : /ENOSPC|No space/i.test(String(e)) ? 'ENOSPC' : 'EIO';
+        throw new WharfError(errno, `${what}: the metadata write failed: ${(e as Error).message}`, e);
       }
       return result;
     }

@@ -9,7 +9,10 @@
 //
 // One master per database: a session-level advisory lock, held on a connection of
 // its own for the master's life, is this engine's LevelDB LOCK file; a second
-// master gets EBUSY. (Several masters with a fenced leader lease: not built.)
+// master gets EBUSY. Every write transaction first checks that the lock is still
+// held by that session, so a master that lost it without noticing (a half-open
+// connection) cannot write beside one that took it: it takes the lock again, or is
+// fenced (EROFS). (Several masters with a fenced leader lease: not built.)
 //
 // Migrations are versioned in wharf_schema; a database newer than this Wharf is
 // refused.
@@ -48,6 +51,9 @@ function where(r: KvRange, params: Buffer[]): string {
   if (r.lte) add('<=', r.lte);
   return c.length ? `WHERE ${c.join(' AND ')}` : '';
 }
+
+/** The lock is no longer held by this master's lock session (writeBatch takes it again). */
+class LockMoved extends Error {}
 
 class PgIterator<T> implements KvIterator<T> {
   private range: KvRange;
@@ -120,8 +126,13 @@ export class PostgresKv implements KvStore {
   private lockLost = false;
   /** Another master took the database meanwhile: this one never writes again. */
   private fenced: WharfError | undefined;
+  /** The server process of the session holding the lock: every batch checks it still does. */
+  private lockPid: number;
+  /** One re-acquisition at a time: two racing writers must not fence each other. */
+  private relocking: Promise<void> | undefined;
 
-  private constructor(private readonly pool: pg.Pool, private lockClient: pg.PoolClient, readonly location: string) {
+  private constructor(private readonly pool: pg.Pool, private lockClient: pg.PoolClient, lockPid: number, readonly location: string) {
+    this.lockPid = lockPid;
     this.watchLock(lockClient);
   }
 
@@ -137,22 +148,43 @@ export class PostgresKv implements KvStore {
   private async ensureLock(): Promise<void> {
     if (this.fenced) throw this.fenced;
     if (!this.lockLost) return;
+    this.relocking ??= this.relock().finally(() => { this.relocking = undefined; });
+    await this.relocking;
+  }
+
+  private async relock(): Promise<void> {
     const c = await this.pool.connect().catch((e: unknown) => { throw pgError(e, 'the one-master lock'); });
-    let got = false;
+    c.on('error', () => undefined); // until it is the lock session (watchLock)
+    let pid: number;
     try {
-      got = Boolean((await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY])).rows[0]?.ok);
+      pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      let got = Boolean((await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY])).rows[0]?.ok);
+      if (!got) {
+        // Held by our own old session (a network cut the server has not noticed): end it and take the lock.
+        const holder = (await c.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted", [LOCK_KEY])).rows[0]?.pid;
+        if (holder === this.lockPid) {
+          await c.query('SELECT pg_terminate_backend($1)', [holder]);
+          for (let i = 0; i < 50 && !got; i++) {
+            got = Boolean((await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY])).rows[0]?.ok);
+            if (!got) await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+      if (!got) {
+        this.fenced = new WharfError('EROFS', `another master took metadata database ${this.location} while this one could not reach it: this master writes nothing more; stop it`);
+        log.error({ db: this.location }, this.fenced.message);
+      }
     } catch (e) {
       c.release(true);
       throw pgError(e, 'the one-master lock');
     }
-    if (!got) {
+    if (this.fenced) {
       c.release(true);
-      this.fenced = new WharfError('EROFS', `another master took metadata database ${this.location} while this one could not reach it: this master writes nothing more; stop it`);
-      log.error({ db: this.location }, this.fenced.message);
       throw this.fenced;
     }
     const old = this.lockClient;
     this.lockClient = c;
+    this.lockPid = pid;
     this.watchLock(c);
     this.lockLost = false;
     old.release(true);
@@ -162,13 +194,16 @@ export class PostgresKv implements KvStore {
   /** Connects, takes the one-master lock, migrates. EBUSY if another master holds the database. */
   static async open(url: string): Promise<PostgresKv> {
     const shown = url.replace(/\/\/[^@/]*@/, '//…@'); // never log a password
-    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000 });
+    // keepAlive: a half-open connection is found out instead of hanging writes.
+    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000, keepAlive: true });
     // An idle client that loses its connection (the database restarted) must not crash the master.
     pool.on('error', (e) => log.warn({ err: e.message }, 'metadata database connection lost'));
     let lockClient: pg.PoolClient | undefined;
     try {
       lockClient = await pool.connect();
+      lockClient.on('error', () => undefined); // replaced by watchLock once open
       const got = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      const pid = (await lockClient.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       if (!got.rows[0]?.ok) throw new WharfError('EBUSY', `metadata database ${shown} is in use by another master (its advisory lock is held); stop that master first`);
       await lockClient.query('CREATE TABLE IF NOT EXISTS wharf_schema (version integer NOT NULL)');
       const v = await lockClient.query<{ version: number }>('SELECT version FROM wharf_schema');
@@ -181,7 +216,7 @@ export class PostgresKv implements KvStore {
         await lockClient.query('COMMIT');
         log.info({ db: shown, version: i + 1 }, 'metadata database migrated');
       }
-      return new PostgresKv(pool, lockClient, shown);
+      return new PostgresKv(pool, lockClient, pid, shown);
     } catch (e) {
       lockClient?.release(true);
       await pool.end().catch(() => undefined);
@@ -217,14 +252,12 @@ export class PostgresKv implements KvStore {
     return keys.map((k) => by.get(k.toString('latin1')));
   }
 
-  async put(key: Buffer, value: Buffer): Promise<void> {
-    await this.ensureLock();
-    await this.query('put', 'INSERT INTO wharf_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v', [key, value]);
+  put(key: Buffer, value: Buffer): Promise<void> {
+    return this.writeBatch([{ type: 'put', key, value }]);
   }
 
-  async del(key: Buffer): Promise<void> {
-    await this.ensureLock();
-    await this.query('del', 'DELETE FROM wharf_kv WHERE k = $1', [key]);
+  del(key: Buffer): Promise<void> {
+    return this.writeBatch([{ type: 'del', key }]);
   }
 
   batch(): KvChainedBatch;
@@ -237,6 +270,18 @@ export class PostgresKv implements KvStore {
   private async writeBatch(ops: readonly KvOp[]): Promise<void> {
     if (ops.length === 0) return;
     if (this.closed) throw new WharfError('ENOTCONN', 'the metadata database is closed');
+    try {
+      await this.writeOnce(ops);
+    } catch (e) {
+      if (!(e instanceof LockMoved)) throw e;
+      // The lock's session is gone though no error said so: take it again (or be fenced), then once more.
+      this.lockLost = true;
+      await this.ensureLock();
+      await this.writeOnce(ops);
+    }
+  }
+
+  private async writeOnce(ops: readonly KvOp[]): Promise<void> {
     await this.ensureLock();
     // In order, the last operation on a key wins (as in a LevelDB batch).
     const last = new Map<string, KvOp>();
@@ -245,9 +290,16 @@ export class PostgresKv implements KvStore {
     const dels: Buffer[] = [];
     for (const op of last.values()) (op.type === 'put' ? puts.push(op) : dels.push(op.key));
     const c = await this.pool.connect().catch((e: unknown) => { throw pgError(e, 'batch'); });
+    // An error between queries (the server shutting down) comes as an event: the next query fails with it.
+    const quiet = () => undefined;
+    c.on('error', quiet);
     let broken = false;
     try {
       await c.query('BEGIN');
+      // Only the lock's holder writes, checked inside the transaction: a master that lost the lock without
+      // noticing (a half-open connection, a failover) cannot write beside the one that took it.
+      const held = await c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND pid = $2 AND granted", [LOCK_KEY, this.lockPid]);
+      if (held.rowCount === 0) throw new LockMoved();
       for (let i = 0; i < dels.length; i += CHUNK) await c.query('DELETE FROM wharf_kv WHERE k = ANY($1::bytea[])', [dels.slice(i, i + CHUNK)]);
       for (let i = 0; i < puts.length; i += CHUNK) {
         const part = puts.slice(i, i + CHUNK) as { key: Buffer; value: Buffer }[];
@@ -256,8 +308,10 @@ export class PostgresKv implements KvStore {
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => { broken = true; });
+      if (e instanceof LockMoved) throw e;
       throw pgError(e, 'batch');
     } finally {
+      c.off('error', quiet);
       c.release(broken);
     }
   }
