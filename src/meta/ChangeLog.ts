@@ -82,7 +82,8 @@ export class ChangeLog {
   /** After a batch whose outcome is unknown: the counter and the count as the store has them. */
   async reload(): Promise<void> {
     const raw = await this.db.get(metaKey('changeSeq'));
-    if (raw) this.last = decodeU64(raw);
+    // Never lower: numbers a failed batch took stay burned (a gap, never a repeat).
+    if (raw && decodeU64(raw) > this.last) this.last = decodeU64(raw);
     let count = 0;
     for await (const _ of this.db.keys(familyRange('change'))) count++;
     this.count = count;

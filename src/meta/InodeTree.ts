@@ -400,7 +400,7 @@ export class InodeTree implements MetaClient {
         this.countersSuspect = true;
         for (const ino of tx.changedAttrs.keys()) this.records.delete(ino);
         tx.failedStates();
-        log.error({ err: e, op: what }, 'namespace batch write failed; nothing was applied');
+        log.error({ err: e, op: what }, 'namespace batch write failed (LevelDB: nothing applied; PostgreSQL: a cut commit may have been applied, so the counters are read again)');
         // An engine's own errno (PostgreSQL: ENOTCONN when unreachable, EROFS when fenced) goes through.
         const errno = e instanceof WharfError && ['ENOTCONN', 'EROFS', 'ENOSPC'].includes(e.errno) ? e.errno : /ENOSPC|No space/i.test(String(e)) ? 'ENOSPC' : 'EIO';
         throw new WharfError(errno, `${what}: the metadata write failed: ${(e as Error).message}`, e);
