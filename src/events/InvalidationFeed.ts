@@ -12,7 +12,7 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { WharfError, logger } from '../common/index.js';
 import { decodeChangeMessage, type ChangeMessage } from './ChangeMessage.js';
-import { kafkaClient, type KafkaSettings } from './kafkaClient.js';
+import { groupConsumer, kafkaClient, type KafkaSettings } from './kafkaClient.js';
 import { SequenceChains } from './SequenceChains.js';
 import type { StreamState } from './SourceStream.js';
 
@@ -72,15 +72,16 @@ export class InvalidationFeed {
   async start(): Promise<void> {
     const kafka = await kafkaClient(`wharf-invalidations-${this.cfg.cluster}`, this.cfg);
     this.state = 'waiting';
-    const consumer = kafka.consumer({ groupId: this.cfg.group, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 10_000, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 } });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CONNECT, () => { if (this.state === 'waiting') this.state = 'starting'; });
-    consumer.on(consumer.events.GROUP_JOIN, () => { this.state = 'active'; this.error = ''; });
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.state = 'error';
-      this.error = String((e.payload as { error?: Error }).error?.message ?? 'crashed');
-      log.warn({ err: this.error }, 'invalidation consumer crashed');
+    const consumer = groupConsumer(kafka, this.cfg.group, (e) => {
+      if (e.kind === 'connected' && this.state === 'waiting') this.state = 'starting';
+      if (e.kind === 'joined') { this.state = 'active'; this.error = ''; }
+      if (e.kind === 'crashed') {
+        this.state = 'error';
+        this.error = e.error;
+        log.warn({ err: e.error, restart: e.restart }, 'invalidation consumer crashed');
+      }
     });
+    this.consumer = consumer;
     try {
       await consumer.connect();
       // A new group starts at the end: what came before is in the store already, found by sync.

@@ -11,7 +11,7 @@
 // (assigned partitions, consuming) ; error (the last attempt failed; kafkajs
 // retries and restarts the consumer, the state says why meanwhile).
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
-import { kafkaClient, type KafkaSettings } from './kafkaClient.js';
+import { groupConsumer, kafkaClient, type KafkaSettings } from './kafkaClient.js';
 import { WharfError, logger } from '../common/index.js';
 import { EventDecodeError, decodeS3Events, type StoreEvent } from './S3EventDecoder.js';
 
@@ -89,15 +89,16 @@ export class SourceStream {
     this.state = 'waiting';
     const producer = kafka.producer({ allowAutoTopicCreation: true });
     this.producer = producer;
-    const consumer = kafka.consumer({ groupId: this.cfg.group, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 10_000, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 } });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CONNECT, () => { if (this.state === 'waiting') this.state = 'starting'; });
-    consumer.on(consumer.events.GROUP_JOIN, () => { this.state = 'active'; this.error = ''; });
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.state = 'error';
-      this.error = String((e.payload as { error?: Error }).error?.message ?? 'crashed');
-      log.warn({ source: this.source, err: this.error, restart: (e.payload as { restart?: boolean }).restart }, 'event stream consumer crashed');
+    const consumer = groupConsumer(kafka, this.cfg.group, (e) => {
+      if (e.kind === 'connected' && this.state === 'waiting') this.state = 'starting';
+      if (e.kind === 'joined') { this.state = 'active'; this.error = ''; }
+      if (e.kind === 'crashed') {
+        this.state = 'error';
+        this.error = e.error;
+        log.warn({ source: this.source, err: e.error, restart: e.restart }, 'event stream consumer crashed');
+      }
     });
+    this.consumer = consumer;
     consumer.on(consumer.events.STOP, () => { this.state = 'inactive'; });
     try {
       await producer.connect();

@@ -2,7 +2,7 @@
 // (or the master's change stream's) settings, kafkajs's own logging silenced
 // (Wharf logs what matters), quick retries (the callers keep their own backoff).
 import { readFileSync } from 'node:fs';
-import type { Kafka, SASLOptions } from 'kafkajs';
+import type { Consumer, Kafka, SASLOptions } from 'kafkajs';
 
 export interface KafkaSettings {
   /** Bootstrap addresses, host:port. */
@@ -25,4 +25,21 @@ export async function kafkaClient(clientId: string, s: KafkaSettings, retries = 
     logLevel: logLevel.NOTHING,
     retry: { initialRetryTime: 300, retries },
   });
+}
+
+export type ConsumerEvent = { kind: 'connected' } | { kind: 'joined' } | { kind: 'crashed'; error: string; restart: boolean };
+
+/**
+ * A consumer in `groupId` with Wharf's timings (a 10 s session, heartbeats every
+ * second, restarts forever with backoff to 10 s), its life reported to `on`.
+ */
+export function groupConsumer(kafka: Kafka, groupId: string, on: (e: ConsumerEvent) => void): Consumer {
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 10_000, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 } });
+  consumer.on(consumer.events.CONNECT, () => on({ kind: 'connected' }));
+  consumer.on(consumer.events.GROUP_JOIN, () => on({ kind: 'joined' }));
+  consumer.on(consumer.events.CRASH, (e) => {
+    const p = e.payload as { error?: Error; restart?: boolean };
+    on({ kind: 'crashed', error: String(p.error?.message ?? 'crashed'), restart: p.restart ?? false });
+  });
+  return consumer;
 }

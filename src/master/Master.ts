@@ -6,7 +6,7 @@
 // queue → close LevelDB.
 import { Server } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, WharfError, logger } from '../common/index.js';
-import { InodeTree } from '../meta/index.js';
+import { InodeTree, isPostgresUrl, metaTarget } from '../meta/index.js';
 import { serverCredentials, wharfProto, type ServerTls } from '../rpc/index.js';
 import { openStore, type S3StoreOptions } from '../ufs/index.js';
 import { join } from 'node:path';
@@ -67,8 +67,7 @@ export interface MasterOptions {
 /** The namespace's location: `meta` (with `leveldb:` stripped), else the data directory. */
 export function metaLocation(o: Pick<MasterOptions, 'dataDir' | 'meta'>): string {
   if (!o.meta) return o.dataDir;
-  if (o.meta.startsWith('leveldb:')) return o.meta.slice('leveldb:'.length);
-  if (/^postgres(ql)?:\/\//.test(o.meta)) return o.meta;
+  if (o.meta.startsWith('leveldb:') || isPostgresUrl(o.meta)) return metaTarget(o.meta);
   throw new WharfError('EINVAL', `--meta ${JSON.stringify(o.meta.replace(/\/\/[^@/]*@/, '//…@'))}: expected leveldb:DIR or postgres://user@host:port/database`);
 }
 

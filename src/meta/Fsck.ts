@@ -20,6 +20,7 @@ import { Level } from 'level';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from './Txn.js';
+import { isPostgresUrl, metaTarget } from './KvStore.js';
 
 export const FINDING_KINDS = [
   'missing-root', 'bad-root', 'unreadable-record', 'entry-in-missing-dir', 'dangling-entry', 'entry-type-mismatch',
@@ -316,8 +317,9 @@ function attachOrphans(orphans: InodeInfo[], inodes: Map<Ino, InodeInfo>, root: 
 }
 
 /** Opens the data directory without creating anything, checks it, closes it. */
-export async function fsckDataDir(dir: string, options: { repair?: boolean } = {}): Promise<FsckReport> {
-  if (/^postgres(ql)?:\/\//.test(dir)) {
+export async function fsckDataDir(location: string, options: { repair?: boolean } = {}): Promise<FsckReport> {
+  const dir = metaTarget(location);
+  if (isPostgresUrl(dir)) {
     // The database's one-master lock: EBUSY while a master runs on it, as LevelDB's LOCK.
     const pgKv = await (await import('./PostgresKv.js')).PostgresKv.open(dir);
     try {
@@ -326,7 +328,6 @@ export async function fsckDataDir(dir: string, options: { repair?: boolean } = {
       await pgKv.close();
     }
   }
-  if (dir.startsWith('leveldb:')) dir = dir.slice('leveldb:'.length);
   // LevelDB creates the directory and its LOCK even when told not to create a database: look first.
   if (!existsSync(join(dir, 'CURRENT'))) throw new WharfError('ENOENT', `no namespace at ${dir} (no LevelDB CURRENT file there)`);
   const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });

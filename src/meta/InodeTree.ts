@@ -25,6 +25,7 @@ import { bulkInsert, type BulkItem } from './bulkInsert.js';
 export type { BulkItem };
 import { WriteQueue } from './WriteQueue.js';
 import { ChangeLog, type StagedChange } from './ChangeLog.js';
+import { isPostgresUrl, metaTarget } from './KvStore.js';
 
 const log = logger('meta');
 
@@ -91,7 +92,8 @@ export class InodeTree implements MetaClient {
    * Opens (creating if needed) the namespace in `where`: a LevelDB directory, or a
    * PostgreSQL database (`postgres://…`, PostgresKv). A second opener gets EBUSY.
    */
-  static async open(where: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
+  static async open(location: string, options: InodeTreeOptions = {}): Promise<InodeTree> {
+    const where = metaTarget(location);
     // Loaded only for a database: a LevelDB master never loads pg.
     const pgKv = isPostgresUrl(where) ? await (await import('./PostgresKv.js')).PostgresKv.open(where) : undefined;
     const db = pgKv ?? (await openLevel(where));
@@ -676,11 +678,6 @@ export class InodeTree implements MetaClient {
     return bulkInsert(this, parent, items);
   }
 
-}
-
-/** The engine a `--meta` / `--data` value names. */
-export function isPostgresUrl(where: string): boolean {
-  return /^postgres(ql)?:\/\//.test(where);
 }
 
 async function openLevel(dir: string): Promise<Db> {

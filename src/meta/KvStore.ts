@@ -42,3 +42,13 @@ export interface KvStore {
   values(range?: KvRange): KvIterator<Buffer>;
   close(): Promise<void>;
 }
+
+/** A PostgreSQL database URL (the other engine's addresses are LevelDB directories). */
+export function isPostgresUrl(where: string): boolean {
+  return /^postgres(ql)?:\/\//.test(where);
+}
+
+/** A namespace location as the engines take it: `leveldb:DIR` is DIR; a URL or a directory as it is. */
+export function metaTarget(where: string): string {
+  return where.startsWith('leveldb:') ? where.slice('leveldb:'.length) : where;
+}

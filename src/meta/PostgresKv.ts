@@ -24,6 +24,9 @@ const log = logger('postgres');
 const SCHEMA_VERSION = 1;
 /** pg_advisory_lock key: "Whrf". */
 const LOCK_KEY = 0x57687266;
+const TRY_LOCK = 'SELECT pg_try_advisory_lock($1) AS ok';
+/** The session holding the one-master lock (a single bigint key: classid 0, objid the key, objsubid 1). */
+const LOCK_HOLDER = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted";
 const PAGE = 1_000;
 const CHUNK = 5_000;
 
@@ -60,7 +63,7 @@ class PgIterator<T> implements KvIterator<T> {
   private left: number;
   private done = false;
 
-  constructor(private readonly kv: PostgresKv, range: KvRange, private readonly pick: (k: Buffer, v: Buffer) => T) {
+  constructor(private readonly kv: PostgresKv, range: KvRange, private readonly pick: (k: Buffer, v: Buffer) => T, private readonly withValues = true) {
     this.range = { ...range };
     this.left = range.limit !== undefined && range.limit >= 0 ? range.limit : Infinity;
   }
@@ -68,7 +71,7 @@ class PgIterator<T> implements KvIterator<T> {
   async nextv(n: number): Promise<T[]> {
     if (this.done || this.left <= 0) return [];
     const want = Math.min(n, this.left);
-    const rows = await this.kv.scan(this.range, want);
+    const rows = await this.kv.scan(this.range, want, this.withValues);
     if (rows.length < want) this.done = true;
     this.left -= rows.length;
     const last = rows[rows.length - 1];
@@ -158,14 +161,14 @@ export class PostgresKv implements KvStore {
     let pid: number;
     try {
       pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      let got = Boolean((await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY])).rows[0]?.ok);
+      let got = Boolean((await c.query<{ ok: boolean }>(TRY_LOCK, [LOCK_KEY])).rows[0]?.ok);
       if (!got) {
         // Held by our own old session (a network cut the server has not noticed): end it and take the lock.
-        const holder = (await c.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted", [LOCK_KEY])).rows[0]?.pid;
+        const holder = (await c.query<{ pid: number }>(LOCK_HOLDER, [LOCK_KEY])).rows[0]?.pid;
         if (holder === this.lockPid) {
           await c.query('SELECT pg_terminate_backend($1)', [holder]);
           for (let i = 0; i < 50 && !got; i++) {
-            got = Boolean((await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY])).rows[0]?.ok);
+            got = Boolean((await c.query<{ ok: boolean }>(TRY_LOCK, [LOCK_KEY])).rows[0]?.ok);
             if (!got) await new Promise((r) => setTimeout(r, 100));
           }
         }
@@ -202,7 +205,7 @@ export class PostgresKv implements KvStore {
     try {
       lockClient = await pool.connect();
       lockClient.on('error', () => undefined); // replaced by watchLock once open
-      const got = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      const got = await lockClient.query<{ ok: boolean }>(TRY_LOCK, [LOCK_KEY]);
       const pid = (await lockClient.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       if (!got.rows[0]?.ok) throw new WharfError('EBUSY', `metadata database ${shown} is in use by another master (its advisory lock is held); stop that master first`);
       await lockClient.query('CREATE TABLE IF NOT EXISTS wharf_schema (version integer NOT NULL)');
@@ -298,7 +301,7 @@ export class PostgresKv implements KvStore {
       await c.query('BEGIN');
       // Only the lock's holder writes, checked inside the transaction: a master that lost the lock without
       // noticing (a half-open connection, a failover) cannot write beside the one that took it.
-      const held = await c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND pid = $2 AND granted", [LOCK_KEY, this.lockPid]);
+      const held = await c.query(`${LOCK_HOLDER} AND pid = $2`, [LOCK_KEY, this.lockPid]);
       if (held.rowCount === 0) throw new LockMoved();
       for (let i = 0; i < dels.length; i += CHUNK) await c.query('DELETE FROM wharf_kv WHERE k = ANY($1::bytea[])', [dels.slice(i, i + CHUNK)]);
       for (let i = 0; i < puts.length; i += CHUNK) {
@@ -317,9 +320,10 @@ export class PostgresKv implements KvStore {
   }
 
   /** One page of a range, in key order (or reversed). */
-  async scan(r: KvRange, limit: number): Promise<{ k: Buffer; v: Buffer }[]> {
+  async scan(r: KvRange, limit: number, withValues = true): Promise<{ k: Buffer; v: Buffer }[]> {
     const params: Buffer[] = [];
-    const res = await this.query<{ k: Buffer; v: Buffer }>('scan', `SELECT k, v FROM wharf_kv ${where(r, params)} ORDER BY k ${r.reverse ? 'DESC' : 'ASC'} LIMIT ${Math.max(0, Math.floor(limit))}`, params);
+    // Keys alone (counting a family, fsck's key walks) do not fetch the values.
+    const res = await this.query<{ k: Buffer; v: Buffer }>('scan', `SELECT k${withValues ? ', v' : ", ''::bytea AS v"} FROM wharf_kv ${where(r, params)} ORDER BY k ${r.reverse ? 'DESC' : 'ASC'} LIMIT ${Math.max(0, Math.floor(limit))}`, params);
     return res.rows;
   }
 
@@ -328,7 +332,7 @@ export class PostgresKv implements KvStore {
   }
 
   keys(range: KvRange = {}): KvIterator<Buffer> {
-    return new PgIterator(this, range, (k) => k);
+    return new PgIterator(this, range, (k) => k, false);
   }
 
   values(range: KvRange = {}): KvIterator<Buffer> {

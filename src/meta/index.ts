@@ -18,8 +18,8 @@
 //     names that entry's directory. Another inode has one entry or more (hard links):
 //     its record's `parent` and own name name one (the primary name, where its object
 //     lives in a data source), each other one has an 'H' key, and nlink counts them.
-export type { KvStore, KvRange, KvOp } from './KvStore.js';
-export { InodeTree, isPostgresUrl, type InodeTreeOptions, type BulkItem, type ChildRef } from './InodeTree.js';
+export { isPostgresUrl, metaTarget, type KvStore, type KvRange, type KvOp } from './KvStore.js';
+export { InodeTree, type InodeTreeOptions, type BulkItem, type ChildRef } from './InodeTree.js';
 export { readdirAll, type AccessOptions, type DataLocation, type CommittedWrite, type MetaClient, type DirPage, type LinkName, type NewInode, type NewSpecial, type SetAttrChanges } from './MetaClient.js';
 export { fsck, fsckDataDir, FINDING_KINDS, LOST_AND_FOUND, type Finding, type FindingKind, type FsckReport } from './Fsck.js';
 export { WriteQueue } from './WriteQueue.js';
