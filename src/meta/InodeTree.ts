@@ -18,20 +18,19 @@ import { FORMAT_VERSION, dentryKey, dentryRange, inodeKey, linkRange, metaKey, p
 import { migrateLayout1 } from './migrateLayout1.js';
 import type { CommittedWrite, DataLocation, DirPage, LinkName, MetaClient, NewInode, NewSpecial, SetAttrChanges } from './MetaClient.js';
 import { Txn, type Counters, type Db } from './Txn.js';
-import { checkIno, checkMode, checkOwner, refuseMoveIntoOwnSubtree } from './checks.js';
+import { checkIno, checkMode, checkOwner } from './checks.js';
 import { resolvePath } from './resolvePath.js';
 import { bulkInsert, type BulkItem } from './bulkInsert.js';
 
 export type { BulkItem };
 import { WriteQueue } from './WriteQueue.js';
-import { ChangeLog, type StagedChange } from './ChangeLog.js';
+import { ChangeLog } from './ChangeLog.js';
+import { stageCommitWrite, stageCreate, stageLink, stageSetPrimaryName, stageRename, stageRmdir, stageSetattr, stageUnlink } from './stageMutations.js';
 import { isPostgresUrl, metaTarget } from './KvStore.js';
 
 const log = logger('meta');
 
 const MAX_FILE_SIZE = (1n << 63n) - 1n;
-/** Names one inode may have (ext4's EXT4_LINK_MAX). */
-const LINK_MAX = 65_000;
 /** What statfs reports as capacity: an object store has no fixed size (s3fs reports 256 TiB). */
 const VIRTUAL_CAPACITY_BYTES = 1n << 50n;
 const STATFS_BLOCK = 4096n;
@@ -411,11 +410,6 @@ export class InodeTree implements MetaClient {
     }
   }
 
-  /** Writes `c` to the change-stream outbox in `tx`'s batch, if this tree keeps one. */
-  private async logChange(tx: Txn, c: StagedChange): Promise<void> {
-    if (this.changes) await this.changes.stage(tx, c);
-  }
-
   async mkdir(parent: Ino, name: string, init: NewInode): Promise<Attr> {
     return this.createInode('mkdir', parent, name, 'directory', init);
   }
@@ -441,51 +435,19 @@ export class InodeTree implements MetaClient {
     checkName(name);
     checkOwner(init);
     checkMode(init.mode);
-    return this.mutate(op, async (tx) => {
-      await tx.mustGetDir(parent);
-      if (await tx.getDentry(parent, name)) throw new WharfError('EEXIST', `${JSON.stringify(name)} already exists in directory ${parent}`);
-      const now = nowNs();
-      const attr = tx.addChild(parent, name, {
-        type, mode: init.mode & 0o7777, uid: init.uid, gid: init.gid,
-        size: target === undefined ? 0n : BigInt(Buffer.byteLength(target, 'utf8')),
-        atimeNs: now, mtimeNs: now, ctimeNs: now, ...(rdev !== undefined ? { rdev } : {}),
-      }, target);
-      await tx.touchDir(parent, now, type === 'directory' ? 1 : 0);
-      await this.logChange(tx, { op, at: { parent, name }, attr });
-      return attr;
-    });
+    return this.mutate(op, (tx) => stageCreate(tx, this.changes, op, parent, name, type, init, target, rdev));
   }
 
   async unlink(parent: Ino, name: string): Promise<void> {
     checkIno(parent);
     checkName(name);
-    return this.mutate('unlink', async (tx) => {
-      await tx.mustGetDir(parent);
-      const entry = await tx.getDentry(parent, name);
-      if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
-      if (entry.type === 'directory') throw new WharfError('EISDIR', `${JSON.stringify(name)} is a directory; use rmdir`);
-      const now = nowNs();
-      const attr = await tx.mustGetAttr(entry.ino);
-      await this.logChange(tx, { op: 'unlink', at: { parent, name }, attr });
-      await tx.removeName(parent, name, attr, now);
-      await tx.touchDir(parent, now);
-    });
+    return this.mutate('unlink', (tx) => stageUnlink(tx, this.changes, parent, name));
   }
 
   async rmdir(parent: Ino, name: string): Promise<void> {
     checkIno(parent);
     checkName(name);
-    return this.mutate('rmdir', async (tx) => {
-      await tx.mustGetDir(parent);
-      const entry = await tx.getDentry(parent, name);
-      if (!entry) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
-      if (entry.type !== 'directory') throw new WharfError('ENOTDIR', `${JSON.stringify(name)} is not a directory`);
-      if (!(await tx.isEmptyDir(entry.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(name)} is not empty`);
-      const attr = await tx.mustGetAttr(entry.ino);
-      await this.logChange(tx, { op: 'rmdir', at: { parent, name }, attr });
-      await tx.removeChild(parent, name, attr);
-      await tx.touchDir(parent, nowNs(), -1);
-    });
+    return this.mutate('rmdir', (tx) => stageRmdir(tx, this.changes, parent, name));
   }
 
   async rename(parent: Ino, name: string, newParent: Ino, newName: string, options: { noReplace?: boolean } = {}): Promise<void> {
@@ -493,55 +455,7 @@ export class InodeTree implements MetaClient {
     checkIno(newParent);
     checkName(name);
     checkName(newName);
-    return this.mutate('rename', async (tx) => {
-      await tx.mustGetDir(parent);
-      await tx.mustGetDir(newParent);
-      const src = await tx.getDentry(parent, name);
-      if (!src) throw new WharfError('ENOENT', `no entry ${JSON.stringify(name)} in directory ${parent}`);
-      const dst = await tx.getDentry(newParent, newName);
-      if (dst && options.noReplace) throw new WharfError('EEXIST', `${JSON.stringify(newName)} already exists in directory ${newParent}`);
-      // Renaming a name onto itself, or onto another entry for the same inode, does nothing (POSIX).
-      if (dst && dst.ino === src.ino) return;
-      if (src.type === 'directory') await refuseMoveIntoOwnSubtree(tx, src.ino, newParent);
-      if (dst) {
-        if (src.type === 'directory' && dst.type !== 'directory') throw new WharfError('ENOTDIR', `cannot replace non-directory ${JSON.stringify(newName)} with a directory`);
-        if (src.type !== 'directory' && dst.type === 'directory') throw new WharfError('EISDIR', `cannot replace directory ${JSON.stringify(newName)} with a non-directory`);
-        if (dst.type === 'directory' && !(await tx.isEmptyDir(dst.ino))) throw new WharfError('ENOTEMPTY', `directory ${JSON.stringify(newName)} is not empty`);
-      }
-      const now = nowNs();
-      // Paths first: the moves below change the names they are built from.
-      await this.logChange(tx, { op: 'rename', at: { parent, name }, to: { parent: newParent, name: newName }, attr: await tx.mustGetAttr(src.ino) });
-      if (src.type === 'directory') this.changes?.forgetPaths();
-      // The replaced name goes first: its entry key is the one the moved name takes.
-      if (dst) {
-        const replaced = await tx.mustGetAttr(dst.ino);
-        await tx.removeName(newParent, newName, replaced, now);
-        if (replaced.type === 'directory') {
-          const np = await tx.mustGetAttr(newParent);
-          tx.putAttr({ ...np, nlink: np.nlink - 1 });
-        }
-      }
-      const moved = await tx.mustGetAttr(src.ino);
-      if (moved.type !== 'directory' && moved.nlink > 1 && !(await tx.isPrimaryName(moved, parent, name))) {
-        // A further name of a hard-linked inode: only that name moves.
-        tx.moveFurtherName(moved, { parent, name }, { parent: newParent, name: newName });
-        tx.putAttr({ ...moved, ctimeNs: now });
-      } else {
-        tx.delDentry(parent, name);
-        tx.putDentry(newParent, newName, src.ino, src.type);
-        tx.putAttr({ ...moved, parent: newParent, ctimeNs: now });
-      }
-      if (src.type === 'directory' && parent !== newParent) {
-        const op = await tx.mustGetAttr(parent);
-        tx.putAttr({ ...op, nlink: op.nlink - 1 });
-        const np = await tx.mustGetAttr(newParent);
-        tx.putAttr({ ...np, nlink: np.nlink + 1 });
-      }
-      for (const p of parent === newParent ? [parent] : [parent, newParent]) {
-        const a = await tx.mustGetAttr(p);
-        tx.putAttr({ ...a, mtimeNs: now, ctimeNs: now });
-      }
-    });
+    return this.mutate('rename', (tx) => stageRename(tx, this.changes, parent, name, newParent, newName, options));
   }
 
   /**
@@ -552,18 +466,7 @@ export class InodeTree implements MetaClient {
     checkIno(ino);
     checkIno(newParent);
     checkName(newName);
-    return this.mutate('link', async (tx) => {
-      const a = await tx.mustGetAttr(ino);
-      if (a.type === 'directory') throw new WharfError('EPERM', `inode ${ino} is a directory: directories cannot be hard-linked`);
-      await tx.mustGetDir(newParent);
-      if (await tx.getDentry(newParent, newName)) throw new WharfError('EEXIST', `${JSON.stringify(newName)} already exists in directory ${newParent}`);
-      if (a.nlink >= LINK_MAX) throw new WharfError('EMLINK', `inode ${ino} already has ${a.nlink} links`);
-      const now = nowNs();
-      await this.logChange(tx, { op: 'link', at: { ino }, to: { parent: newParent, name: newName }, attr: a });
-      tx.addLink(a, newParent, newName, now);
-      await tx.touchDir(newParent, now);
-      return (await tx.getAttr(ino))!;
-    });
+    return this.mutate('link', (tx) => stageLink(tx, this.changes, ino, newParent, newName));
   }
 
   /** Every name of an inode, its primary name (the one its record holds) first; [] for the root. */
@@ -592,13 +495,7 @@ export class InodeTree implements MetaClient {
     checkIno(ino);
     checkIno(parent);
     checkName(name);
-    return this.mutate('setPrimaryName', async (tx) => {
-      const a = await tx.mustGetAttr(ino);
-      const d = await tx.getDentry(parent, name);
-      if (!d || d.ino !== ino) throw new WharfError('EINVAL', `${JSON.stringify(name)} in directory ${parent} is not a name of inode ${ino}`);
-      if (await tx.isPrimaryName(a, parent, name)) return;
-      tx.makePrimary(a, await tx.ownName(ino), parent, name);
-    });
+    return this.mutate('setPrimaryName', (tx) => stageSetPrimaryName(tx, ino, parent, name));
   }
 
   async setattr(ino: Ino, changes: SetAttrChanges): Promise<Attr> {
@@ -609,36 +506,7 @@ export class InodeTree implements MetaClient {
       if (changes.size < 0n) throw new WharfError('EINVAL', `size ${changes.size} is negative`);
       if (changes.size > MAX_FILE_SIZE) throw new WharfError('EFBIG', `size ${changes.size} is too large`);
     }
-    return this.mutate('setattr', async (tx) => {
-      const a = await tx.mustGetAttr(ino);
-      const next: Attr = { ...a, ctimeNs: nowNs() };
-      if (changes.size !== undefined) {
-        if (a.type === 'directory') throw new WharfError('EISDIR', `inode ${ino} is a directory`);
-        if (a.type !== 'file') throw new WharfError('EINVAL', `inode ${ino} is a ${a.type}, not a file`);
-        tx.addBytes(changes.size - a.size);
-        next.size = changes.size;
-        // Its bytes now differ from the store's: the file is Wharf's own until it is uploaded again.
-        if (changes.size !== a.size) tx.delStoreState(ino);
-        if (changes.mtimeNs === undefined) next.mtimeNs = next.ctimeNs;
-      }
-      if (changes.mode !== undefined) next.mode = changes.mode & 0o7777;
-      if (changes.uid !== undefined) next.uid = changes.uid;
-      if (changes.gid !== undefined) next.gid = changes.gid;
-      if (changes.atimeNs !== undefined) next.atimeNs = changes.atimeNs;
-      if (changes.mtimeNs !== undefined) next.mtimeNs = changes.mtimeNs;
-      if (changes.pendingWrite !== undefined) {
-        if (a.type !== 'file') throw new WharfError('EINVAL', `inode ${ino} is not a file: only files have bytes to upload`);
-        const state = await tx.getStoreState(ino);
-        if (state && (state.pending ?? false) !== changes.pendingWrite) {
-          tx.putStoreState(ino, { gen: state.gen, fingerprint: state.fingerprint, ...(changes.pendingWrite ? { pending: true } : {}) });
-        }
-      }
-      tx.putAttr(next);
-      const changed = (['mode', 'uid', 'gid', 'size', 'atimeNs', 'mtimeNs'] as const).filter((k) => changes[k] !== undefined).map((k) => k.replace(/Ns$/, ''));
-      // The pending flag alone is an upload's bookkeeping, nothing a client sees.
-      if (changed.length > 0) await this.logChange(tx, { op: 'setattr', at: { ino }, attr: next, changed });
-      return (await tx.getAttr(ino))!;
-    });
+    return this.mutate('setattr', (tx) => stageSetattr(tx, this.changes, ino, changes));
   }
 
   /** Outside the master there are no data sources: no file has a store location. */
@@ -655,19 +523,7 @@ export class InodeTree implements MetaClient {
   async commitWrite(ino: Ino, w: CommittedWrite, gen = 0n): Promise<Attr> {
     checkIno(ino);
     if (w.size < 0n || w.size > MAX_FILE_SIZE) throw new WharfError('EINVAL', `size ${w.size} is out of range`);
-    return this.mutate('commitWrite', async (tx) => {
-      const a = await tx.mustGetAttr(ino);
-      if (a.type === 'directory') throw new WharfError('EISDIR', `inode ${ino} is a directory`);
-      // A symlink's object holds its target, and a moved object the same bytes: only the store state changes.
-      if (a.type === 'file' && !w.moved) {
-        tx.addBytes(w.size - a.size);
-        tx.putAttr({ ...a, size: w.size, mtimeNs: w.mtimeNs, ctimeNs: nowNs() });
-      }
-      tx.putStoreState(ino, { gen, fingerprint: `${w.size}:${w.etag}:${w.mtimeNs / 1_000_000n}` });
-      const after = (await tx.getAttr(ino))!;
-      await this.logChange(tx, { op: 'write', at: { ino }, attr: after });
-      return after;
-    });
+    return this.mutate('commitWrite', (tx) => stageCommitWrite(tx, this.changes, ino, w, gen));
   }
 
   /**
