@@ -218,7 +218,8 @@ describe('begin/end resynchronisation', () => {
 
     // A job (a refresh) makes it synchronizing while it runs, and for a deadline after it.
     const f = m.faulty('snap');
-    f.setLatency(1_500);
+    // Long enough that a `wharf status` process started while it runs sees it running on a loaded machine.
+    f.setLatency(4_000);
     let job: JobRecord;
     try {
       const started = await m.startRule('snap');
